@@ -1,0 +1,191 @@
+"""The operation table: what is timed, for each tool, and the untimed steps around it.
+
+Each ``Op`` row names the command line per tool (``{tool}`` expands to the
+tool's executable) and the untimed steps run before and after it in that
+tool's scratch git repository. Rows run in order and share state (``add``
+leaves a tracked dataset for ``status``, ``commit`` tags v2 for the checkouts,
+...). To benchmark a new command, e.g. ``push``/``pull``, ``repro`` or
+``diff``, add one row here (and a step if it needs new set-up, such as a
+local remote) with its mlvc and DVC command lines.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .timing import run_quiet
+from .tools import Tool, rm_rf
+from .workloads import Workload, touch
+
+
+@dataclass(frozen=True)
+class FloorCmd:
+    """A lower bound run on the same files in a plain git repository."""
+    label: str
+    argv: list[str]
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    scaling: bool = False   # also run in the scaling study
+
+
+@dataclass(frozen=True)
+class Op:
+    key: str
+    title: str
+    cmds: dict[str, list[str]]          # tool name -> argv template
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    floors: tuple[FloorCmd, ...] = ()
+    ok_codes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    scaling: bool = False               # part of the scaling study
+    stateless: bool = False             # runs outside any repository
+
+
+def both(*args: str) -> dict[str, list[str]]:
+    """Same sub-command for mlvc and DVC."""
+    return {"mlvc": ["{tool}", *args], "dvc": ["{tool}", *args]}
+
+
+CP_R = FloorCmd("cp -r", ["cp", "-r", "data", "../cp-target"], after=("rm-cp-target",), scaling=True)
+
+OPS: list[Op] = [
+    Op("help", "`--help` start-up", both("--help"), stateless=True),
+    Op("init", "init", both("init"), before=("fresh",), after=("git-commit",), scaling=True),
+    Op("add-copy", "add, copy mode", both("add", "data"),
+       before=("cache-copy",), after=("check-ignored", "tag-v1"),
+       floors=(FloorCmd("git add", ["git", "add", "data"], after=("floor-commit",)), CP_R),
+       scaling=True),
+    Op("status-clean", "status, nothing changed", both("status"),
+       after=("expect-clean",),
+       # mlvc and DVC both exit 0 from plain `status`; --check / -q give exit codes
+       floors=(FloorCmd("git status", ["git", "status"]),),
+       scaling=True),
+    Op("status-changed", "status, one file changed", both("status"),
+       before=("touch-one",), after=("expect-dirty",),
+       floors=(FloorCmd("git status", ["git", "status"], before=("touch-one",)),)),
+    Op("commit", "commit after a change (1 % of files)",
+       {"mlvc": ["{tool}", "commit"], "dvc": ["{tool}", "commit", "-f"]},
+       before=("touch-some",), after=("expect-clean", "tag-v2")),
+    Op("checkout-full", "checkout into an empty workspace", both("checkout"),
+       before=("stash-data",), after=("verify-stash",), scaling=True),
+    Op("checkout-older", "checkout of the older commit's version", both("checkout"),
+       before=("restore-v1",), after=("verify-pristine", "expect-clean")),
+    Op("add-hardlink", "add, hardlink cache type", both("add", "data"),
+       before=("fresh", "init", "cache-hardlink"), after=("check-ignored",),
+       floors=(FloorCmd("cp -al", ["cp", "-al", "data", "../cp-target"], after=("rm-cp-target",)),)),
+]
+
+
+# --- untimed steps ----------------------------------------------------------
+
+@dataclass
+class Ctx:
+    tool: Tool
+    repo: Path
+    workload: Workload
+    pristine: Path
+    log: Path
+    anomalies: list[str]
+
+    def git(self, *args: str, ok_codes=(0,)) -> int:
+        return run_quiet(["git", *args], self.repo, self.tool.env(self.repo), self.log, ok_codes)
+
+    def note(self, msg: str) -> None:
+        self.anomalies.append(f"{self.workload.name}: {self.tool.name}: {msg}")
+
+
+def _sidecar(c: Ctx, suffix: str) -> Path:
+    return c.repo.parent / f"{c.repo.name}-{suffix}"
+
+
+def fresh(c: Ctx) -> None:
+    """New git repository holding a fresh copy of the workload in data/."""
+    rm_rf(c.repo)
+    rm_rf(_sidecar(c, "dvc-site-cache"))
+    c.repo.mkdir(parents=True)
+    c.git("init", "-q")
+    c.git("commit", "-q", "--allow-empty", "-m", "empty")
+    run_quiet(["cp", "-r", str(c.pristine), str(c.repo / "data")], c.repo, c.tool.env(c.repo), c.log)
+
+
+def git_commit(c: Ctx, msg: str = "bench", tag: str | None = None) -> None:
+    present = [f for f in c.tool.meta_files if (c.repo / f).exists()]
+    if present:
+        c.git("add", "--", *present)
+    c.git("commit", "-q", "--allow-empty", "-m", msg)
+    if tag:
+        c.git("tag", "-f", tag)
+
+
+def check_ignored(c: Ctx) -> None:
+    rc = c.git("check-ignore", "-q", "data", ok_codes=(0, 1))
+    if rc != 0:
+        c.note("after add, git does not ignore data/ (no .gitignore entry)")
+
+
+def expect(clean: bool) -> Callable[[Ctx], None]:
+    def step(c: Ctx) -> None:
+        got = c.tool.status_is_clean(c.repo, c.log)
+        if got is not None and got != clean:
+            c.note(f"status reports {'clean' if got else 'changes'} where "
+                   f"{'nothing' if clean else 'something'} changed")
+    return step
+
+
+def stash_data(c: Ctx) -> None:
+    """Move the workspace aside (kept for verification); the cache stays."""
+    expected = _sidecar(c, "expected")
+    rm_rf(expected)
+    (c.repo / "data").rename(expected)
+
+
+def _same_tree(c: Ctx, a: Path, b: Path, what: str) -> None:
+    r = subprocess.run(["diff", "-rq", str(a), str(b)], capture_output=True, text=True)
+    if r.returncode != 0:
+        lines = (r.stdout + r.stderr).splitlines()
+        c.note(f"{what}: workspace differs from expected ({len(lines)} differences, "
+               f"e.g. {lines[0] if lines else '?'})")
+
+
+def verify_stash(c: Ctx) -> None:
+    expected = _sidecar(c, "expected")
+    _same_tree(c, expected, c.repo / "data", "checkout into an empty workspace")
+    rm_rf(expected)
+
+
+def verify_pristine(c: Ctx) -> None:
+    _same_tree(c, c.pristine, c.repo / "data", "checkout of the older version")
+
+
+def restore_v1(c: Ctx) -> None:
+    present = [f for f in c.tool.lock_files]
+    c.git("checkout", "v1", "--", *present)
+
+
+def floor_commit(c: Ctx) -> None:
+    c.git("commit", "-q", "-m", "data")
+
+
+STEPS: dict[str, Callable[[Ctx], None]] = {
+    "fresh": fresh,
+    "init": lambda c: (c.tool.init(c.repo, c.log), git_commit(c, "init")),
+    "git-commit": lambda c: git_commit(c, "init"),
+    "cache-copy": lambda c: c.tool.set_cache_type(c.repo, "copy", c.log),
+    "cache-hardlink": lambda c: c.tool.set_cache_type(c.repo, "hardlink", c.log),
+    "check-ignored": check_ignored,
+    "tag-v1": lambda c: git_commit(c, "v1", tag="v1"),
+    "tag-v2": lambda c: git_commit(c, "v2", tag="v2"),
+    "touch-one": lambda c: touch(c.repo / "data", [c.workload.one_file()], "one"),
+    "touch-some": lambda c: touch(c.repo / "data", c.workload.some_files(), "some"),
+    "expect-clean": expect(True),
+    "expect-dirty": expect(False),
+    "stash-data": stash_data,
+    "verify-stash": verify_stash,
+    "restore-v1": restore_v1,
+    "verify-pristine": verify_pristine,
+    "rm-cp-target": lambda c: rm_rf(c.repo.parent / "cp-target"),
+    "floor-commit": floor_commit,
+}

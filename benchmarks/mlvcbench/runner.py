@@ -1,0 +1,115 @@
+"""The alternating runner: for every operation, mlvc then DVC (A B A B ...)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .operations import OPS, STEPS, Ctx, Op
+from .timing import CommandFailed, run_timed
+from .tools import WORK, Floor, Tool
+from .workloads import Workload, materialize
+
+
+@dataclass
+class Results:
+    samples: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    anomalies: list[str] = field(default_factory=list)
+    workloads: dict[str, dict] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"samples": self.samples, "errors": self.errors,
+                "anomalies": self.anomalies, "workloads": self.workloads}
+
+
+def _fmt(s: float | None) -> str:
+    return "timeout" if s is None else f"{s:.3f}s"
+
+
+def run_workload(w: Workload, kind: str, ops: list[Op], tools: list[Tool], reps: int,
+                 res: Results, timeout: float | None = None,
+                 skip: set[str] | None = None) -> set[str]:
+    """Run ``ops`` ``reps`` times on ``w``; returns the tools that timed out."""
+    skip = set(skip or ())
+    t0 = time.perf_counter()
+    print(f"[{w.name}] generating {w.title} ...", flush=True)
+    pristine = materialize(w, WORK / "workloads")
+    print(f"[{w.name}] workload ready ({time.perf_counter() - t0:.1f}s)", flush=True)
+    res.workloads[w.name] = {"title": w.title, "files": w.count, "bytes": w.total_bytes,
+                             "kind": kind, "reps": reps, "seed": w.seed}
+    base = WORK / "runs" / w.name
+    logs = WORK / "logs" / w.name
+    timed_out: set[str] = set()
+    floor = Floor()
+    for rep in range(reps):
+        broken = set(skip) | timed_out
+        ctxs = {t.name: Ctx(t, base / t.name, w, pristine, logs / f"{t.name}.log", res.anomalies)
+                for t in tools}
+        fctx = Ctx(floor, base / "floor", w, pristine, logs / "floor.log", res.anomalies)
+        STEPS["fresh"](fctx)
+        for op in ops:
+            line = [f"[{w.name} {rep + 1}/{reps}] {op.key}:"]
+            for tool in tools:
+                if tool.name in broken or tool.name not in op.cmds:
+                    continue
+                c = ctxs[tool.name]
+                try:
+                    for step in op.before:
+                        STEPS[step](c)
+                    cwd = WORK if op.stateless else c.repo
+                    s = run_timed(tool.argv(op.cmds[tool.name]), cwd, tool.env(c.repo), c.log,
+                                  timeout=timeout, ok_codes=op.ok_codes.get(tool.name, (0,)))
+                    res.samples.append({"workload": w.name, "op": op.key, "tool": tool.name,
+                                        "rep": rep, "seconds": s.seconds, "rss_kib": s.max_rss_kib,
+                                        "timed_out": s.timed_out})
+                    line.append(f"{tool.name} {_fmt(s.seconds)} {s.max_rss_kib // 1024}MiB")
+                    if s.timed_out:
+                        timed_out.add(tool.name)
+                        broken.add(tool.name)
+                        continue
+                    for step in op.after:
+                        STEPS[step](c)
+                except CommandFailed as e:
+                    broken.add(tool.name)
+                    res.errors.append({"workload": w.name, "op": op.key, "tool": tool.name,
+                                       "rep": rep, "message": str(e)})
+                    line.append(f"{tool.name} FAILED")
+                    print(f"  ! {e}", flush=True)
+            for fl in op.floors:
+                if kind == "scaling" and not fl.scaling:
+                    continue
+                try:
+                    for step in fl.before:
+                        STEPS[step](fctx)
+                    s = run_timed(fl.argv, fctx.repo, floor.env(fctx.repo), fctx.log, timeout=timeout)
+                    res.samples.append({"workload": w.name, "op": op.key, "tool": f"floor:{fl.label}",
+                                        "rep": rep, "seconds": s.seconds, "rss_kib": s.max_rss_kib,
+                                        "timed_out": s.timed_out})
+                    line.append(f"[{fl.label} {_fmt(s.seconds)}]")
+                    for step in fl.after:
+                        STEPS[step](fctx)
+                except CommandFailed as e:
+                    res.errors.append({"workload": w.name, "op": op.key, "tool": f"floor:{fl.label}",
+                                       "rep": rep, "message": str(e)})
+            print("  " + "  ".join(line), flush=True)
+    return timed_out
+
+
+def warm_up(tools: list[Tool]) -> None:
+    """Compile bytecode and load the interpreters into the page cache, untimed."""
+    for tool in tools:
+        for _ in range(2):
+            try:
+                run_timed(tool.argv(["{tool}", "--help"]), WORK, tool.env(WORK),
+                          WORK / "logs" / "warmup.log", timeout=120, ok_codes=tuple(range(256)))
+            except CommandFailed:
+                pass
+
+
+def select_ops(keys: list[str] | None, scaling: bool) -> list[Op]:
+    ops = [o for o in OPS if o.scaling] if scaling else list(OPS)
+    if keys:
+        ops = [o for o in ops if o.key in keys]
+    return ops

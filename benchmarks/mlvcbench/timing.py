@@ -1,0 +1,95 @@
+"""Run one command as a whole process; measure wall time and peak RSS.
+
+Peak RSS comes from the kernel's accounting of the child: ``os.wait4``
+returns the ``rusage`` of the process we waited for, and its ``ru_maxrss``
+(KiB on Linux) is the high-water mark of that process. Grandchildren
+(e.g. a ``git`` spawned by the tool) are not included in that figure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float | None  # None when the command timed out
+    max_rss_kib: int
+    returncode: int
+    timed_out: bool = False
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+def run_timed(
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float | None = None,
+    ok_codes: tuple[int, ...] = (0,),
+) -> Sample:
+    """Run ``argv`` in ``cwd``; stdout/stderr go to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"$ {' '.join(argv)}   (cwd={cwd})\n".encode())
+        log.flush()
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        killed = threading.Event()
+
+        def _kill() -> None:
+            killed.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, _kill) if timeout else None
+        if timer:
+            timer.start()
+        try:
+            _, status, rusage = os.wait4(proc.pid, 0)
+            elapsed = time.perf_counter() - start
+        finally:
+            if timer:
+                timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        log.write(f"# exit {proc.returncode}, {elapsed:.3f} s, maxrss {rusage.ru_maxrss} KiB\n\n".encode())
+    if killed.is_set():
+        return Sample(None, rusage.ru_maxrss, proc.returncode, timed_out=True)
+    if proc.returncode not in ok_codes:
+        raise CommandFailed(
+            f"{' '.join(argv)} exited {proc.returncode} in {cwd}; see {log_path}"
+        )
+    return Sample(elapsed, rusage.ru_maxrss, proc.returncode)
+
+
+def run_quiet(argv: list[str], cwd: Path, env: dict[str, str], log_path: Path,
+              ok_codes: tuple[int, ...] = (0,)) -> int:
+    """An untimed helper step (setup, reset, verification)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"$ {' '.join(argv)}   (cwd={cwd}, untimed)\n".encode())
+        log.flush()
+        rc = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT).returncode
+    if rc not in ok_codes:
+        raise CommandFailed(f"{' '.join(argv)} exited {rc} in {cwd}; see {log_path}")
+    return rc

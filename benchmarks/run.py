@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""mlvc benchmark suite: mlvc and DVC side by side.
+
+    python benchmarks/run.py              # full suite -> docs/benchmarks.md
+    python benchmarks/run.py --quick      # tiny sizes, < 1 minute, report in benchmarks/.work/
+    python benchmarks/run.py --scaling --million
+
+See benchmarks/README.md. Needs only the standard library; DVC and matplotlib
+live in benchmarks/.work/dvc-venv, created on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mlvcbench import machine, report, workloads  # noqa: E402
+from mlvcbench.runner import Results, run_workload, select_ops, warm_up  # noqa: E402
+from mlvcbench.tools import (REPO_ROOT, WORK, Dvc, Floor, Mlvc, bench_venv,  # noqa: E402
+                             dvc_exe, ensure_bench_venv, find_mlvc)
+
+MAIN = ("small", "large", "mixed")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="every workload at a tiny size (< 1 minute); report goes to "
+                        "benchmarks/.work/quick/ unless --output is given")
+    p.add_argument("--reps", type=int, default=None,
+                   help="repetitions per operation (default 3; 1 with --quick)")
+    p.add_argument("--only", action="append", default=[], metavar="WORKLOAD",
+                   help=f"run only these workloads: {', '.join(MAIN)}, scaling (repeatable, "
+                        "or comma separated)")
+    p.add_argument("--scaling", action="store_true", help="run only the scaling study")
+    p.add_argument("--million", action="store_true",
+                   help="add 1,000,000 files to the scaling study (implies it runs)")
+    p.add_argument("--no-dvc", action="store_true", help="skip DVC (machines without it)")
+    p.add_argument("--no-mlvc", action="store_true", help="skip mlvc (calibrate DVC and floors)")
+    p.add_argument("--mlvc", metavar="CMD", help="command that runs mlvc "
+                   "(default: .venv/bin/mlvc at the repo root, else `python -m mlvc`)")
+    p.add_argument("--dvc-timeout", type=float, default=900.0, metavar="SECONDS",
+                   help="give up on a DVC command after this long (default 900); larger "
+                        "scaling sizes then run without DVC")
+    p.add_argument("--seed", type=int, default=0, help="workload seed (default 0)")
+    p.add_argument("--output", type=Path, metavar="PATH",
+                   help="Markdown report (default docs/benchmarks.md; with --quick "
+                        "benchmarks/.work/quick/benchmarks.md)")
+    p.add_argument("--report-from", nargs="+", type=Path, metavar="JSON",
+                   help="do not run anything: render the report from saved raw results "
+                        "(several files are merged, later ones win per workload)")
+    p.add_argument("--no-plot", action="store_true", help="skip the matplotlib plot")
+    return p.parse_args(argv)
+
+
+def merge(paths: list[Path]) -> dict:
+    data: dict = {}
+    for p in paths:
+        d = json.loads(p.read_text())
+        if not data:
+            data = d
+            continue
+        names = set(d["workloads"])
+        data["samples"] = [s for s in data["samples"] if s["workload"] not in names] + d["samples"]
+        data["errors"] = [e for e in data["errors"] if e["workload"] not in names] + d["errors"]
+        data["anomalies"] = [a for a in data["anomalies"]
+                             if a.split(":", 1)[0] not in names] + d["anomalies"]
+        data["workloads"].update(d["workloads"])
+        data["meta"]["commands"] += [c for c in d["meta"]["commands"]
+                                     if c not in data["meta"]["commands"]]
+        data["meta"]["date"] = max(data["meta"]["date"], d["meta"]["date"])
+        for k, v in d["meta"]["versions"].items():
+            data["meta"]["versions"].setdefault(k, v)
+        data["meta"]["notes"] = list(dict.fromkeys(data["meta"].get("notes", [])
+                                                   + d["meta"].get("notes", [])))
+    return data
+
+
+def plot_python() -> str | None:
+    for py in (str(bench_venv() / "bin" / "python"), sys.executable):
+        if Path(py).exists() and subprocess.run([py, "-c", "import matplotlib"],
+                                                capture_output=True).returncode == 0:
+            return py
+    return None
+
+
+def write_report(data: dict, output: Path, inputs: list[Path], no_plot: bool) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    plot_name = None
+    notes = [f"- {n}" for n in data["meta"].get("notes", [])]
+    has_scaling = any(v["kind"] == "scaling" for v in data["workloads"].values())
+    if has_scaling and not no_plot:
+        py = plot_python()
+        png = output.with_name(output.stem + "-scaling.png")
+        if py is None:
+            notes.append("- No plot: matplotlib is not available (it lives in the benchmark venv).")
+        else:
+            r = subprocess.run([py, str(Path(__file__).parent / "mlvcbench" / "plot.py"),
+                                *map(str, inputs), str(png)], capture_output=True, text=True)
+            if r.returncode == 0:
+                plot_name = png.name
+            else:
+                notes.append(f"- Plot failed: {r.stderr.strip().splitlines()[-1:]}")
+    output.write_text(report.render(data, plot_name, notes))
+    print(f"wrote {output}" + (f" and {output.with_name(plot_name)}" if plot_name else ""))
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.report_from:
+        out = args.output or REPO_ROOT / "docs" / "benchmarks.md"
+        write_report(merge(args.report_from), out, args.report_from, args.no_plot)
+        return 0
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    only = {x for o in args.only for x in o.split(",") if x}
+    if args.scaling or (args.million and not only):
+        only |= {"scaling"}
+    bad = only - set(MAIN) - {"scaling"}
+    if bad:
+        sys.exit(f"unknown workload(s): {', '.join(sorted(bad))}")
+    selected = [w for w in (*MAIN, "scaling") if not only or w in only]
+    reps = args.reps or (1 if args.quick else 3)
+    notes: list[str] = []
+
+    tools = []
+    versions = {"floor": Floor().version()}
+    if not args.no_mlvc:
+        exe, how = find_mlvc(args.mlvc)
+        if exe is None:
+            if not args.quick:
+                sys.exit(how)
+            notes.append(f"mlvc skipped: {how}")
+            print(f"[setup] {how}; skipping mlvc", flush=True)
+        else:
+            tools.append(Mlvc(exe))
+            versions["mlvc"] = tools[-1].version() + f", run as `{how}`"
+    if not args.no_dvc:
+        py, why = ensure_bench_venv(WORK / "dvc-install.log")
+        if py is None:
+            msg = f"DVC skipped: {why}"
+            if not args.quick:
+                sys.exit(msg + "\n(run with --no-dvc to benchmark mlvc alone)")
+            notes.append(msg)
+            print(f"[setup] {msg}", flush=True)
+        else:
+            tools.append(Dvc(dvc_exe()))
+            versions["dvc"] = tools[-1].version()
+    if args.no_dvc:
+        notes.append("DVC skipped (--no-dvc).")
+    warm_up(tools)
+
+    command = "python benchmarks/run.py " + shlex.join(argv) if argv else "python benchmarks/run.py"
+    meta = {"date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "commands": [command.strip()], "quick": args.quick, "reps": reps,
+            "machine": machine.describe(WORK), "versions": versions, "notes": notes}
+    res = Results()
+    started = time.perf_counter()
+    main_ws = workloads.standard(args.quick, args.seed)
+    for name in selected:
+        if name == "scaling":
+            continue
+        run_workload(main_ws[name], "main", select_ops(None, False), tools, reps, res)
+    if "scaling" in selected:
+        skip: set[str] = set()
+        for n in workloads.scaling_sizes(args.quick, args.million):
+            w = workloads.small_files(n, seed=args.seed)
+            r = reps if n <= 20_000 else 1
+            dvc_skip = skip | ({"dvc"} if n >= 1_000_000 and "dvc" not in skip else set())
+            if n >= 1_000_000 and "dvc" not in skip:
+                notes.append("DVC is not run at 1,000,000 files (hours at its measured rate); "
+                             "mlvc only.")
+            skip |= run_workload(w, "scaling", select_ops(None, True), tools, r, res,
+                                 timeout=args.dvc_timeout, skip=dvc_skip)
+        if skip:
+            notes.append(f"Timed out in the scaling study (> {args.dvc_timeout:.0f} s): "
+                         f"{', '.join(sorted(skip))}; larger sizes ran without it.")
+    meta["elapsed_s"] = round(time.perf_counter() - started, 1)
+    notes.append(f"The run took {meta['elapsed_s']:.0f} s in all.")
+
+    data = {"meta": meta, **res.as_dict()}
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    raw = WORK / "results" / f"{'quick' if args.quick else 'full'}-{stamp}.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(data, indent=1))
+    print(f"raw results: {raw}")
+    out = args.output or (WORK / "quick" / "benchmarks.md" if args.quick
+                          else REPO_ROOT / "docs" / "benchmarks.md")
+    write_report(data, out, [raw], args.no_plot)
+    if res.errors:
+        print(f"{len(res.errors)} command(s) failed; see the report's Errors section.")
+    return 1 if res.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
