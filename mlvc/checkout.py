@@ -1,0 +1,192 @@
+"""``checkout``: make the workspace match ``mlvc.lock``.
+
+Two phases. First every artifact is planned: what to write, what to delete,
+which objects are needed, and which local changes would be lost. If any
+object is missing, or any change would be lost without ``force``, nothing is
+touched. Then the plan is carried out: each file is made beside the cache
+(in ``.mlvc/tmp/``) and renamed into place, so a killed checkout leaves every
+workspace file either as it was or as recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from mlvc import fsutil
+from mlvc.errors import CheckoutConflictError, ObjectNotFoundError
+from mlvc.hashing import hash_file
+from mlvc.lockfile import LockEntry
+from mlvc.progress import NULL, run_parallel
+from mlvc.repo import Repo
+from mlvc.state import Row
+from mlvc.worktree import Listing, hash_files, scan
+
+
+@dataclass
+class CheckoutResult:
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.modified or self.deleted)
+
+
+@dataclass
+class _Plan:
+    rel: str
+    entry: LockEntry
+    write: list[tuple[str, str, int, bool]] = field(default_factory=list)  # repo path, oid, size, x
+    delete: list[str] = field(default_factory=list)  # repo paths of files
+    remove_tree: str | None = None  # a folder (or file) in the way of the artifact
+    replaced: set[str] = field(default_factory=set)
+    unchanged: int = 0
+
+
+def _current(repo: Repo, rel: str, found, progress) -> Listing:
+    def hasher(abspath, size, known):
+        return (known, size) if known is not None else hash_file(abspath, size)
+
+    listing, rows = hash_files(rel, found.files, repo.state.load(rel), hasher, progress, f"Checking {rel}")
+    repo.state.save(rows)
+    return listing
+
+
+def _key(rel: str, path: str) -> str:
+    return f"{rel}/{path}" if path else rel
+
+
+def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL) -> tuple[_Plan, list[str], list[str]]:
+    """Return the plan, the paths whose local changes would be lost, and the missing oids."""
+    rel = entry.path
+    odb = repo.odb
+    plan = _Plan(rel, entry)
+    at_risk: list[str] = []
+    missing: list[str] = []
+    found = scan(repo.root, rel)
+    current = _current(repo, rel, found, progress) if found.kind != "missing" else {}
+
+    if entry.is_dir:
+        if not odb.exists(entry.oid):
+            return plan, at_risk, [entry.oid]
+        tree = odb.load_tree(entry.oid)
+        recorded = tree.index
+        if found.kind == "file":
+            plan.remove_tree = rel
+            if not odb.exists(current[""][0]):
+                at_risk.append(rel)
+            current = {}
+        for path, (oid, _, _) in current.items():
+            meta = recorded.get(path)
+            if meta is not None and meta[:32] == oid:
+                plan.unchanged += 1
+                continue
+            if not odb.exists(oid):
+                at_risk.append(_key(rel, path))
+            if meta is None:
+                plan.delete.append(_key(rel, path))
+            else:
+                plan.replaced.add(_key(rel, path))
+        for path, meta in zip(tree.paths, tree.metas):
+            cur = current.get(path)
+            if cur is not None and cur[0] == meta[:32]:
+                continue
+            oid = meta[:32]
+            plan.write.append((_key(rel, path), oid, int(meta[35:]), meta[33] == "x"))
+            if not odb.exists(oid):
+                missing.append(oid)
+    else:
+        if found.kind == "dir":
+            plan.remove_tree = rel
+            at_risk.extend(_key(rel, p) for p, (oid, _, _) in current.items() if not odb.exists(oid))
+        elif found.kind == "file":
+            oid = current[""][0]
+            if oid == entry.oid:
+                plan.unchanged = 1
+                return plan, at_risk, missing
+            if not odb.exists(oid):
+                at_risk.append(rel)
+            plan.replaced.add(rel)
+        plan.write.append((rel, entry.oid, entry.size, False))
+        if not odb.exists(entry.oid):
+            missing.append(entry.oid)
+    return plan, at_risk, missing
+
+
+def checkout(repo: Repo, entries: list[LockEntry], force: bool = False, progress=NULL) -> CheckoutResult:
+    plans: list[_Plan] = []
+    at_risk: list[str] = []
+    missing: list[str] = []
+    safe = fsutil.SafeDirs(repo.root)
+    for entry in entries:
+        safe.check(os.path.dirname(os.path.join(repo.root, entry.path)))
+        plan, risk, miss = plan_artifact(repo, entry, progress)
+        plans.append(plan)
+        at_risk.extend(risk)
+        missing.extend(miss)
+    if missing:
+        uniq = sorted(set(missing))
+        raise ObjectNotFoundError(
+            f"{len(uniq)} object(s) needed for checkout are not in the cache (first: {uniq[0]})",
+            uniq,
+            "nothing was changed; fetch the data from a remote, or re-add it where it was made",
+        )
+    if at_risk and not force:
+        shown = ", ".join(at_risk[:5]) + (f" and {len(at_risk) - 5} more" if len(at_risk) > 5 else "")
+        raise CheckoutConflictError(
+            f"checkout would overwrite or delete local changes that are not in the cache: {shown}",
+            at_risk,
+            "nothing was changed; record them with `mlvc commit`, or run with --force to discard them",
+        )
+    return _apply(repo, plans, safe, progress)
+
+
+def _apply(repo: Repo, plans: list[_Plan], safe: fsutil.SafeDirs, progress) -> CheckoutResult:
+    odb = repo.odb
+    kinds = repo.config.link_types
+    staging = os.path.join(repo.tmp_dir, "checkout")
+    os.makedirs(staging, exist_ok=True)
+    for name in os.listdir(staging):  # left by a killed checkout; we hold the lock
+        fsutil.remove_path(os.path.join(staging, name))
+    result = CheckoutResult()
+    rows: list[Row] = []
+    for plan in plans:
+        result.unchanged += plan.unchanged
+        if plan.remove_tree:
+            fsutil.remove_path(os.path.join(repo.root, plan.remove_tree))
+            repo.state.forget(plan.remove_tree)
+        for path in plan.delete:
+            os.unlink(os.path.join(repo.root, path))
+            result.deleted.append(path)
+        if plan.delete and plan.entry.is_dir:
+            _prune_empty_dirs(os.path.join(repo.root, plan.rel), plan.delete, repo.root)
+        for path, _, _, _ in plan.write:
+            safe.makedirs(os.path.dirname(os.path.join(repo.root, path)))
+
+        def write(item, _plan=plan):
+            path, oid, size, x = item
+            dest = os.path.join(repo.root, path)
+            odb.link_out(oid, dest, kinds, executable=x, size=size, tmp_dir=staging)
+            st = os.stat(dest)
+            return (path, st.st_ino, st.st_mtime_ns, st.st_size, oid)
+
+        with progress.task(f"Checking out {plan.rel}", len(plan.write)) as task:
+            rows.extend(run_parallel(write, plan.write, task))
+        for path, _, _, _ in plan.write:
+            (result.modified if path in plan.replaced else result.added).append(path)
+    repo.state.save(rows)
+    return result
+
+
+def _prune_empty_dirs(top: str, deleted: list[str], root: str) -> None:
+    folders = {os.path.dirname(os.path.join(root, p)) for p in deleted}
+    for folder in sorted(folders, key=len, reverse=True):
+        while len(folder) > len(top) and folder.startswith(top):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+            folder = os.path.dirname(folder)

@@ -1,0 +1,72 @@
+"""The ``mlvc`` command line. Thin: parse, call ``mlvc.api``, render.
+
+The core (``mlvc.api`` and below) is imported inside each command, so that
+``mlvc --help`` starts fast and never loads gitpython, fsspec or pyarrow.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import List, Optional
+
+import typer
+
+from mlvc import __version__
+from mlvc.cli import render
+from mlvc.cli.exitcodes import ExitStatus, exit_status_for
+from mlvc.cli.render import OPTIONS, emit_json, out
+
+app = typer.Typer(
+    name="mlvc",
+    help="Version control for data and models, beside git.\n\n"
+    "Track datasets and models with `mlvc add`, commit mlvc.yaml and mlvc.lock with git, "
+    "and get any recorded version back with `git checkout REV && mlvc checkout`.",
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"mlvc {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors; no progress bars."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    OPTIONS.quiet = quiet
+    OPTIONS.verbose = verbose
+
+
+def command(fn):
+    """Run a command body, turning any error into one line on stderr and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            code = fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:  # the one place errors become exit codes
+            render.error(exc)
+            raise typer.Exit(int(exit_status_for(exc))) from None
+        if code:
+            raise typer.Exit(int(code))
+
+    return wrapper
+
+
+def main() -> None:
+    app(prog_name="mlvc")
+
+
+# Commands live in their own modules and register themselves on ``app``.
+from mlvc.cli import commands  # noqa: E402,F401

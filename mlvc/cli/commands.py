@@ -1,0 +1,319 @@
+"""The commands. Each one: parse options, call one ``mlvc.api`` function, render."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from mlvc.cli import app, command, render
+from mlvc.cli.exitcodes import ExitStatus
+from mlvc.cli.render import emit_json, human_size, out
+
+JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+
+
+def _with_progress(fn, *args, **kwargs):
+    bar = render.progress()
+    try:
+        return fn(*args, progress=bar, **kwargs)
+    finally:
+        if hasattr(bar, "stop"):
+            bar.stop()
+
+
+@app.command()
+@command
+def init(force: bool = typer.Option(False, "--force", "-f", help="Re-create .mlvc files in an existing repo.")):
+    """Make this git repository an mlvc repository.
+
+    Creates .mlvc/ (config, cache, and a .gitignore for the cache and
+    temporary files). Run it at the top of a git work tree.
+
+    Example: git init && mlvc init && git add .mlvc && git commit -m "mlvc init"
+    """
+    from mlvc import api
+
+    result = api.init(force=force)
+    out(f"Initialised an mlvc repository in {result.root}/.mlvc")
+    out("Next: git add .mlvc && git commit -m 'mlvc init'")
+
+
+def _entry_json(e) -> dict:
+    d = {"path": e.path, "oid": e.oid, "size": e.size, "type": "dir" if e.is_dir else "file"}
+    if e.nfiles is not None:
+        d["nfiles"] = e.nfiles
+    return d
+
+
+def _describe(e) -> str:
+    what = f"{e.nfiles} files, " if e.nfiles is not None else ""
+    return f"{e.path} ({what}{human_size(e.size)})"
+
+
+@app.command()
+@command
+def add(
+    paths: List[str] = typer.Argument(..., help="Files or folders to track."),
+    as_json: bool = JSON,
+):
+    """Track files or folders: store their content in the cache and record it in mlvc.lock.
+
+    The path is added to mlvc.yaml and to a .gitignore beside it, so git
+    ignores the data and tracks mlvc.yaml, mlvc.lock and .gitignore instead.
+    Adding a path again after a change records the new version.
+
+    Example: mlvc add data/images model.pkl
+    """
+    from mlvc import api
+
+    result = _with_progress(api.add, paths)
+    if as_json:
+        emit_json({"artifacts": [_entry_json(e) for e in result.entries], "git_add": result.git_files})
+        return
+    for e in result.entries:
+        out(("Unchanged " if e.path in result.unchanged else "Added ") + _describe(e))
+    out("\nTo track the changes with git, run:\n\n    git add " + " ".join(result.git_files))
+
+
+@app.command()
+@command
+def commit(
+    paths: Optional[List[str]] = typer.Argument(None, help="Artifacts to record (default: all)."),
+    as_json: bool = JSON,
+):
+    """Record the workspace state of tracked artifacts in mlvc.lock.
+
+    Example: (edit data/train.csv) && mlvc commit data/train.csv && git commit -am "new training data"
+    """
+    from mlvc import api
+
+    result = _with_progress(api.commit, paths or [])
+    if as_json:
+        emit_json({"artifacts": [_entry_json(e) for e in result.entries], "unchanged": result.unchanged})
+        return
+    for e in result.entries:
+        out(("Unchanged " if e.path in result.unchanged else "Recorded ") + _describe(e))
+    if len(result.unchanged) < len(result.entries):
+        out("\nTo record this with git, run:\n\n    git add mlvc.lock")
+
+
+_MAX_CHANGES = 20
+
+
+@app.command()
+@command
+def status(
+    paths: Optional[List[str]] = typer.Argument(None, help="Artifacts to check (default: all)."),
+    as_json: bool = JSON,
+    check: bool = typer.Option(False, "--check", help="Exit 1 when anything is out of date, 0 when clean."),
+    show_all: bool = typer.Option(False, "--all", "-a", help=f"List every changed file (default: the first {_MAX_CHANGES})."),
+):
+    """Show how the workspace differs from mlvc.lock.
+
+    For each artifact: ok, modified, missing (not in the workspace), not in
+    cache (recorded objects absent from the cache) or not recorded (listed in
+    mlvc.yaml but never committed); for folders, which files were added,
+    modified or deleted. --check exits 1 when anything is out of date
+    (for pre-commit hooks and CI).
+
+    Example: mlvc status --check || echo "data changed: run mlvc commit"
+    """
+    from mlvc import api
+
+    result = _with_progress(api.status, paths or [])
+    dirty = any(not s.clean for s in result)
+    if as_json:
+        emit_json({
+            "clean": not dirty,
+            "artifacts": [
+                {"path": s.path, "status": s.status, "type": s.kind,
+                 "changes": [{"path": c.path, "change": c.kind} for c in s.changes],
+                 **({"missing_objects": s.missing_objects} if s.missing_objects else {})}
+                for s in result
+            ],
+        })
+    elif not result:
+        out("Nothing is tracked yet; track data with `mlvc add PATH`.")
+    elif not dirty:
+        out(f"Up to date: {len(result)} artifact{'s' if len(result) != 1 else ''} match mlvc.lock.")
+    else:
+        width = max(len(s.path) for s in result)
+        for s in result:
+            out(f"{s.path:<{width}}  {s.status}")
+            shown = s.changes if show_all else s.changes[:_MAX_CHANGES]
+            if s.kind == "dir":
+                for c in shown:
+                    out(f"    {c.kind:<9} {c.path}")
+                if len(shown) < len(s.changes):
+                    out(f"    ... and {len(s.changes) - len(shown)} more (--all lists them)")
+            if s.missing_objects:
+                out(f"    {s.missing_objects} object(s) missing from the cache")
+        hints = []
+        if any(s.status in ("modified", "not recorded") for s in result):
+            hints.append("`mlvc commit` records the workspace")
+        if any(s.status in ("modified", "missing") for s in result):
+            hints.append("`mlvc checkout` restores the recorded version")
+        if hints:
+            out("\n" + "; ".join(hints) + ".")
+    if check and dirty:
+        return ExitStatus.CHECK_FAILED
+
+
+@app.command()
+@command
+def checkout(
+    paths: Optional[List[str]] = typer.Argument(None, help="Artifacts to check out (default: all)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite or delete local changes that are not in the cache."),
+    as_json: bool = JSON,
+):
+    """Make the workspace match mlvc.lock.
+
+    Writes recorded files that are missing or different, and deletes files
+    that the recorded folder does not have. Refuses (and changes nothing)
+    when that would lose data that is not in the cache, unless --force.
+
+    Example: git checkout v1.0 && mlvc checkout
+    """
+    from mlvc import api
+
+    result = _with_progress(api.checkout, paths or [], force=force)
+    if as_json:
+        emit_json({"added": result.added, "modified": result.modified, "deleted": result.deleted,
+                   "unchanged": result.unchanged})
+        return
+    if not result.changed:
+        out("Workspace already matches mlvc.lock.")
+        return
+    parts = [f"{len(result.added)} added", f"{len(result.modified)} modified", f"{len(result.deleted)} deleted"]
+    out("Checked out: " + ", ".join(parts) + f" ({result.unchanged} unchanged).")
+
+
+@app.command()
+@command
+def remove(paths: List[str] = typer.Argument(..., help="Tracked paths to stop tracking.")):
+    """Stop tracking paths. The files stay in the workspace (as writable copies).
+
+    Removes them from mlvc.yaml, mlvc.lock and .gitignore. The cached
+    objects stay in the cache.
+
+    Example: mlvc remove data/old.csv && git add data/.gitignore mlvc.yaml mlvc.lock
+    """
+    from mlvc import api
+
+    result = _with_progress(api.remove, paths)
+    for p in result.removed:
+        out(f"Stopped tracking {p}")
+    out("\nTo record this with git, run:\n\n    git add " + " ".join(result.git_files))
+
+
+@app.command()
+@command
+def unprotect(paths: List[str] = typer.Argument(..., help="Tracked files or folders to make writable.")):
+    """Turn read-only links into the cache (hardlink or symlink mode) into private writable copies.
+
+    Use it before editing a tracked file in place; `mlvc commit` records the edit.
+
+    Example: mlvc unprotect data/labels.csv && echo "x,1" >> data/labels.csv && mlvc commit data
+    """
+    from mlvc import api
+
+    done = _with_progress(api.unprotect, paths)
+    out(f"Unprotected {len(done)} file{'s' if len(done) != 1 else ''}.")
+
+
+@app.command("ls")
+@command
+def ls_(
+    rev: Optional[str] = typer.Option(None, "--rev", "-r", help="A git revision (default: the workspace's mlvc.lock)."),
+    as_json: bool = JSON,
+):
+    """List the artifacts recorded in mlvc.lock at a git revision, with sizes.
+
+    Example: mlvc ls --rev HEAD~3
+    """
+    from mlvc import api
+
+    result = api.ls(rev)
+    if as_json:
+        emit_json({"rev": result.rev, "artifacts": [_entry_json(e) for e in result.entries]})
+        return
+    if not result.entries:
+        out("No artifacts recorded" + (f" at {rev}." if rev else "."))
+        return
+    width = max(len(e.path) for e in result.entries)
+    for e in result.entries:
+        files = f"{e.nfiles} files" if e.nfiles is not None else "file"
+        out(f"{e.path:<{width}}  {human_size(e.size):>10}  {files:>12}  {e.oid[:12]}")
+
+
+@app.command()
+@command
+def fsck(as_json: bool = JSON):
+    """Rehash every object in the cache; report corrupted ones, and missing ones mlvc.lock needs.
+
+    Exits 1 when anything is wrong.
+
+    Example: mlvc fsck || echo "cache damaged"
+    """
+    from mlvc import api
+
+    result = _with_progress(api.fsck)
+    if as_json:
+        emit_json({"checked": result.checked, "corrupted": result.corrupted, "missing": result.missing,
+                   "ok": result.ok})
+    else:
+        for oid in result.corrupted:
+            out(f"corrupted  {oid}")
+        for oid in result.missing:
+            out(f"missing    {oid}")
+        out(f"Checked {result.checked} objects: {len(result.corrupted)} corrupted, {len(result.missing)} missing.")
+    if not result.ok:
+        return ExitStatus.CHECK_FAILED
+
+
+@app.command()
+@command
+def config(
+    key: Optional[str] = typer.Argument(None, help="A key such as cache.type."),
+    value: Optional[str] = typer.Argument(None, help="The value to set; omit to print the current value."),
+    local: bool = typer.Option(False, "--local", help="Use .mlvc/config.local (git-ignored: secrets, machine paths)."),
+    unset: bool = typer.Option(False, "--unset", help="Remove the key."),
+    list_: bool = typer.Option(False, "--list", "-l", help="List every set key with its value."),
+    as_json: bool = JSON,
+):
+    """Get or set configuration in .mlvc/config (tracked) or .mlvc/config.local.
+
+    Keys: cache.type (ordered link types from reflink, hardlink, symlink, copy;
+    default reflink,copy), cache.dir (where the cache lives; may be shared),
+    core.fsync (batch, always, never), core.remote, remote.NAME.OPTION.
+
+    Example: mlvc config cache.type hardlink,copy
+    """
+    from mlvc import api
+    from mlvc.errors import MlvcError
+
+    if list_ or key is None:
+        items = api.config_list()
+        if as_json:
+            emit_json(items)
+        else:
+            for k, v in items.items():
+                out(f"{k}={v}")
+        return
+    if unset:
+        if value is not None:
+            raise MlvcError("--unset takes a key and no value")
+        if not api.config_unset(key, local):
+            raise MlvcError(f"{key} is not set" + (" in config.local" if local else ""))
+        return
+    if value is None:
+        got = api.config_get(key)
+        if got is None:
+            return ExitStatus.CHECK_FAILED  # like `git config KEY`: unset exits 1 quietly
+        if as_json:
+            emit_json({key: got})
+        else:
+            out(got)
+        return
+    api.config_set(key, value, local)

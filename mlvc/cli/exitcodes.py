@@ -1,0 +1,27 @@
+"""Exit codes, and the one place where errors become them."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    OK = 0
+    CHECK_FAILED = 1  # `status --check` found something out of date; `fsck` found damage
+    USAGE = 2  # the command line is wrong (unknown option, missing argument)
+    ERROR = 3  # mlvc refused or failed: bad input file, missing object, conflict ...
+    LOCKED = 4  # another mlvc process holds the repository lock
+    INTERNAL = 70  # a bug in mlvc: please report it with the --verbose output
+    INTERRUPTED = 130  # Ctrl-C
+
+
+def exit_status_for(exc: BaseException) -> ExitStatus:
+    from mlvc.errors import LockHeldError, MlvcError
+
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED
+    if isinstance(exc, LockHeldError):
+        return ExitStatus.LOCKED
+    if isinstance(exc, MlvcError):
+        return ExitStatus.ERROR
+    return ExitStatus.INTERNAL

@@ -1,0 +1,107 @@
+"""Terminal output: messages, tables, JSON and progress bars (rich, imported lazily)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+
+
+@dataclass
+class Options:
+    quiet: bool = False
+    verbose: bool = False
+
+
+OPTIONS = Options()
+
+
+def out(text: str = "") -> None:
+    if not OPTIONS.quiet:
+        sys.stdout.write(text + "\n")
+
+
+def emit_json(value) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def error(exc: BaseException) -> None:
+    from mlvc.errors import MlvcError
+
+    if OPTIONS.verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, MlvcError):
+        msg = f"error: {exc.message}" + (f"; {exc.hint}" if exc.hint else "")
+    elif isinstance(exc, KeyboardInterrupt):
+        msg = "interrupted"
+    elif isinstance(exc, OSError):
+        msg = f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+    else:
+        msg = f"internal error: {type(exc).__name__}: {exc}; run again with --verbose and report it"
+    sys.stderr.write(msg + "\n")
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+class _RichTask:
+    def __init__(self, bar, task_id) -> None:
+        self.bar = bar
+        self.task_id = task_id
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task_id, n)
+
+    def close(self) -> None:
+        self.bar.remove_task(self.task_id)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class RichProgress:
+    """The core's progress callback, drawn by rich on stderr (only on a terminal)."""
+
+    MIN_TOTAL = 200  # smaller jobs finish before a bar is worth drawing
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def task(self, description: str, total: int | None = None):
+        from mlvc.progress import Task
+
+        if total is not None and total < self.MIN_TOTAL:
+            return Task()
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self._bar.start()
+        return _RichTask(self._bar, self._bar.add_task(description, total=total))
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def progress():
+    """A progress callback: bars on a terminal, silence otherwise or with -q."""
+    from mlvc.progress import NULL
+
+    if OPTIONS.quiet or os.environ.get("MLVC_NO_PROGRESS") or not (sys.stdout.isatty() and sys.stderr.isatty()):
+        return NULL
+    return RichProgress()

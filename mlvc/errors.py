@@ -1,0 +1,76 @@
+"""Every error the core raises. The CLI maps these to exit codes in one place."""
+
+from __future__ import annotations
+
+
+class MlvcError(Exception):
+    """Base class: a message that says what is wrong, and a hint that says what to do."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}; {self.hint}"
+        return self.message
+
+
+class NotARepoError(MlvcError):
+    """No `.mlvc` folder here or in any parent."""
+
+
+class NotAGitRepoError(MlvcError):
+    """`mlvc init` outside a git work tree."""
+
+
+class InvalidPathError(MlvcError):
+    """A path that is absolute, escapes the repository, or has forbidden characters."""
+
+
+class FileFormatError(MlvcError):
+    """A malformed `mlvc.yaml`, `mlvc.lock`, tree object or config file."""
+
+    def __init__(self, path: str, problem: str, line: int | None = None, hint: str | None = None):
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {problem}", hint)
+        self.path = path
+        self.line = line
+        self.problem = problem
+
+
+class ConfigError(MlvcError):
+    """An unknown config key or a bad value."""
+
+
+class ArtifactNotFoundError(MlvcError):
+    """A path that is not tracked."""
+
+
+class ObjectNotFoundError(MlvcError):
+    """An object that the lockfile names is not in the cache."""
+
+    def __init__(self, message: str, oids: list[str] | None = None, hint: str | None = None):
+        super().__init__(message, hint)
+        self.oids = oids or []
+
+
+class CorruptObjectError(MlvcError):
+    """An object whose content does not match its name."""
+
+
+class CheckoutConflictError(MlvcError):
+    """Checkout would overwrite or delete data that is not in the cache."""
+
+    def __init__(self, message: str, paths: list[str], hint: str | None = None):
+        super().__init__(message, hint)
+        self.paths = paths
+
+
+class LockHeldError(MlvcError):
+    """Another mlvc process holds the repository lock."""
+
+
+class ScmError(MlvcError):
+    """A git revision or file that cannot be read."""

@@ -1,0 +1,282 @@
+"""File-system helpers: atomic writes, path validation, link types.
+
+Nothing here knows about repositories beyond a root folder and relative paths.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+import sys
+
+import xxhash
+
+from mlvc.errors import CorruptObjectError, InvalidPathError
+
+TMP_PREFIX = ".mlvc-tmp-"
+COPY_CHUNK = 1024 * 1024
+FICLONE = 0x40049409  # from linux/fs.h
+LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
+
+# Errors that mean "this link type is not possible here", so the next one in
+# the configured list is tried instead.
+_UNSUPPORTED = {
+    errno.EOPNOTSUPP,
+    errno.ENOTSUP,
+    errno.EXDEV,
+    errno.EINVAL,
+    errno.ENOTTY,
+    errno.EPERM,
+    errno.EMLINK,
+    errno.ENOSYS,
+    errno.EBADF,
+}
+
+
+def tmp_name(folder: str) -> str:
+    return os.path.join(folder, TMP_PREFIX + secrets.token_hex(8))
+
+
+def fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, *, mode: int = 0o644, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one."""
+    folder = os.path.dirname(path) or "."
+    tmp = tmp_name(folder)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quiet(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+    if fsync:
+        fsync_dir(folder)
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def syncfs(path: str) -> None:
+    """Flush every dirty page of the file system that holds ``path`` (one call for many files)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
+
+
+# --------------------------------------------------------------------- paths
+
+
+def check_relpath(path: object, what: str = "path") -> str:
+    """Validate a POSIX path relative to a root; return it or raise InvalidPathError."""
+    if not isinstance(path, str) or not path:
+        raise InvalidPathError(f"{what} must be a non-empty string, got {path!r}")
+    if "\\" in path:
+        raise InvalidPathError(f"{what} {path!r} contains a backslash; paths use '/'")
+    if "\0" in path or "\n" in path or "\r" in path:
+        raise InvalidPathError(f"{what} {path!r} contains a NUL or newline character")
+    if path.startswith("/"):
+        raise InvalidPathError(f"{what} {path!r} is absolute; it must be relative to the repository")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise InvalidPathError(f"{what} {path!r} has an empty, '.' or '..' segment")
+    return path
+
+
+def is_within(root_real: str, path_real: str) -> bool:
+    return path_real == root_real or path_real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+class SafeDirs:
+    """Checks, once per folder, that writing into a folder stays inside ``root``.
+
+    A folder (or any parent up to the root) that is a symlink to somewhere
+    outside the repository is refused, so nothing is written through it.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.root_real = os.path.realpath(root)
+        self._ok: set[str] = {self.root}
+
+    def check(self, folder: str) -> None:
+        folder = os.path.abspath(folder)
+        if folder in self._ok:
+            return
+        if not is_within(self.root, folder):
+            raise InvalidPathError(f"refusing to write to {folder!r}: it is outside the repository")
+        real = os.path.realpath(folder)
+        if not is_within(self.root_real, real):
+            raise InvalidPathError(
+                f"refusing to write into {os.path.relpath(folder, self.root)!r}: "
+                f"it is a symlink to {real!r}, outside the repository"
+            )
+        self._ok.add(folder)
+
+    def makedirs(self, folder: str) -> None:
+        """Create ``folder`` (and parents) after checking each existing parent."""
+        folder = os.path.abspath(folder)
+        if folder in self._ok:
+            return
+        parent = os.path.dirname(folder)
+        if parent != folder and parent not in self._ok:
+            self.makedirs(parent)
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            os.mkdir(folder)
+            self._ok.add(folder)
+            return
+        if stat.S_ISLNK(st.st_mode):
+            self.check(folder)
+            if not os.path.isdir(folder):
+                raise InvalidPathError(f"{os.path.relpath(folder, self.root)!r} is a symlink to a file, not a folder")
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            raise InvalidPathError(
+                f"cannot create folder {os.path.relpath(folder, self.root)!r}: a file is in the way",
+                "move or remove that file, or run with --force",
+            )
+        self._ok.add(folder)
+
+
+# ---------------------------------------------------------------- link types
+
+
+def is_unsupported(exc: OSError) -> bool:
+    return exc.errno in _UNSUPPORTED
+
+
+def reflink(src: str, dst: str) -> None:
+    """Clone ``src`` to a new file ``dst`` sharing its blocks (copy-on-write)."""
+    if not sys.platform.startswith("linux"):
+        raise OSError(errno.EOPNOTSUPP, "reflink is only supported on Linux")
+    import fcntl
+
+    sfd = os.open(src, os.O_RDONLY)
+    try:
+        dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.ioctl(dfd, FICLONE, sfd)
+        except BaseException:
+            os.close(dfd)
+            _unlink_quiet(dst)
+            raise
+        os.close(dfd)
+    finally:
+        os.close(sfd)
+
+
+def copy_hashing(src: str, dst: str, mode: int = 0o644, size_hint: int = -1) -> tuple[str, int]:
+    """Copy ``src`` to a new file ``dst``, hashing the bytes as they pass; return (oid, size)."""
+    sfd = os.open(src, os.O_RDONLY)
+    try:
+        dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            if size_hint < 0:
+                size_hint = os.fstat(sfd).st_size
+            if size_hint <= 4 * COPY_CHUNK:
+                data = os.read(sfd, size_hint + 1)
+                if len(data) <= size_hint:
+                    _write_all(dfd, data)
+                    return xxhash.xxh3_128_hexdigest(data), len(data)
+                h = xxhash.xxh3_128(data)
+                _write_all(dfd, data)
+                size = len(data)
+            else:
+                h = xxhash.xxh3_128()
+                size = 0
+            buf = bytearray(COPY_CHUNK)
+            view = memoryview(buf)
+            while True:
+                n = os.readv(sfd, [buf])
+                if not n:
+                    break
+                chunk = view[:n]
+                h.update(chunk)
+                _write_all(dfd, chunk)
+                size += n
+            return h.hexdigest(), size
+        except BaseException:
+            os.close(dfd)
+            dfd = -1
+            _unlink_quiet(dst)
+            raise
+        finally:
+            if dfd >= 0:
+                os.close(dfd)
+    finally:
+        os.close(sfd)
+
+
+def copy_verified(src: str, dst: str, expected_oid: str, mode: int = 0o644, size_hint: int = -1) -> int:
+    """Copy an object out of the cache, refusing (and removing ``dst``) if its hash is wrong."""
+    oid, size = copy_hashing(src, dst, mode, size_hint)
+    if oid != expected_oid:
+        _unlink_quiet(dst)
+        raise CorruptObjectError(
+            f"cache object {expected_oid} is corrupted (its content hashes to {oid})",
+            "run `mlvc fsck`, then restore the object from a remote or re-add the data",
+        )
+    return size
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def remove_path(path: str) -> None:
+    """Remove a file, symlink or folder tree (making read-only folders writable as needed)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        import shutil
+
+        def onexc(func, p, exc):  # pragma: no cover - only with odd permissions
+            os.chmod(os.path.dirname(p), 0o755)
+            func(p)
+
+        shutil.rmtree(path, onexc=onexc) if sys.version_info >= (3, 12) else shutil.rmtree(path, onerror=onexc)
+    else:
+        os.unlink(path)

@@ -1,0 +1,307 @@
+"""Object stores: the local cache on disk, and an in-memory store for tests.
+
+Both follow one contract (``ObjectStore``), checked by one shared test class.
+An object is stored once under its id; an object that exists is never
+rewritten; objects on disk are read-only.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Iterator
+
+from mlvc import fsutil
+from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
+from mlvc.hashing import OID_HEX_LEN, TREE_SUFFIX, hash_bytes, hash_file, is_tree_oid, is_valid_oid
+from mlvc.objects import Tree, parse_tree, serialize_tree
+
+
+class ObjectStore:
+    """The contract every object store keeps."""
+
+    def exists(self, oid: str) -> bool:
+        raise NotImplementedError
+
+    def read_bytes(self, oid: str) -> bytes:
+        raise NotImplementedError
+
+    def _put(self, oid: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def iter_oids(self) -> Iterator[str]:
+        raise NotImplementedError
+
+    def remove(self, oid: str) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Make every object written so far durable."""
+
+    # Shared behaviour, built on the primitives above.
+
+    def write_bytes(self, data: bytes, tree: bool = False) -> str:
+        oid = hash_bytes(data) + (TREE_SUFFIX if tree else "")
+        if not self.exists(oid):
+            self._put(oid, data)
+        return oid
+
+    def save_tree(self, tree: Tree) -> str:
+        data = serialize_tree(tree)
+        oid = self.write_bytes(data, tree=True)
+        tree._oid = oid
+        return oid
+
+    def load_tree(self, oid: str) -> Tree:
+        if not is_tree_oid(oid):
+            raise MlvcError(f"{oid} is not a tree id")
+        try:
+            data = self.read_bytes(oid)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"tree {oid} is not in the cache", [oid]) from None
+        if hash_bytes(data) != oid[:OID_HEX_LEN]:
+            raise CorruptObjectError(f"tree {oid} is corrupted in the cache", "run `mlvc fsck`")
+        tree = parse_tree(data, f"tree {oid}")
+        tree._oid = oid
+        return tree
+
+    def check(self, oid: str) -> bool:
+        """Rehash one object: True when its content matches its name."""
+        try:
+            data_oid = self._hash(oid)
+        except FileNotFoundError:
+            return False
+        return data_oid == oid[:OID_HEX_LEN]
+
+    def _hash(self, oid: str) -> str:
+        return hash_bytes(self.read_bytes(oid))
+
+
+class MemoryObjectStore(ObjectStore):
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def exists(self, oid: str) -> bool:
+        return oid in self.objects
+
+    def read_bytes(self, oid: str) -> bytes:
+        try:
+            return self.objects[oid]
+        except KeyError:
+            raise FileNotFoundError(oid) from None
+
+    def _put(self, oid: str, data: bytes) -> None:
+        self.objects[oid] = bytes(data)
+
+    def iter_oids(self) -> Iterator[str]:
+        return iter(sorted(self.objects))
+
+    def remove(self, oid: str) -> None:
+        self.objects.pop(oid, None)
+
+
+class LocalObjectStore(ObjectStore):
+    """Objects as files: ``<root>/<first 2 hex>/<remaining 30 hex>[.tree]``."""
+
+    def __init__(self, root: str, fsync: str = "batch") -> None:
+        self.root = os.path.abspath(root)
+        self.fsync = fsync  # "always": per object; "batch": one syncfs in flush(); "never"
+        self._dirs: set[str] = set()
+        self._dirty = False
+        self.failed_kinds: set[str] = set()
+
+    def path(self, oid: str) -> str:
+        return os.path.join(self.root, oid[:2], oid[2:])
+
+    def exists(self, oid: str) -> bool:
+        return os.path.exists(self.path(oid))
+
+    def read_bytes(self, oid: str) -> bytes:
+        with open(self.path(oid), "rb") as f:
+            return f.read()
+
+    def _folder(self, oid: str) -> str:
+        folder = os.path.join(self.root, oid[:2])
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
+        return folder
+
+    def _commit_tmp(self, tmp: str, oid: str) -> None:
+        """Move a finished temp file to its object name, read-only; never replace an object."""
+        dest = self.path(oid)
+        os.chmod(tmp, 0o444)
+        if self.fsync == "always":
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if os.path.exists(dest):
+            os.unlink(tmp)
+            return
+        os.replace(tmp, dest)
+        self._dirty = True
+
+    def _put(self, oid: str, data: bytes) -> None:
+        tmp = fsutil.tmp_name(self._folder(oid))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            fsutil._write_all(fd, data)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        self._commit_tmp(tmp, oid)
+
+    def flush(self) -> None:
+        if self._dirty and self.fsync == "batch":
+            fsutil.syncfs(self.root)
+        self._dirty = False
+
+    def iter_oids(self) -> Iterator[str]:
+        try:
+            prefixes = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return
+        for prefix in prefixes:
+            if len(prefix) != 2:
+                continue
+            folder = os.path.join(self.root, prefix)
+            try:
+                names = sorted(os.listdir(folder))
+            except NotADirectoryError:
+                continue
+            for name in names:
+                oid = prefix + name
+                if is_valid_oid(oid):
+                    yield oid
+
+    def remove(self, oid: str) -> None:
+        try:
+            os.unlink(self.path(oid))
+        except FileNotFoundError:
+            pass
+
+    def _hash(self, oid: str) -> str:
+        return hash_file(self.path(oid))[0]
+
+    # ------------------------------------------------------------- files
+
+    def add_file(self, src: str, kinds: list[str], oid: str | None = None, size: int = -1) -> tuple[str, int]:
+        """Store the file at ``src``; return ``(oid, size)``.
+
+        ``kinds`` is the ordered list of ways to get the data in (``reflink``,
+        ``hardlink``, ``symlink``, ``copy``); a way the file system refuses is
+        dropped for the rest of the run. ``oid`` is the file's hash when the
+        caller already knows it (from the stat cache). The source file is
+        never modified, moved or truncated.
+        """
+        if oid is not None and self.exists(oid):
+            return oid, size
+        for kind in kinds:
+            if kind in self.failed_kinds:
+                continue
+            try:
+                if kind == "copy":
+                    os.makedirs(self.root, exist_ok=True)
+                    tmp = fsutil.tmp_name(self.root)
+                    oid, size = fsutil.copy_hashing(src, tmp, 0o444, size)
+                    self._folder(oid)
+                    self._commit_tmp_anywhere(tmp, oid)
+                    return oid, size
+                if oid is None:
+                    oid, size = hash_file(src, size)
+                    if self.exists(oid):
+                        return oid, size
+                tmp = fsutil.tmp_name(self._folder(oid))
+                if kind == "reflink":
+                    fsutil.reflink(src, tmp)
+                else:  # hardlink and symlink both put the file itself in the cache
+                    os.link(src, tmp)
+                self._commit_tmp(tmp, oid)
+                return oid, size
+            except OSError as exc:
+                if not fsutil.is_unsupported(exc):
+                    raise
+                self.failed_kinds.add(kind)
+        raise MlvcError(
+            f"none of the link types {','.join(kinds)} works for {src}",
+            "add 'copy' to the list: `mlvc config cache.type reflink,copy`",
+        )
+
+    def _commit_tmp_anywhere(self, tmp: str, oid: str) -> None:
+        folder = os.path.dirname(self.path(oid))
+        if os.path.dirname(tmp) != folder:
+            moved = os.path.join(folder, os.path.basename(tmp))
+            os.rename(tmp, moved)
+            tmp = moved
+        self._commit_tmp(tmp, oid)
+
+    def link_out(self, oid: str, dest: str, kinds: list[str], executable: bool = False,
+                 size: int = -1, tmp_dir: str | None = None) -> str:
+        """Put object ``oid`` at ``dest`` (replacing what is there) and return the link kind used.
+
+        The new file is made beside ``dest`` (or in ``tmp_dir``) and renamed
+        into place, so ``dest`` is the old file or the new one, never half of
+        one. Copies are verified against the object id as they are written.
+        """
+        src = self.path(oid)
+        if not os.path.exists(src):
+            raise ObjectNotFoundError(f"object {oid} is not in the cache", [oid])
+        folder = tmp_dir or os.path.dirname(dest)
+        mode = 0o777 if executable else 0o666  # the umask applies
+        for kind in kinds:
+            if kind in self.failed_kinds:
+                continue
+            tmp = fsutil.tmp_name(folder)
+            try:
+                if kind == "copy":
+                    fsutil.copy_verified(src, tmp, oid, mode, size)
+                elif kind == "reflink":
+                    fsutil.reflink(src, tmp)
+                    umask = _umask()
+                    os.chmod(tmp, mode & ~umask)
+                elif kind == "hardlink":
+                    os.link(src, tmp)
+                else:
+                    os.symlink(src, tmp)
+            except OSError as exc:
+                _unlink_quiet(tmp)
+                if not fsutil.is_unsupported(exc):
+                    raise
+                self.failed_kinds.add(kind)
+                continue
+            try:
+                os.replace(tmp, dest)
+            except OSError as exc:
+                _unlink_quiet(tmp)
+                if exc.errno == errno.EXDEV and tmp_dir is not None:
+                    return self.link_out(oid, dest, kinds, executable, size, None)
+                raise
+            return kind
+        raise MlvcError(
+            f"none of the link types {','.join(kinds)} works for {dest}",
+            "add 'copy' to the list: `mlvc config cache.type reflink,copy`",
+        )
+
+
+_UMASK: int | None = None
+
+
+def _umask() -> int:
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+def _unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+

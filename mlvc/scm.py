@@ -1,0 +1,53 @@
+"""Git access. gitpython is imported here, lazily, never on the CLI's start-up path."""
+
+from __future__ import annotations
+
+import os
+
+from mlvc.errors import ScmError
+
+
+class NoSCM:
+    """Outside git: revisions cannot be read."""
+
+    def read_file(self, rev: str, relpath: str) -> bytes | None:
+        raise ScmError("this repository is not inside git, so revisions cannot be read")
+
+    def resolve(self, rev: str) -> str:
+        raise ScmError("this repository is not inside git, so revisions cannot be read")
+
+
+class Git:
+    def __init__(self, git_root: str, mlvc_root: str) -> None:
+        self.git_root = git_root
+        prefix = os.path.relpath(mlvc_root, git_root)
+        self.prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+        self._repo = None
+
+    @property
+    def repo(self):
+        if self._repo is None:
+            import git
+
+            self._repo = git.Repo(self.git_root)
+        return self._repo
+
+    def _commit(self, rev: str):
+        import git
+
+        try:
+            return self.repo.commit(rev)
+        except (git.BadName, ValueError, git.GitCommandError) as exc:
+            raise ScmError(f"unknown git revision {rev!r}", "check the name with `git log --oneline`") from exc
+
+    def resolve(self, rev: str) -> str:
+        return self._commit(rev).hexsha
+
+    def read_file(self, rev: str, relpath: str) -> bytes | None:
+        """The content of ``relpath`` (relative to the mlvc root) at ``rev``, or None if absent."""
+        commit = self._commit(rev)
+        try:
+            blob = commit.tree / (self.prefix + relpath)
+        except KeyError:
+            return None
+        return blob.data_stream.read()

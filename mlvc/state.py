@@ -1,0 +1,146 @@
+"""The stat cache: (inode, mtime in ns, size) of a workspace file -> its object id.
+
+A sqlite database in ``.mlvc/tmp/`` (never tracked). Paths are stored
+relative to the repository root. It is only a cache: a damaged database is
+deleted and rebuilt, never fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from typing import Iterable
+
+# A file whose mtime is this close to the moment its hash was saved may still
+# change within the same timestamp tick (coarse kernel clocks tick every few
+# ms), so it is not trusted later: the same "racy clean" rule as git's index.
+RACY_NS = 20_000_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    inode INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    oid TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+_VERSION = "1"
+
+Row = tuple[str, int, int, int, str]  # path, inode, mtime_ns, size, oid
+
+
+class StateNoop:
+    """The stat cache turned off: nothing is remembered."""
+
+    def load(self, prefix: str = "") -> dict[str, tuple[int, int, int, str]]:
+        return {}
+
+    def save(self, rows: Iterable[Row]) -> None:
+        pass
+
+    def forget(self, prefix: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class State(StateNoop):
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        os.makedirs(os.path.dirname(self.db_path), exist_ok=True)
+        for attempt in range(2):
+            try:
+                conn = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+                row = conn.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+                if row is None:
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (_VERSION,))
+                elif row[0] != _VERSION:
+                    raise sqlite3.DatabaseError("unknown state version")
+                conn.execute("SELECT count(*) FROM files LIMIT 1").fetchone()
+                return conn
+            except sqlite3.DatabaseError:
+                if attempt:
+                    raise
+                self._destroy()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _destroy(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.unlink(self.db_path + suffix)
+            except FileNotFoundError:
+                pass
+
+    def _guard(self, fn, *args):
+        try:
+            return fn(*args)
+        except sqlite3.DatabaseError:
+            # Damaged on disk (or by another program): start again, cold.
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except sqlite3.Error:
+                    pass
+            self._conn = None
+            self._destroy()
+            return fn(*args)
+
+    def load(self, prefix: str = "") -> dict[str, tuple[int, int, int, str]]:
+        """Every entry whose path is ``prefix`` or lies below it ('' for all)."""
+        return self._guard(self._load, prefix)
+
+    def _load(self, prefix: str) -> dict[str, tuple[int, int, int, str]]:
+        if not prefix:
+            cur = self.conn.execute("SELECT path, inode, mtime_ns, size, oid FROM files")
+        else:
+            # '/' + 1 == '0': the range [prefix/, prefix0) holds everything below prefix.
+            cur = self.conn.execute(
+                "SELECT path, inode, mtime_ns, size, oid FROM files WHERE path = ? OR (path >= ? AND path < ?)",
+                (prefix, prefix + "/", prefix + "0"),
+            )
+        return {r[0]: r[1:] for r in cur}
+
+    def save(self, rows: Iterable[Row]) -> None:
+        now = time.time_ns()
+        fresh = [r for r in rows if r[2] + RACY_NS <= now]
+        if fresh:
+            self._guard(self._save, fresh)
+
+    def _save(self, rows: list[Row]) -> None:
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def forget(self, prefix: str) -> None:
+        self._guard(
+            lambda: self.conn.execute(
+                "DELETE FROM files WHERE path = ? OR (path >= ? AND path < ?)",
+                (prefix, prefix + "/", prefix + "0"),
+            )
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,79 @@
+"""``status``: how the workspace compares with ``mlvc.lock``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlvc.hashing import hash_file
+from mlvc.lockfile import LockEntry
+from mlvc.progress import NULL
+from mlvc.repo import Repo
+from mlvc.worktree import Change, diff, hash_files, scan
+
+OK = "ok"
+MODIFIED = "modified"
+MISSING = "missing"
+NOT_IN_CACHE = "not in cache"
+NOT_RECORDED = "not recorded"
+
+
+@dataclass(frozen=True)
+class ArtifactStatus:
+    path: str
+    status: str  # ok | modified | missing | not in cache | not recorded
+    kind: str  # file | dir
+    changes: list[Change] = field(default_factory=list)
+    missing_objects: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return self.status == OK
+
+
+def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL) -> ArtifactStatus:
+    if entry is None:
+        found = scan(repo.root, rel)
+        kind = "dir" if found.kind == "dir" else "file"
+        return ArtifactStatus(rel, MISSING if found.kind == "missing" else NOT_RECORDED, kind)
+    kind = "dir" if entry.is_dir else "file"
+    found = scan(repo.root, rel)
+    if found.kind == "missing":
+        return ArtifactStatus(rel, MISSING, kind)
+    odb = repo.odb
+    state_rows = repo.state.load(rel)
+
+    def hasher(abspath, size, known):
+        return (known, size) if known is not None else hash_file(abspath, size)
+
+    listing, rows = hash_files(rel, found.files, state_rows, hasher, progress, f"Checking {rel}")
+    repo.state.save(rows)
+    if not entry.is_dir:
+        if found.kind == "dir":
+            return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, None)])
+        oid = listing[""][0]
+        if oid != entry.oid:
+            return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, oid)])
+        if not odb.exists(entry.oid):
+            return ArtifactStatus(rel, NOT_IN_CACHE, kind, missing_objects=1)
+        return ArtifactStatus(rel, OK, kind)
+    if found.kind == "file":
+        return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, listing[""][0])])
+    if not odb.exists(entry.oid):
+        # Without the tree the changes cannot be listed, only whether the content is the same.
+        from mlvc.worktree import listing_to_tree
+
+        same = listing_to_tree(listing).oid == entry.oid
+        return ArtifactStatus(rel, NOT_IN_CACHE if same else MODIFIED, kind,
+                              missing_objects=1 if same else 0)
+    tree = odb.load_tree(entry.oid)
+    changes = diff(rel, tree, listing)
+    if changes:
+        return ArtifactStatus(rel, MODIFIED, kind, changes)
+    missing = sum(1 for oid in tree.oids() if not odb.exists(oid))
+    if missing:
+        return ArtifactStatus(rel, NOT_IN_CACHE, kind, missing_objects=missing)
+    return ArtifactStatus(rel, OK, kind)
+
+
+def status(repo: Repo, targets: list[str], lock_entries: dict[str, LockEntry], progress=NULL) -> list[ArtifactStatus]:
+    return [artifact_status(repo, rel, lock_entries.get(rel), progress) for rel in targets]

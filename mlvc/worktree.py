@@ -1,0 +1,152 @@
+"""The workspace side: walking tracked paths, hashing with the stat cache, diffs."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from mlvc.errors import InvalidPathError
+from mlvc.fsutil import TMP_PREFIX
+from mlvc.objects import Tree
+from mlvc.progress import NULL, run_parallel
+from mlvc.state import Row
+
+# A file found in the workspace: (path inside the artifact, absolute path, stat)
+Found = tuple[str, str, os.stat_result]
+# What a workspace file holds: path inside the artifact -> (oid, size, executable)
+Listing = dict[str, tuple[str, int, bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    path: str  # repo-relative
+    kind: str  # "added", "modified" or "deleted"
+    old_oid: str | None = None
+    new_oid: str | None = None
+
+
+@dataclass
+class Scan:
+    """What is at an artifact's path in the workspace."""
+
+    kind: str  # "file", "dir" or "missing"
+    files: list[Found] = field(default_factory=list)
+
+
+def _bad_name(path: str) -> str | None:
+    if not path.isascii():
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            return "is not valid UTF-8"
+    if "\\" in path:
+        return "contains a backslash"
+    if "\n" in path or "\r" in path:
+        return "contains a newline"
+    return None
+
+
+def scan(root: str, rel: str) -> Scan:
+    """List the files at ``rel`` (repo-relative), recursing into folders."""
+    top = os.path.join(root, rel)
+    try:
+        st = os.stat(top)
+    except FileNotFoundError:
+        return Scan("missing")
+    if stat.S_ISREG(st.st_mode):
+        return Scan("file", [("", top, st)])
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidPathError(f"{rel!r} is not a regular file or folder")
+    files: list[Found] = []
+    stack = [("", top)]
+    while stack:
+        prefix, folder = stack.pop()
+        with os.scandir(folder) as it:
+            for entry in it:
+                name = entry.name
+                if name.startswith(TMP_PREFIX):
+                    continue
+                path = prefix + name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((path + "/", entry.path))
+                    continue
+                if entry.is_symlink():
+                    try:
+                        est = os.stat(entry.path)
+                    except FileNotFoundError:
+                        raise InvalidPathError(f"{rel}/{path} is a broken symlink",
+                                               "remove it or point it at a file") from None
+                    if not stat.S_ISREG(est.st_mode):
+                        raise InvalidPathError(f"{rel}/{path} is a symlink to a folder; mlvc does not follow those",
+                                               "replace it with the folder itself")
+                elif entry.is_file(follow_symlinks=False):
+                    est = entry.stat(follow_symlinks=False)
+                else:
+                    raise InvalidPathError(f"{rel}/{path} is not a regular file (a socket, pipe or device?)",
+                                           "move it out of the tracked folder")
+                problem = _bad_name(path)
+                if problem:
+                    raise InvalidPathError(f"cannot track {rel}/{path!r}: its name {problem}", "rename it")
+                files.append((path, entry.path, est))
+    return Scan("dir", files)
+
+
+def _key(rel: str, path: str) -> str:
+    return f"{rel}/{path}" if path else rel
+
+
+def hash_files(
+    rel: str,
+    files: list[Found],
+    state_rows: dict[str, tuple[int, int, int, str]],
+    hasher,
+    progress=NULL,
+    description: str = "Hashing",
+) -> tuple[Listing, list[Row]]:
+    """Find the object id of every file, from the stat cache where it vouches for
+    the file, else with ``hasher(abs_path, size, known_oid) -> (oid, size)``
+    (which may also store the file). Returns the listing and new cache rows."""
+    listing: Listing = {}
+    todo: list[tuple[Found, str | None]] = []
+    for found in files:
+        path, _, st = found
+        row = state_rows.get(_key(rel, path))
+        oid = None
+        if row is not None and row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == st.st_size:
+            oid = row[3]
+        todo.append((found, oid))
+    new_rows: list[Row] = []
+
+    def work(item):
+        (path, abspath, st), known = item
+        oid, size = hasher(abspath, st.st_size, known)
+        return path, oid, size, st, known
+
+    with progress.task(description, len(todo)) as task:
+        results = run_parallel(work, todo, task)
+    for path, oid, size, st, known in results:
+        listing[path] = (oid, size, bool(st.st_mode & stat.S_IXUSR))
+        if known != oid:
+            new_rows.append((_key(rel, path), st.st_ino, st.st_mtime_ns, size, oid))
+    return listing, new_rows
+
+
+def diff(rel: str, recorded: Tree | None, current: Listing) -> list[Change]:
+    """Files added, modified or deleted in ``current`` relative to ``recorded`` (content only)."""
+    changes: list[Change] = []
+    index = recorded.index if recorded is not None else {}
+    for path, (oid, _, _) in current.items():
+        meta = index.get(path)
+        if meta is None:
+            changes.append(Change(_key(rel, path), "added", None, oid))
+        elif meta[:32] != oid:
+            changes.append(Change(_key(rel, path), "modified", meta[:32], oid))
+    for path in index.keys() - current.keys() if recorded is not None else ():
+        changes.append(Change(_key(rel, path), "deleted", index[path][:32], None))
+    changes.sort(key=lambda c: c.path)
+    return changes
+
+
+def listing_to_tree(listing: Listing) -> Tree:
+    return Tree.from_entries((p, o, s, x) for p, (o, s, x) in listing.items())
