@@ -136,7 +136,8 @@ def status(
     elif not result:
         out("Nothing is tracked yet; track data with `mlvc add PATH`.")
     elif not dirty:
-        out(f"Up to date: {len(result)} artifact{'s' if len(result) != 1 else ''} match mlvc.lock.")
+        n = len(result)
+        out(f"Up to date: {n} artifact{'s match' if n != 1 else ' matches'} mlvc.lock.")
     else:
         width = max(len(s.path) for s in result)
         for s in result:

@@ -1,0 +1,126 @@
+"""Fixtures in DVC's style: ``tmp_dir`` (a temp folder we stand in, with ``gen``),
+``scm`` (a real git repository there), ``repo`` (git + ``mlvc init``, copied from
+a template built once per session), ``mlvc`` (the real CLI, in process) and
+``mlvc_proc`` (the real CLI as a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+}
+os.environ.update(GIT_ENV)
+os.environ["MLVC_NO_PROGRESS"] = "1"
+
+
+class TmpDir(type(__import__("pathlib").Path())):
+    def gen(self, files: dict | str, text: str | bytes | None = None) -> list[str]:
+        """Write files: ``gen({"data/a.csv": "x,y\\n", "d": {"b.txt": "b"}})`` or ``gen("a", "text")``."""
+        if isinstance(files, str):
+            files = {files: text}
+        written = []
+        for name, content in files.items():
+            path = self / name
+            if isinstance(content, dict):
+                path.mkdir(parents=True, exist_ok=True)
+                sub = TmpDir(path)
+                written.extend(os.path.join(name, p) for p in sub.gen(content))
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+            written.append(name)
+        return written
+
+
+@pytest.fixture
+def tmp_dir(tmp_path, monkeypatch) -> TmpDir:
+    monkeypatch.chdir(tmp_path)
+    return TmpDir(tmp_path)
+
+
+def git(*args: str, cwd=None) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+class Scm:
+    def __init__(self, root) -> None:
+        self.root = root
+
+    def git(self, *args: str) -> str:
+        return git(*args, cwd=self.root)
+
+    def commit(self, message: str, *paths: str) -> str:
+        self.git("add", *(paths or ["-A"]))
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def scm(tmp_dir) -> Scm:
+    git("init", "-q", "-b", "main", cwd=tmp_dir)
+    return Scm(tmp_dir)
+
+
+@pytest.fixture(scope="session")
+def _repo_template(tmp_path_factory):
+    root = tmp_path_factory.mktemp("template")
+    git("init", "-q", "-b", "main", cwd=root)
+    subprocess.run([sys.executable, "-m", "mlvc", "init"], cwd=root, check=True, capture_output=True)
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", "init", cwd=root)
+    return root
+
+
+@pytest.fixture
+def repo(tmp_dir, _repo_template) -> Scm:
+    shutil.copytree(_repo_template, tmp_dir, dirs_exist_ok=True, symlinks=True)
+    return Scm(tmp_dir)
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def mlvc():
+    """Run the real CLI in this process: ``mlvc("add", "data")`` -> Result."""
+    from typer.testing import CliRunner
+
+    from mlvc.cli import app
+
+    def run(*args: str) -> Result:
+        runner = CliRunner()
+        r = runner.invoke(app, list(args), catch_exceptions=False, prog_name="mlvc")
+        return Result(r.exit_code, r.stdout, r.stderr)
+
+    return run
+
+
+@pytest.fixture
+def mlvc_proc():
+    """Run the real CLI as a subprocess (for signals, locks and start-up)."""
+
+    def run(*args: str, cwd=None, check: bool = False, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mlvc", *args], cwd=cwd, capture_output=True, text=True,
+                              check=check, **kw)
+
+    return run
