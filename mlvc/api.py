@@ -43,6 +43,10 @@ def to_repo_path(repo: Repo, path: str, cwd: str | None = None) -> str:
         if not fsutil.is_within(os.path.realpath(repo.root), real):
             raise InvalidPathError(f"{path} is outside the repository {repo.root}")
         full = os.path.join(repo.root, os.path.relpath(real, os.path.realpath(repo.root)))
+    elif full != repo.root and not fsutil.is_within(os.path.realpath(repo.root),
+                                                   os.path.realpath(os.path.dirname(full))):
+        # Inside the repository by name, but a folder on the way is a symlink to somewhere else.
+        raise InvalidPathError(f"{path} is outside the repository {repo.root} (through a symlink)")
     rel = os.path.relpath(full, repo.root).replace(os.sep, "/")
     if rel == ".":
         raise InvalidPathError("cannot track the repository root itself", "name a file or folder inside it")

@@ -1,0 +1,126 @@
+"""Helpers shared by the functional tests: snapshots of a repository, cache checks."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import xxhash
+import yaml
+
+
+def snapshot(root, skip=(".git", ".mlvc/tmp")) -> dict[str, tuple]:
+    """Everything under ``root`` (but ``skip``): path -> ("d",) | ("l", target) | ("f", mode, bytes).
+
+    Two snapshots are equal when no file, folder, link, permission or byte changed.
+    """
+    root = os.fspath(root)
+    result: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        keep = []
+        for d in dirnames:
+            rel = d if rel_dir == "." else f"{rel_dir}/{d}"
+            if rel in skip:
+                continue
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                result[rel] = ("l", os.readlink(full))
+                continue
+            result[rel] = ("d",)
+            keep.append(d)
+        dirnames[:] = keep
+        for f in filenames:
+            rel = f if rel_dir == "." else f"{rel_dir}/{f}"
+            full = os.path.join(dirpath, f)
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                result[rel] = ("l", os.readlink(full))
+            else:
+                with open(full, "rb") as fh:
+                    result[rel] = ("f", stat.S_IMODE(st.st_mode), fh.read())
+    return result
+
+
+def workspace_files(folder) -> dict[str, bytes]:
+    """The regular files (or links to files) below ``folder``: relative path -> content."""
+    folder = os.fspath(folder)
+    out = {}
+    for dirpath, _, filenames in os.walk(folder):
+        for f in filenames:
+            full = os.path.join(dirpath, f)
+            with open(full, "rb") as fh:
+                out[os.path.relpath(full, folder).replace(os.sep, "/")] = fh.read()
+    return out
+
+
+def cache_dir(root) -> str:
+    return os.path.join(os.fspath(root), ".mlvc", "cache")
+
+
+def object_path(root, oid: str) -> str:
+    return os.path.join(cache_dir(root), oid[:2], oid[2:])
+
+
+def cache_oids(root) -> list[str]:
+    """Every object id in the cache (names of the form xx/yyyy..., 32 hex + optional .tree)."""
+    base = cache_dir(root)
+    oids = []
+    if not os.path.isdir(base):
+        return oids
+    for prefix in sorted(os.listdir(base)):
+        folder = os.path.join(base, prefix)
+        if len(prefix) != 2 or not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            oid = prefix + name
+            core = oid[:-5] if oid.endswith(".tree") else oid
+            if len(core) == 32 and all(c in "0123456789abcdef" for c in core):
+                oids.append(oid)
+    return oids
+
+
+def bad_objects(root) -> list[str]:
+    """Objects in the cache whose content does not hash to their name."""
+    bad = []
+    for oid in cache_oids(root):
+        with open(object_path(root, oid), "rb") as fh:
+            if xxhash.xxh3_128_hexdigest(fh.read()) != oid[:32]:
+                bad.append(oid)
+    return bad
+
+
+def oid_of(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def read_lock(root) -> dict:
+    with open(os.path.join(os.fspath(root), "mlvc.lock"), encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def read_project(root) -> dict:
+    with open(os.path.join(os.fspath(root), "mlvc.yaml"), encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def tree_lines(root, oid: str) -> dict[str, str]:
+    """A tree object's entries: path -> file oid (read straight from the cache)."""
+    with open(object_path(root, oid), "rb") as fh:
+        text = fh.read().decode()
+    lines = text.split("\n")
+    assert lines[0] == "mlvc-tree 1"
+    out = {}
+    for line in lines[1:]:
+        if line:
+            path, meta = line.split("\0")
+            out[path] = meta.split(" ")[0]
+    return out
+
+
+def one_line_error(result) -> str:
+    """Assert the failure was reported as a single line on stderr without a traceback; return it."""
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    lines = [x for x in result.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
