@@ -39,6 +39,10 @@ class ObjectStore:
     def flush(self) -> None:
         """Make every object written so far durable."""
 
+    def missing(self, oids) -> list[str]:
+        """The ids in ``oids`` that are not in the store."""
+        return [oid for oid in oids if not self.exists(oid)]
+
     # Shared behaviour, built on the primitives above.
 
     def write_bytes(self, data: bytes, tree: bool = False) -> str:
@@ -120,6 +124,23 @@ class LocalObjectStore(ObjectStore):
     def read_bytes(self, oid: str) -> bytes:
         with open(self.path(oid), "rb") as f:
             return f.read()
+
+    def missing(self, oids) -> list[str]:
+        """One listing per prefix folder where many ids share it, one stat otherwise."""
+        by_prefix: dict[str, list[str]] = {}
+        for oid in oids:
+            by_prefix.setdefault(oid[:2], []).append(oid)
+        out = []
+        for prefix, group in by_prefix.items():
+            if len(group) < 8:
+                out.extend(o for o in group if not self.exists(o))
+                continue
+            try:
+                names = set(os.listdir(os.path.join(self.root, prefix)))
+            except FileNotFoundError:
+                names = set()
+            out.extend(o for o in group if o[2:] not in names)
+        return out
 
     def _folder(self, oid: str) -> str:
         folder = os.path.join(self.root, oid[:2])

@@ -32,7 +32,8 @@ def record(repo: Repo, rel: str, progress=NULL) -> tuple[LockEntry, list[Row]]:
     def store(abspath: str, size: int, known: str | None):
         return odb.add_file(abspath, kinds, known, size)
 
-    listing, rows = hash_files(rel, found.files, state_rows, store, progress, f"Adding {rel}")
+    listing, rows = hash_files(rel, found.files, state_rows, store, progress, f"Adding {rel}",
+                                store_known=True)
     if kinds[0] in ("hardlink", "symlink"):
         rows = _link_workspace(repo, rel, found.files, listing, kinds, rows, progress)
     if found.kind == "file":

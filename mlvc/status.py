@@ -69,7 +69,7 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
     changes = diff(rel, tree, listing)
     if changes:
         return ArtifactStatus(rel, MODIFIED, kind, changes)
-    missing = sum(1 for oid in tree.oids() if not odb.exists(oid))
+    missing = len(odb.missing(tree.oids()))
     if missing:
         return ArtifactStatus(rel, NOT_IN_CACHE, kind, missing_objects=missing)
     return ArtifactStatus(rel, OK, kind)

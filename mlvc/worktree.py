@@ -65,31 +65,35 @@ def scan(root: str, rel: str) -> Scan:
         with os.scandir(folder) as it:
             for entry in it:
                 name = entry.name
-                if name.startswith(TMP_PREFIX):
-                    continue
-                path = prefix + name
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((path + "/", entry.path))
-                    continue
-                if entry.is_symlink():
-                    try:
-                        est = os.stat(entry.path)
-                    except FileNotFoundError:
-                        raise InvalidPathError(f"{rel}/{path} is a broken symlink",
-                                               "remove it or point it at a file") from None
-                    if not stat.S_ISREG(est.st_mode):
-                        raise InvalidPathError(f"{rel}/{path} is a symlink to a folder; mlvc does not follow those",
-                                               "replace it with the folder itself")
-                elif entry.is_file(follow_symlinks=False):
+                if entry.is_file(follow_symlinks=False):
+                    if name.startswith(TMP_PREFIX):
+                        continue
                     est = entry.stat(follow_symlinks=False)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((prefix + name + "/", entry.path))
+                    continue
+                elif entry.is_symlink():
+                    est = _follow(entry.path, rel, prefix + name)
                 else:
-                    raise InvalidPathError(f"{rel}/{path} is not a regular file (a socket, pipe or device?)",
+                    raise InvalidPathError(f"{rel}/{prefix}{name} is not a regular file (a socket, pipe or device?)",
                                            "move it out of the tracked folder")
-                problem = _bad_name(path)
-                if problem:
-                    raise InvalidPathError(f"cannot track {rel}/{path!r}: its name {problem}", "rename it")
-                files.append((path, entry.path, est))
+                if not name.isascii() or "\\" in name:
+                    problem = _bad_name(name)
+                    if problem:
+                        raise InvalidPathError(f"cannot track {rel}/{prefix}{name!r}: its name {problem}", "rename it")
+                files.append((prefix + name, entry.path, est))
     return Scan("dir", files)
+
+
+def _follow(path: str, rel: str, inner: str) -> os.stat_result:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InvalidPathError(f"{rel}/{inner} is a broken symlink", "remove it or point it at a file") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidPathError(f"{rel}/{inner} is a symlink to a folder; mlvc does not follow those",
+                               "replace it with the folder itself")
+    return st
 
 
 def _key(rel: str, path: str) -> str:
@@ -103,20 +107,29 @@ def hash_files(
     hasher,
     progress=NULL,
     description: str = "Hashing",
+    store_known: bool = False,
 ) -> tuple[Listing, list[Row]]:
     """Find the object id of every file, from the stat cache where it vouches for
     the file, else with ``hasher(abs_path, size, known_oid) -> (oid, size)``
-    (which may also store the file). Returns the listing and new cache rows."""
+    (which may also store the file; with ``store_known`` it is called for the
+    files the cache vouches for too). Returns the listing and new cache rows."""
     listing: Listing = {}
     todo: list[tuple[Found, str | None]] = []
+    base = rel + "/"
+    get = state_rows.get
     for found in files:
         path, _, st = found
-        row = state_rows.get(_key(rel, path))
-        oid = None
+        row = get(base + path if path else rel)
         if row is not None and row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == st.st_size:
-            oid = row[3]
-        todo.append((found, oid))
+            listing[path] = (row[3], st.st_size, bool(st.st_mode & 0o100))
+            if not store_known:
+                continue
+            todo.append((found, row[3]))
+        else:
+            todo.append((found, None))
     new_rows: list[Row] = []
+    if not todo:
+        return listing, new_rows
 
     def work(item):
         (path, abspath, st), known = item
@@ -126,7 +139,7 @@ def hash_files(
     with progress.task(description, len(todo)) as task:
         results = run_parallel(work, todo, task)
     for path, oid, size, st, known in results:
-        listing[path] = (oid, size, bool(st.st_mode & stat.S_IXUSR))
+        listing[path] = (oid, size, bool(st.st_mode & 0o100))
         if known != oid:
             new_rows.append((_key(rel, path), st.st_ino, st.st_mtime_ns, size, oid))
     return listing, new_rows
