@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL,
     oid TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dirs (
+    path TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    oid TEXT NOT NULL
+) WITHOUT ROWID;
 """
 _VERSION = "1"
 
@@ -42,6 +47,12 @@ class StateNoop:
         pass
 
     def forget(self, prefix: str) -> None:
+        pass
+
+    def get_dir(self, path: str) -> tuple[str, str] | None:
+        return None
+
+    def save_dir(self, path: str, fingerprint: str, oid: str) -> None:
         pass
 
     def close(self) -> None:
@@ -133,12 +144,22 @@ class State(StateNoop):
             raise
 
     def forget(self, prefix: str) -> None:
-        self._guard(
-            lambda: self.conn.execute(
-                "DELETE FROM files WHERE path = ? OR (path >= ? AND path < ?)",
-                (prefix, prefix + "/", prefix + "0"),
-            )
-        )
+        def run():
+            args = (prefix, prefix + "/", prefix + "0")
+            self.conn.execute("DELETE FROM files WHERE path = ? OR (path >= ? AND path < ?)", args)
+            self.conn.execute("DELETE FROM dirs WHERE path = ? OR (path >= ? AND path < ?)", args)
+
+        self._guard(run)
+
+    def get_dir(self, path: str) -> tuple[str, str] | None:
+        """The (fingerprint, tree oid) last seen for a folder artifact."""
+        row = self._guard(lambda: self.conn.execute(
+            "SELECT fingerprint, oid FROM dirs WHERE path = ?", (path,)).fetchone())
+        return (row[0], row[1]) if row else None
+
+    def save_dir(self, path: str, fingerprint: str, oid: str) -> None:
+        self._guard(lambda: self.conn.execute(
+            "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", (path, fingerprint, oid)))
 
     def close(self) -> None:
         if self._conn is not None:

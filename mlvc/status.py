@@ -8,7 +8,7 @@ from mlvc.hashing import hash_file
 from mlvc.lockfile import LockEntry
 from mlvc.progress import NULL
 from mlvc.repo import Repo
-from mlvc.worktree import Change, diff, hash_files, scan
+from mlvc.worktree import Change, diff, fingerprint, hash_files, scan
 
 OK = "ok"
 MODIFIED = "modified"
@@ -40,6 +40,9 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
     if found.kind == "missing":
         return ArtifactStatus(rel, MISSING, kind)
     odb = repo.odb
+    fp = fingerprint(found.files) if found.kind == "dir" and entry.is_dir else None
+    if fp is not None and repo.state.get_dir(rel) == (fp, entry.oid) and odb.exists(entry.oid):
+        return _cache_status(repo, rel, entry)
     state_rows = repo.state.load(rel)
 
     def hasher(abspath, size, known):
@@ -69,10 +72,18 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
     changes = diff(rel, tree, listing)
     if changes:
         return ArtifactStatus(rel, MODIFIED, kind, changes)
-    missing = len(odb.missing(tree.oids()))
+    if fp is not None:
+        repo.state.save_dir(rel, fp, entry.oid)
+    return _cache_status(repo, rel, entry, tree)
+
+
+def _cache_status(repo: Repo, rel: str, entry: LockEntry, tree=None) -> ArtifactStatus:
+    """A folder whose content matches the lock: ok if every object is in the cache."""
+    tree = tree or repo.odb.load_tree(entry.oid)
+    missing = len(repo.odb.missing(tree.oids()))
     if missing:
-        return ArtifactStatus(rel, NOT_IN_CACHE, kind, missing_objects=missing)
-    return ArtifactStatus(rel, OK, kind)
+        return ArtifactStatus(rel, NOT_IN_CACHE, "dir", missing_objects=missing)
+    return ArtifactStatus(rel, OK, "dir")
 
 
 def status(repo: Repo, targets: list[str], lock_entries: dict[str, LockEntry], progress=NULL) -> list[ArtifactStatus]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 
 from mlvc.errors import InvalidPathError
 from mlvc.fsutil import TMP_PREFIX
 from mlvc.objects import Tree
 from mlvc.progress import NULL, run_parallel
-from mlvc.state import Row
+from mlvc.state import RACY_NS, Row
 
 # A file found in the workspace: (path inside the artifact, absolute path, stat)
 Found = tuple[str, str, os.stat_result]
@@ -83,6 +84,26 @@ def scan(root: str, rel: str) -> Scan:
                         raise InvalidPathError(f"cannot track {rel}/{prefix}{name!r}: its name {problem}", "rename it")
                 files.append((prefix + name, entry.path, est))
     return Scan("dir", files)
+
+
+def fingerprint(files: list[Found]) -> str | None:
+    """A digest of every file's path, inode, mtime and size; None while any file is racily new.
+
+    When a folder's fingerprint equals one saved with a tree id, the folder
+    still holds exactly that tree, and nothing needs hashing or looking up.
+    """
+    import xxhash
+    from array import array
+
+    limit = time.time_ns() - RACY_NS
+    ints = array("q")
+    for _, _, st in files:
+        if st.st_mtime_ns > limit:
+            return None
+        ints.extend((st.st_ino, st.st_mtime_ns, st.st_size))
+    h = xxhash.xxh3_128("\0".join(f[0] for f in files).encode("utf-8", "surrogateescape"))
+    h.update(ints.tobytes())
+    return h.hexdigest()
 
 
 def _follow(path: str, rel: str, inner: str) -> os.stat_result:
