@@ -42,6 +42,7 @@ class Op:
     ok_codes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     scaling: bool = False               # part of the scaling study
     stateless: bool = False             # runs outside any repository
+    once: bool = False                  # measured in the first workload only
 
 
 def both(*args: str) -> dict[str, list[str]]:
@@ -52,7 +53,7 @@ def both(*args: str) -> dict[str, list[str]]:
 CP_R = FloorCmd("cp -r", ["cp", "-r", "data", "../cp-target"], after=("rm-cp-target",), scaling=True)
 
 OPS: list[Op] = [
-    Op("help", "`--help` start-up", both("--help"), stateless=True),
+    Op("help", "`--help` start-up", both("--help"), stateless=True, once=True),
     Op("init", "init", both("init"), before=("fresh",), after=("git-commit",), scaling=True),
     Op("add-copy", "add, copy mode", both("add", "data"),
        before=("cache-copy",), after=("check-ignored", "tag-v1"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .operations import OPS
 
@@ -92,7 +92,7 @@ GOALS = [
     Goal("add one 1 GiB file (copy)", "≤ 1.15x cp", "large", "add-copy", "floor:cp -r", 1.15,
          "DVC 3.67: 6.6 s; cp 3.7 s"),
     Goal("add one 1 GiB file (hardlink)", "< 0.5 s", "large", "add-hardlink", "abs", 0.5, ""),
-    Goal("`--help` start-up", "≤ 0.5x `dvc --help`", "small", "help", "dvc", 0.5, ""),
+    Goal("`--help` start-up", "≤ 0.5x `dvc --help`", "*", "help", "dvc", 0.5, ""),
     Goal("status, unchanged 1,000,000 files", "seconds, not minutes (< 10 s)",
          "files-1000000", "status-clean", "abs", 10.0, ""),
 ]
@@ -102,6 +102,9 @@ def goals_table(agg, workloads) -> list[str]:
     rows = ["| Goal | Target | Measured (mlvc) | Compared with | Met? | Reference (core issue) |",
             "| --- | --- | --- | --- | --- | --- |"]
     for g in GOALS:
+        if g.workload == "*":  # measured once, in whichever workload ran first
+            g = next((replace(g, workload=w) for w in workloads
+                      if (w, g.op, "mlvc") in agg or (w, g.op, "dvc") in agg), g)
         if g.workload not in workloads:
             rows.append(f"| {g.what} | {g.target} | not run | | – | {g.reference} |")
             continue
@@ -185,7 +188,9 @@ def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "")
         if v["kind"] != "main":
             continue
         out += [f"## Workload `{w}`: {v['title']}", "",
-                f"{v['reps']} repetition(s); median (min–max). Seed {v['seed']}.", ""]
+                f"{v['reps']} repetition(s); median (min–max). Seed {v['seed']}. "
+                f"Load average before/after: {v.get('loadavg_before', '?')} / "
+                f"{v.get('loadavg_after', '?')}.", ""]
         out += workload_table(agg, w, ["mlvc", "dvc"])
         out += [""]
     if any(v["kind"] == "scaling" for v in workloads.values()):

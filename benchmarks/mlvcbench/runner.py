@@ -18,10 +18,18 @@ class Results:
     errors: list[dict] = field(default_factory=list)
     anomalies: list[str] = field(default_factory=list)
     workloads: dict[str, dict] = field(default_factory=dict)
+    done_once: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict:
         return {"samples": self.samples, "errors": self.errors,
                 "anomalies": self.anomalies, "workloads": self.workloads}
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(open("/proc/loadavg").read().split()[:3])
+    except OSError:
+        return "?"
 
 
 def _fmt(s: float | None) -> str:
@@ -38,7 +46,10 @@ def run_workload(w: Workload, kind: str, ops: list[Op], tools: list[Tool], reps:
     pristine = materialize(w, WORK / "workloads")
     print(f"[{w.name}] workload ready ({time.perf_counter() - t0:.1f}s)", flush=True)
     res.workloads[w.name] = {"title": w.title, "files": w.count, "bytes": w.total_bytes,
-                             "kind": kind, "reps": reps, "seed": w.seed}
+                             "kind": kind, "reps": reps, "seed": w.seed,
+                             "loadavg_before": loadavg()}
+    ops = [o for o in ops if not (o.once and o.key in res.done_once)]
+    res.done_once |= {o.key for o in ops if o.once}
     base = WORK / "runs" / w.name
     logs = WORK / "logs" / w.name
     timed_out: set[str] = set()
@@ -94,6 +105,7 @@ def run_workload(w: Workload, kind: str, ops: list[Op], tools: list[Tool], reps:
                     res.errors.append({"workload": w.name, "op": op.key, "tool": f"floor:{fl.label}",
                                        "rep": rep, "message": str(e)})
             print("  " + "  ".join(line), flush=True)
+    res.workloads[w.name]["loadavg_after"] = loadavg()
     return timed_out
 
 

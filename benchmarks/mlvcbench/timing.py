@@ -39,6 +39,10 @@ def run_timed(
 ) -> Sample:
     """Run ``argv`` in ``cwd``; stdout/stderr go to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    # Start every timed command with no dirty pages left by the untimed set-up
+    # (copies of the workload): a tool that syncs (mlvc's core.fsync=batch
+    # calls syncfs once) must pay for its own writes, not for ours.
+    os.sync()
     with open(log_path, "ab") as log:
         log.write(f"$ {' '.join(argv)}   (cwd={cwd})\n".encode())
         log.flush()
