@@ -94,10 +94,8 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL) -> tuple[_Plan, l
             cur = current.get(path)
             if cur is not None and cur[0] == meta[:32]:
                 continue
-            oid = meta[:32]
-            plan.write.append((_key(rel, path), oid, int(meta[35:]), meta[33] == "x"))
-            if not odb.exists(oid):
-                missing.append(oid)
+            plan.write.append((_key(rel, path), meta[:32], int(meta[35:]), meta[33] == "x"))
+        missing.extend(odb.missing({w[1] for w in plan.write}))
     else:
         if found.kind == "dir":
             plan.remove_tree = rel

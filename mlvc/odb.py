@@ -14,7 +14,7 @@ from typing import Iterator
 
 from mlvc import fsutil
 from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
-from mlvc.hashing import OID_HEX_LEN, TREE_SUFFIX, hash_bytes, hash_file, is_tree_oid, is_valid_oid
+from mlvc.hashing import SMALL, OID_HEX_LEN, TREE_SUFFIX, hash_bytes, hash_file, is_tree_oid, is_valid_oid
 from mlvc.objects import Tree, parse_tree, serialize_tree
 
 
@@ -149,10 +149,11 @@ class LocalObjectStore(ObjectStore):
             self._dirs.add(folder)
         return folder
 
-    def _commit_tmp(self, tmp: str, oid: str) -> None:
+    def _commit_tmp(self, tmp: str, oid: str, chmod: bool = True) -> None:
         """Move a finished temp file to its object name, read-only; never replace an object."""
         dest = self.path(oid)
-        os.chmod(tmp, 0o444)
+        if chmod:
+            os.chmod(tmp, 0o444)
         if self.fsync == "always":
             fd = os.open(tmp, os.O_RDONLY)
             try:
@@ -175,7 +176,7 @@ class LocalObjectStore(ObjectStore):
             os.unlink(tmp)
             raise
         os.close(fd)
-        self._commit_tmp(tmp, oid)
+        self._commit_tmp(tmp, oid, chmod=False)
 
     def flush(self) -> None:
         if self._dirty and self.fsync == "batch":
@@ -226,12 +227,19 @@ class LocalObjectStore(ObjectStore):
             if kind in self.failed_kinds:
                 continue
             try:
+                if kind == "copy" and 0 <= size <= SMALL:
+                    with open(src, "rb") as f:
+                        data = f.read()
+                    oid = hash_bytes(data)
+                    if not self.exists(oid):
+                        self._put(oid, data)
+                    return oid, len(data)
                 if kind == "copy":
                     os.makedirs(self.root, exist_ok=True)
                     tmp = fsutil.tmp_name(self.root)
                     oid, size = fsutil.copy_hashing(src, tmp, 0o444, size)
                     self._folder(oid)
-                    self._commit_tmp_anywhere(tmp, oid)
+                    self._commit_tmp_anywhere(tmp, oid, chmod=False)
                     return oid, size
                 if oid is None:
                     oid, size = hash_file(src, size)
@@ -253,13 +261,13 @@ class LocalObjectStore(ObjectStore):
             "add 'copy' to the list: `mlvc config cache.type reflink,copy`",
         )
 
-    def _commit_tmp_anywhere(self, tmp: str, oid: str) -> None:
+    def _commit_tmp_anywhere(self, tmp: str, oid: str, chmod: bool = True) -> None:
         folder = os.path.dirname(self.path(oid))
         if os.path.dirname(tmp) != folder:
             moved = os.path.join(folder, os.path.basename(tmp))
             os.rename(tmp, moved)
             tmp = moved
-        self._commit_tmp(tmp, oid)
+        self._commit_tmp(tmp, oid, chmod)
 
     def link_out(self, oid: str, dest: str, kinds: list[str], executable: bool = False,
                  size: int = -1, tmp_dir: str | None = None) -> str:
