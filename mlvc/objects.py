@@ -17,7 +17,7 @@ Lines are sorted by path (code point order, which is UTF-8 byte order) with no
 duplicates. The path comes first and NUL sorts below every character a path
 may hold, so sorted lines are sorted paths, and a reader can check the order
 and split the text without a per-line parser: a tree of a million files loads
-in about half a second. The tree's id is XXH3-128 of these bytes plus ``.tree``.
+in well under a second. The tree's id is XXH3-128 of these bytes plus ``.tree``.
 """
 
 from __future__ import annotations
@@ -142,8 +142,9 @@ def serialize_tree(tree: Tree) -> bytes:
 def parse_tree(data: bytes, name: str = "tree") -> Tree:
     """Parse and validate a tree object; raise FileFormatError on any defect.
 
-    Every path is checked here (the safety of checkout depends on it); the
-    metadata of each line is checked when the entry is read.
+    Every path and every line's metadata is checked here: the safety of
+    checkout depends on it (it reads ``metas`` directly, and an oid names a
+    file in the cache).
     """
     try:
         text = data.decode("utf-8")
@@ -179,6 +180,11 @@ def parse_tree(data: bytes, name: str = "tree") -> Tree:
         for i, (a, b) in enumerate(zip(paths, islice(paths, 1, None))):
             if not a < b:
                 raise FileFormatError(name, f"entries not sorted or duplicated at {b!r}", i + 3)
+    if not all(map(_META_RE.match, metas)):
+        for i, meta in enumerate(metas):
+            if _META_RE.match(meta) is None:
+                raise FileFormatError(name, f"malformed entry for {paths[i]!r}: {meta[:60]!r}", i + 2,
+                                      "the tree object is not safe to use")
     return Tree(paths, metas)
 
 
