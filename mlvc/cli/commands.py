@@ -54,7 +54,7 @@ def _describe(e) -> str:
 @app.command()
 @command
 def add(
-    paths: List[str] = typer.Argument(..., help="Files or folders to track."),
+    paths: List[str] = typer.Argument(..., metavar="PATH...", help="Files or folders to track."),
     as_json: bool = JSON,
 ):
     """Track files or folders: store their content in the cache and record it in mlvc.lock.
@@ -79,12 +79,17 @@ def add(
 @app.command()
 @command
 def commit(
-    paths: Optional[List[str]] = typer.Argument(None, help="Artifacts to record (default: all)."),
+    paths: Optional[List[str]] = typer.Argument(None, metavar="[PATH]...", help="Artifacts to record (default: all)."),
     as_json: bool = JSON,
 ):
     """Record the workspace state of tracked artifacts in mlvc.lock.
 
-    Example: (edit data/train.csv) && mlvc commit data/train.csv && git commit -am "new training data"
+    Rehashes the named artifacts (default: every artifact in mlvc.yaml or
+    mlvc.lock), stores new content in the cache, and rewrites mlvc.lock only
+    if something changed. A folder names every artifact below it. Objects
+    missing from the cache are stored again from the workspace.
+
+    Example: mlvc commit data/train.csv && git commit -am "new training data"
     """
     from mlvc import api
 
@@ -104,7 +109,7 @@ _MAX_CHANGES = 20
 @app.command()
 @command
 def status(
-    paths: Optional[List[str]] = typer.Argument(None, help="Artifacts to check (default: all)."),
+    paths: Optional[List[str]] = typer.Argument(None, metavar="[PATH]...", help="Artifacts to check (default: all)."),
     as_json: bool = JSON,
     check: bool = typer.Option(False, "--check", help="Exit 1 when anything is out of date, 0 when clean."),
     show_all: bool = typer.Option(False, "--all", "-a", help=f"List every changed file (default: the first {_MAX_CHANGES})."),
@@ -115,7 +120,8 @@ def status(
     cache (recorded objects absent from the cache) or not recorded (listed in
     mlvc.yaml but never committed); for folders, which files were added,
     modified or deleted. --check exits 1 when anything is out of date
-    (for pre-commit hooks and CI).
+    (for pre-commit hooks and CI). Status compares hashes only; `mlvc fsck`
+    checks that cached objects are intact.
 
     Example: mlvc status --check || echo "data changed: run mlvc commit"
     """
@@ -164,7 +170,7 @@ def status(
 @app.command()
 @command
 def checkout(
-    paths: Optional[List[str]] = typer.Argument(None, help="Artifacts to check out (default: all)."),
+    paths: Optional[List[str]] = typer.Argument(None, metavar="[PATH]...", help="Artifacts to check out (default: all)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite or delete local changes that are not in the cache."),
     as_json: bool = JSON,
 ):
@@ -172,7 +178,9 @@ def checkout(
 
     Writes recorded files that are missing or different, and deletes files
     that the recorded folder does not have. Refuses (and changes nothing)
-    when that would lose data that is not in the cache, unless --force.
+    when that would lose data that is not in the cache, unless --force, or
+    when a needed object is missing from the cache. Run it after every
+    git checkout, pull or merge that changes mlvc.lock.
 
     Example: git checkout v1.0 && mlvc checkout
     """
@@ -192,7 +200,7 @@ def checkout(
 
 @app.command()
 @command
-def remove(paths: List[str] = typer.Argument(..., help="Tracked paths to stop tracking.")):
+def remove(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Tracked paths to stop tracking.")):
     """Stop tracking paths. The files stay in the workspace (as writable copies).
 
     Removes them from mlvc.yaml, mlvc.lock and .gitignore. The cached
@@ -210,7 +218,7 @@ def remove(paths: List[str] = typer.Argument(..., help="Tracked paths to stop tr
 
 @app.command()
 @command
-def unprotect(paths: List[str] = typer.Argument(..., help="Tracked files or folders to make writable.")):
+def unprotect(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Tracked files or folders to make writable.")):
     """Turn read-only links into the cache (hardlink or symlink mode) into private writable copies.
 
     Use it before editing a tracked file in place; `mlvc commit` records the edit.
@@ -226,10 +234,15 @@ def unprotect(paths: List[str] = typer.Argument(..., help="Tracked files or fold
 @app.command("ls")
 @command
 def ls_(
-    rev: Optional[str] = typer.Option(None, "--rev", "-r", help="A git revision (default: the workspace's mlvc.lock)."),
+    rev: Optional[str] = typer.Option(None, "--rev", "-r", metavar="REV",
+                                      help="A git revision (default: the workspace's mlvc.lock)."),
     as_json: bool = JSON,
 ):
     """List the artifacts recorded in mlvc.lock at a git revision, with sizes.
+
+    Reads mlvc.lock from git; the workspace and the cache are not touched.
+    Columns: path, size, file count (folders) or "file", and the first 12
+    characters of the object id.
 
     Example: mlvc ls --rev HEAD~3
     """
@@ -276,11 +289,12 @@ def fsck(as_json: bool = JSON):
 @app.command()
 @command
 def config(
-    key: Optional[str] = typer.Argument(None, help="A key such as cache.type."),
-    value: Optional[str] = typer.Argument(None, help="The value to set; omit to print the current value."),
+    key: Optional[str] = typer.Argument(None, metavar="[KEY]", help="A key such as cache.type."),
+    value: Optional[str] = typer.Argument(None, metavar="[VALUE]",
+                                          help="The value to set; omit to print the current value (exit 1 if unset)."),
     local: bool = typer.Option(False, "--local", help="Use .mlvc/config.local (git-ignored: secrets, machine paths)."),
     unset: bool = typer.Option(False, "--unset", help="Remove the key."),
-    list_: bool = typer.Option(False, "--list", "-l", help="List every set key with its value."),
+    list_: bool = typer.Option(False, "--list", "-l", help="List every key with its value (defaults included)."),
     as_json: bool = JSON,
 ):
     """Get or set configuration in .mlvc/config (tracked) or .mlvc/config.local.
@@ -288,6 +302,8 @@ def config(
     Keys: cache.type (ordered link types from reflink, hardlink, symlink, copy;
     default reflink,copy), cache.dir (where the cache lives; may be shared),
     core.fsync (batch, always, never), core.remote, remote.NAME.OPTION.
+    With no KEY, lists every key (like --list). .mlvc/config.local wins
+    over .mlvc/config.
 
     Example: mlvc config cache.type hardlink,copy
     """
