@@ -152,7 +152,7 @@ def parse_tree(data: bytes, name: str = "tree") -> Tree:
         raise FileFormatError(name, f"not valid UTF-8 ({exc.reason})") from None
     if not text.startswith(TREE_HEADER):
         first = text.split("\n", 1)[0][:40]
-        if first.startswith("mlvc-tree "):
+        if first.startswith("mlvc-tree ") and first.rstrip("\r") != "mlvc-tree 1":
             raise FileFormatError(name, f"unsupported tree version {first[10:]!r}", 1, "upgrade mlvc")
         raise FileFormatError(name, "not an mlvc tree (bad header)", 1)
     if len(text) == len(TREE_HEADER):

