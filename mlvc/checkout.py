@@ -169,7 +169,7 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fsutil.SafeDirs, progress) -> C
             dest = os.path.join(repo.root, path)
             odb.link_out(oid, dest, kinds, executable=x, size=size, tmp_dir=staging)
             st = os.stat(dest)
-            return (path, st.st_ino, st.st_mtime_ns, st.st_size, oid)
+            return (path, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, oid)
 
         with progress.task(f"Checking out {plan.rel}", len(plan.write)) as task:
             rows.extend(run_parallel(write, plan.write, task))

@@ -69,7 +69,7 @@ def _link_workspace(repo, rel, files, listing, kinds, rows, progress) -> list[Ro
             odb.link_out(oid, abspath, kinds, size=size)
             st = os.stat(abspath)
             key = f"{rel}/{path}" if path else rel
-            by_path[key] = (key, st.st_ino, st.st_mtime_ns, st.st_size, oid)
+            by_path[key] = (key, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, oid)
             task.advance()
     return list(by_path.values())
 

@@ -1,4 +1,7 @@
-"""The stat cache: (inode, mtime in ns, size) of a workspace file -> its object id.
+"""The stat cache: (inode, mtime and ctime in ns, size) of a workspace file -> its object id.
+
+The ctime is part of the key, as in git's index, so that an edit whose mtime
+was put back (``cp -p``, ``rsync -t``, ``tar x``) is still seen.
 
 A sqlite database in ``.mlvc/tmp/`` (never tracked). Paths are stored
 relative to the repository root. It is only a cache: a damaged database is
@@ -23,6 +26,7 @@ CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
     inode INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL,
     oid TEXT NOT NULL
 ) WITHOUT ROWID;
@@ -32,15 +36,15 @@ CREATE TABLE IF NOT EXISTS dirs (
     oid TEXT NOT NULL
 ) WITHOUT ROWID;
 """
-_VERSION = "1"
+_VERSION = "2"
 
-Row = tuple[str, int, int, int, str]  # path, inode, mtime_ns, size, oid
+Row = tuple[str, int, int, int, int, str]  # path, inode, mtime_ns, ctime_ns, size, oid
 
 
 class StateNoop:
     """The stat cache turned off: nothing is remembered."""
 
-    def load(self, prefix: str = "") -> dict[str, tuple[int, int, int, str]]:
+    def load(self, prefix: str = "") -> dict[str, tuple[int, int, int, int, str]]:
         return {}
 
     def save(self, rows: Iterable[Row]) -> None:
@@ -112,24 +116,24 @@ class State(StateNoop):
             self._destroy()
             return fn(*args)
 
-    def load(self, prefix: str = "") -> dict[str, tuple[int, int, int, str]]:
+    def load(self, prefix: str = "") -> dict[str, tuple[int, int, int, int, str]]:
         """Every entry whose path is ``prefix`` or lies below it ('' for all)."""
         return self._guard(self._load, prefix)
 
-    def _load(self, prefix: str) -> dict[str, tuple[int, int, int, str]]:
+    def _load(self, prefix: str) -> dict[str, tuple[int, int, int, int, str]]:
         if not prefix:
-            cur = self.conn.execute("SELECT path, inode, mtime_ns, size, oid FROM files")
+            cur = self.conn.execute("SELECT path, inode, mtime_ns, ctime_ns, size, oid FROM files")
         else:
             # '/' + 1 == '0': the range [prefix/, prefix0) holds everything below prefix.
             cur = self.conn.execute(
-                "SELECT path, inode, mtime_ns, size, oid FROM files WHERE path = ? OR (path >= ? AND path < ?)",
+                "SELECT path, inode, mtime_ns, ctime_ns, size, oid FROM files WHERE path = ? OR (path >= ? AND path < ?)",
                 (prefix, prefix + "/", prefix + "0"),
             )
         return {r[0]: r[1:] for r in cur}
 
     def save(self, rows: Iterable[Row]) -> None:
         now = time.time_ns()
-        fresh = [r for r in rows if r[2] + RACY_NS <= now]
+        fresh = [r for r in rows if max(r[2], r[3]) + RACY_NS <= now]
         if fresh:
             self._guard(self._save, fresh)
 
@@ -137,7 +141,7 @@ class State(StateNoop):
         conn = self.conn
         conn.execute("BEGIN")
         try:
-            conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

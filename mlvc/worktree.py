@@ -98,9 +98,9 @@ def fingerprint(files: list[Found]) -> str | None:
     limit = time.time_ns() - RACY_NS
     ints = array("q")
     for _, _, st in files:
-        if st.st_mtime_ns > limit:
+        if st.st_mtime_ns > limit or st.st_ctime_ns > limit:
             return None
-        ints.extend((st.st_ino, st.st_mtime_ns, st.st_size))
+        ints.extend((st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size))
     h = xxhash.xxh3_128("\0".join(f[0] for f in files).encode("utf-8", "surrogateescape"))
     h.update(ints.tobytes())
     return h.hexdigest()
@@ -124,7 +124,7 @@ def _key(rel: str, path: str) -> str:
 def hash_files(
     rel: str,
     files: list[Found],
-    state_rows: dict[str, tuple[int, int, int, str]],
+    state_rows: dict[str, tuple[int, int, int, int, str]],
     hasher,
     progress=NULL,
     description: str = "Hashing",
@@ -141,11 +141,12 @@ def hash_files(
     for found in files:
         path, _, st = found
         row = get(base + path if path else rel)
-        if row is not None and row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == st.st_size:
-            listing[path] = (row[3], st.st_size, bool(st.st_mode & 0o100))
+        if (row is not None and row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == st.st_ctime_ns
+                and row[3] == st.st_size):
+            listing[path] = (row[4], st.st_size, bool(st.st_mode & 0o100))
             if not store_known:
                 continue
-            todo.append((found, row[3]))
+            todo.append((found, row[4]))
         else:
             todo.append((found, None))
     new_rows: list[Row] = []
@@ -162,7 +163,7 @@ def hash_files(
     for path, oid, size, st, known in results:
         listing[path] = (oid, size, bool(st.st_mode & 0o100))
         if known != oid:
-            new_rows.append((_key(rel, path), st.st_ino, st.st_mtime_ns, size, oid))
+            new_rows.append((_key(rel, path), st.st_ino, st.st_mtime_ns, st.st_ctime_ns, size, oid))
     return listing, new_rows
 
 

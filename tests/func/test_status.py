@@ -170,8 +170,6 @@ def test_status_sees_edit_after_stat_cache_was_filled(repo, mlvc):
     assert mlvc("status", "--check", "model.pkl").exit_code == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: stat cache keys on (inode, mtime, size) without ctime, so an "
-                   "in-place same-size edit whose mtime is restored (cp -p, rsync -t, tar x) is not seen")
 def test_status_sees_in_place_edit_with_restored_mtime(repo, mlvc):
     _setup(repo, mlvc)
     path = repo.root / "model.pkl"
