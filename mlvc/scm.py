@@ -33,11 +33,11 @@ class Git:
         return self._repo
 
     def _commit(self, rev: str):
-        import git
-
         try:
-            return self.repo.commit(rev)
-        except (git.BadName, ValueError, git.GitCommandError) as exc:
+            commit = self.repo.commit(rev)
+            commit.tree  # a full sha is taken on trust until the object is read
+            return commit
+        except Exception as exc:  # gitpython raises BadName, BadObject, ValueError ... for a bad revision
             raise ScmError(f"unknown git revision {rev!r}", "check the name with `git log --oneline`") from exc
 
     def resolve(self, rev: str) -> str:

@@ -80,8 +80,6 @@ def test_ls_bad_revision(repo, mlvc):
         assert f"unknown git revision '{rev}'" in one_line_error(r)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: scm.Git._commit trusts a full 40-hex sha without looking it up "
-                   "(gitpython), so `mlvc ls --rev <unknown full sha>` is an internal error (exit 70)")
 def test_ls_unknown_full_sha(repo, mlvc):
     _two_commits(repo, mlvc)
     r = mlvc("ls", "--rev", "0" * 40)
