@@ -21,7 +21,8 @@ app = typer.Typer(
     name="mlvc",
     help="Version control for data and models, beside git.\n\n"
     "Track datasets and models with `mlvc add`, commit mlvc.yaml and mlvc.lock with git, "
-    "and get any recorded version back with `git checkout REV && mlvc checkout`.",
+    "and get any recorded version back with `git checkout REV && mlvc checkout`.\n\n"
+    "Example: git init && mlvc init && mlvc add data/images && mlvc status",
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
