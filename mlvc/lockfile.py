@@ -39,6 +39,10 @@ LOCK_SCHEMA = 1
 PROJECT_SCHEMA = 1
 _CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(\s|$)", re.M)
 _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+-]*\Z")
+# Characters a YAML document cannot hold raw (DEL, C1 controls, U+FFFE/FFFF) or
+# reads as line breaks (NEL, LS, PS): written as \uXXXX escapes in double quotes.
+# (Lone surrogates are left alone: they cannot be written as UTF-8 at all.)
+_RAW_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 _NOT_STR = re.compile(
     r"(?i:y|n|yes|no|true|false|on|off|null|~)\Z|[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?\Z|"
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}.*|0[xob].*|[-+]?\.(inf|nan|Inf|NaN|INF|NAN)\Z|[0-9:]+\Z"
@@ -254,7 +258,11 @@ def _q(value: str) -> str:
     """A YAML scalar for a string: plain when that reads back as the same string."""
     if _PLAIN.match(value) and not _NOT_STR.match(value):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return _RAW_UNSAFE.sub(_escape, json.dumps(value, ensure_ascii=False))
+
+
+def _escape(m: re.Match) -> str:
+    return f"\\u{ord(m.group()):04x}"
 
 
 def serialize_lock(lock: Lock) -> str:
