@@ -43,6 +43,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+-]*\Z")
 # reads as line breaks (NEL, LS, PS): written as \uXXXX escapes in double quotes.
 # (Lone surrogates are left alone: they cannot be written as UTF-8 at all.)
 _RAW_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+_SIMPLE_KEY_MAX = 1000
 _NOT_STR = re.compile(
     r"(?i:y|n|yes|no|true|false|on|off|null|~)\Z|[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?\Z|"
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}.*|0[xob].*|[-+]?\.(inf|nan|Inf|NaN|INF|NAN)\Z|[0-9:]+\Z"
@@ -269,7 +270,12 @@ def serialize_lock(lock: Lock) -> str:
     lines = [f"schema: {LOCK_SCHEMA}", "artifacts:" if lock.artifacts else "artifacts: {}"]
     for path in sorted(lock.artifacts):
         e = lock.artifacts[path]
-        lines.append(f"  {_q(path)}:")
+        key = _q(path)
+        if len(key.encode("utf-8", "surrogatepass")) > _SIMPLE_KEY_MAX:
+            lines.append(f"  ? {key}")  # an explicit key: YAML's simple keys stop at 1024 characters
+            lines.append("  :")
+        else:
+            lines.append(f"  {key}:")
         lines.append(f"    oid: {e.oid}")
         lines.append(f"    size: {e.size}")
         if e.nfiles is not None:
