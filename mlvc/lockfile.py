@@ -44,6 +44,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+-]*\Z")
 # (Lone surrogates are left alone: they cannot be written as UTF-8 at all.)
 _RAW_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 _SIMPLE_KEY_MAX = 1000
+_MAX_DEPTH = 100
 _NOT_STR = re.compile(
     r"(?i:y|n|yes|no|true|false|on|off|null|~)\Z|[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?\Z|"
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}.*|0[xob].*|[-+]?\.(inf|nan|Inf|NaN|INF|NAN)\Z|[0-9:]+\Z"
@@ -89,6 +90,7 @@ def _load_yaml(name: str, text: str):
         )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        _check_depth(name, text, loader)
         node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -98,6 +100,28 @@ def _load_yaml(name: str, text: str):
     except yaml.YAMLError as exc:
         raise FileFormatError(name, f"invalid YAML: {exc}") from None
     return node
+
+
+def _check_depth(name: str, text: str, loader) -> None:
+    """Refuse deeply nested YAML before composing it.
+
+    libyaml's composer recurses once per level and crashes the process (a
+    segfault, not an exception) some 25,000 levels down; its parser does not
+    recurse. Nesting needs a '[', '{', '-' or '?' per level, or ever deeper
+    indentation, so only a text with many of those (or a huge one) is scanned.
+    """
+    if sum(map(text.count, "[{-?")) < 1000 and len(text) < 1_000_000:
+        return
+    import yaml
+
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise FileFormatError(name, "nested too deeply to be an mlvc file", event.start_mark.line + 1)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _line(node) -> int:

@@ -515,3 +515,11 @@ def test_deeply_nested_yaml_is_a_format_error_not_a_crash(form):
 
 def test_format_errors_are_mlvc_errors():
     assert issubclass(FileFormatError, MlvcError)
+
+
+def test_large_valid_files_with_many_indicators_parse():
+    # Past the thresholds where the nesting pre-scan runs; it must not refuse a valid file.
+    paths = [f"data-{i}/[x]?{{y}}" for i in range(3000)]
+    lock = Lock({p: LockEntry(p, OID_ABC, i) for i, p in enumerate(paths)})
+    assert parse_lock(serialize_lock(lock)) == lock
+    assert parse_project(serialize_project(Project(paths))).artifacts == sorted(paths)
