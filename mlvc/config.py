@@ -92,9 +92,15 @@ def read_file(path: str) -> dict[str, str]:
             parser.read_file(f, source=path)
     except FileNotFoundError:
         return {}
+    except UnicodeDecodeError:
+        raise FileFormatError(path, "is not valid UTF-8") from None
     except configparser.Error as exc:
         line = getattr(exc, "lineno", None)
-        raise FileFormatError(path, str(exc).splitlines()[0], line) from None
+        problem = str(exc).splitlines()[0]
+        if line is None and getattr(exc, "errors", None):  # ParsingError: (line, text) of each bad line
+            line, text = exc.errors[0]
+            problem = f"cannot parse {text}"
+        raise FileFormatError(path, problem, line) from None
     values = {}
     for section in parser.sections():
         for option, value in parser.items(section):
