@@ -235,12 +235,7 @@ class LocalObjectStore(ObjectStore):
                         self._put(oid, data)
                     return oid, len(data)
                 if kind == "copy":
-                    os.makedirs(self.root, exist_ok=True)
-                    tmp = fsutil.tmp_name(self.root)
-                    oid, size = fsutil.copy_hashing(src, tmp, 0o444, size)
-                    self._folder(oid)
-                    self._commit_tmp_anywhere(tmp, oid, chmod=False)
-                    return oid, size
+                    return self._add_large_copy(src, oid, size)
                 if oid is None:
                     oid, size = hash_file(src, size)
                     if self.exists(oid):
@@ -261,13 +256,21 @@ class LocalObjectStore(ObjectStore):
             "add 'copy' to the list: `mlvc config cache.type reflink,copy`",
         )
 
-    def _commit_tmp_anywhere(self, tmp: str, oid: str, chmod: bool = True) -> None:
-        folder = os.path.dirname(self.path(oid))
-        if os.path.dirname(tmp) != folder:
-            moved = os.path.join(folder, os.path.basename(tmp))
-            os.rename(tmp, moved)
-            tmp = moved
-        self._commit_tmp(tmp, oid, chmod)
+    def _add_large_copy(self, src: str, oid: str | None, size: int) -> tuple[str, int]:
+        """Hash first (through mmap), copy only if the object is new (in the kernel),
+        then hash the copy: an object never holds bytes that do not match its name."""
+        if oid is None:
+            oid, size = hash_file(src, size)
+            if self.exists(oid):
+                return oid, size
+        tmp = fsutil.tmp_name(self._folder(oid))
+        fsutil.copy_file(src, tmp, 0o444)
+        got, size = hash_file(tmp)
+        if got != oid:
+            _unlink_quiet(tmp)
+            raise MlvcError(f"{src} changed while it was being added", "add it again once it is written")
+        self._commit_tmp(tmp, oid, chmod=False)
+        return oid, size
 
     def link_out(self, oid: str, dest: str, kinds: list[str], executable: bool = False,
                  size: int = -1, tmp_dir: str | None = None) -> str:
