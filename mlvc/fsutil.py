@@ -111,6 +111,11 @@ def check_relpath(path: object, what: str = "path") -> str:
         raise InvalidPathError(f"{what} {path!r} contains a backslash; paths use '/'")
     if "\0" in path or "\n" in path or "\r" in path:
         raise InvalidPathError(f"{what} {path!r} contains a NUL or newline character")
+    if not path.isascii():
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:  # a file name of bytes that are not UTF-8 (os.fsdecode's surrogates)
+            raise InvalidPathError(f"{what} {path!r} is not valid UTF-8", "rename it") from None
     if path.startswith("/"):
         raise InvalidPathError(f"{what} {path!r} is absolute; it must be relative to the repository")
     for part in path.split("/"):

@@ -34,6 +34,8 @@ def test_check_relpath_accepts(path):
         ("a\0b", "NUL"),
         ("a\nb", "newline"),
         ("a\rb", "newline"),
+        ("bad\udcff.txt", "not valid UTF-8"),  # os.fsdecode of a name that is not UTF-8
+        ("d/\ud800", "not valid UTF-8"),
         (".", "segment"),
         ("..", "segment"),
         ("./a", "segment"),

@@ -79,7 +79,9 @@ def test_from_entries_refuses_duplicates():
         Tree.from_entries([("a", OID_ABC, 3, False), ("a", OID_EMPTY, 0, False)])
 
 
-@pytest.mark.parametrize("path", ["", "/a", "a/", "a//b", "./a", "a/./b", "../a", "a/..", "a\\b", "a\0b", "a\nb", "a\rb"])
+@pytest.mark.parametrize(
+    "path", ["", "/a", "a/", "a//b", "./a", "a/./b", "../a", "a/..", "a\\b", "a\0b", "a\nb", "a\rb", "bad\udcff"]
+)
 def test_from_entries_refuses_bad_paths(path):
     with pytest.raises(InvalidPathError):
         Tree.from_entries([(path, OID_ABC, 3, False)])
