@@ -54,6 +54,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--dvc-timeout", type=float, default=900.0, metavar="SECONDS",
                    help="give up on a DVC command after this long (default 900); larger "
                         "scaling sizes then run without DVC")
+    p.add_argument("--quiet-wait", type=float, default=None, metavar="SECONDS",
+                   help="before each timed command, wait up to this long for other processes "
+                        "to use < 0.25 cores (default 60; 0 with --quick). The report gives the "
+                        "background load measured during each operation either way")
     p.add_argument("--seed", type=int, default=0, help="workload seed (default 0)")
     p.add_argument("--output", type=Path, metavar="PATH",
                    help="Markdown report (default docs/benchmarks.md; with --quick "
@@ -133,6 +137,7 @@ def main(argv: list[str]) -> int:
         sys.exit(f"unknown workload(s): {', '.join(sorted(bad))}")
     selected = [w for w in (*MAIN, "scaling", "million") if not only or w in only]
     reps = args.reps or (1 if args.quick else 3)
+    quiet_wait = args.quiet_wait if args.quiet_wait is not None else (0.0 if args.quick else 60.0)
     notes: list[str] = []
 
     tools = []
@@ -172,7 +177,8 @@ def main(argv: list[str]) -> int:
     for name in selected:
         if name in ("scaling", "million"):
             continue
-        run_workload(main_ws[name], "main", select_ops(None, False), tools, reps, res)
+        run_workload(main_ws[name], "main", select_ops(None, False), tools, reps, res,
+                     quiet_wait=quiet_wait)
     sizes = workloads.scaling_sizes(args.quick, args.million or "million" in only)
     if "scaling" not in selected:
         sizes = [n for n in sizes if n >= 1_000_000 and "million" in selected]
@@ -187,7 +193,7 @@ def main(argv: list[str]) -> int:
                 notes.append("DVC is not run at 1,000,000 files unless --million-dvc is "
                              "given (tens of minutes per command); mlvc only.")
             skip |= run_workload(w, "scaling", select_ops(None, True), tools, r, res,
-                                 timeout=args.dvc_timeout, skip=dvc_skip)
+                                 timeout=args.dvc_timeout, skip=dvc_skip, quiet_wait=quiet_wait)
         if skip:
             notes.append(f"Timed out in the scaling study (> {args.dvc_timeout:.0f} s): "
                          f"{', '.join(sorted(skip))}; larger sizes ran without it.")

@@ -21,6 +21,7 @@ class Stat:
     n: int
     rss_kib: int
     timeouts: int
+    bg: float = 0.0  # most CPU (cores) other processes used during one of the samples
 
 
 def aggregate(samples: list[dict]) -> dict[tuple[str, str, str], Stat]:
@@ -33,7 +34,8 @@ def aggregate(samples: list[dict]) -> dict[tuple[str, str, str], Stat]:
         out[key] = Stat(statistics.median(secs) if secs else None,
                         min(secs) if secs else None, max(secs) if secs else None,
                         len(secs), max(s["rss_kib"] for s in ss),
-                        sum(1 for s in ss if s["seconds"] is None))
+                        sum(1 for s in ss if s["seconds"] is None),
+                        max(s.get("background", 0.0) for s in ss))
     return out
 
 
@@ -50,9 +52,13 @@ def fmt_stat(st: Stat | None) -> str:
         return "–"
     if st.median is None:
         return f"timed out ({st.timeouts}x)"
+    mark = " †" if st.bg >= BUSY else ""
     if st.n == 1:
-        return fmt_s(st.median)
-    return f"{fmt_s(st.median)} ({fmt_s(st.lo)}–{fmt_s(st.hi)})"
+        return fmt_s(st.median) + mark
+    return f"{fmt_s(st.median)} ({fmt_s(st.lo)}–{fmt_s(st.hi)}){mark}"
+
+
+BUSY = 0.25  # cores of background load that mark a figure as disturbed
 
 
 def fmt_mib(kib: int | None) -> str:
@@ -184,6 +190,12 @@ def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "")
     out += [""]
     if extra:
         out += [extra.rstrip(), ""]
+    bgs = [s.get("background", 0.0) for s in samples]
+    if bgs:
+        busy = sum(1 for b in bgs if b >= BUSY)
+        out += [f"Background load: other processes used {statistics.median(bgs):.2f} cores "
+                f"(median; max {max(bgs):.2f}) while the timed commands ran; {busy} of {len(bgs)} "
+                f"samples saw ≥ {BUSY} cores, and figures with such a sample carry a †.", ""]
     for w, v in workloads.items():
         if v["kind"] != "main":
             continue
@@ -226,8 +238,11 @@ def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "")
             "changed (tag v2); delete `data/` keeping the cache and `checkout`; "
             "`git checkout v1 -- <lock file>` and `checkout`; finally a new repository with "
             "cache type `hardlink` and `add`.",
+            "- The runner calls `sync` before each timed command, so no tool pays for writing back "
+            "the untimed copy of the workload. mlvc then syncs its own writes once per command "
+            "(`core.fsync batch`, its default); DVC does not sync.",
             "- After every checkout the workspace is compared with the expected tree (`diff -rq`), "
-            "and `status --check` / `dvc status -q` are asked whether the workspace is clean; "
+            "and `mlvc status --check` is asked whether the workspace is clean; "
             "any disagreement is listed under Anomalies.",
             "- DVC's site cache (its hash state and index) lives beside each scratch repository, so "
             "each fresh DVC repository starts cold, as each fresh mlvc repository does. "

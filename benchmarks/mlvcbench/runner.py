@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .operations import OPS, STEPS, Ctx, Op
-from .timing import CommandFailed, run_timed
+from .timing import CommandFailed, run_timed, wait_for_quiet
 from .tools import WORK, Floor, Tool
 from .workloads import Workload, materialize
 
@@ -38,7 +38,7 @@ def _fmt(s: float | None) -> str:
 
 def run_workload(w: Workload, kind: str, ops: list[Op], tools: list[Tool], reps: int,
                  res: Results, timeout: float | None = None,
-                 skip: set[str] | None = None) -> set[str]:
+                 skip: set[str] | None = None, quiet_wait: float = 0.0) -> set[str]:
     """Run ``ops`` ``reps`` times on ``w``; returns the tools that timed out."""
     skip = set(skip or ())
     t0 = time.perf_counter()
@@ -70,12 +70,15 @@ def run_workload(w: Workload, kind: str, ops: list[Op], tools: list[Tool], reps:
                     for step in op.before:
                         STEPS[step](c)
                     cwd = WORK if op.stateless else c.repo
+                    if quiet_wait:
+                        wait_for_quiet(quiet_wait)
                     s = run_timed(tool.argv(op.cmds[tool.name]), cwd, tool.env(c.repo), c.log,
                                   timeout=timeout, ok_codes=op.ok_codes.get(tool.name, (0,)))
                     res.samples.append({"workload": w.name, "op": op.key, "tool": tool.name,
                                         "rep": rep, "seconds": s.seconds, "rss_kib": s.max_rss_kib,
-                                        "timed_out": s.timed_out})
-                    line.append(f"{tool.name} {_fmt(s.seconds)} {s.max_rss_kib // 1024}MiB")
+                                        "timed_out": s.timed_out, "background": round(s.background, 3)})
+                    line.append(f"{tool.name} {_fmt(s.seconds)} {s.max_rss_kib // 1024}MiB"
+                                + (f" (bg {s.background:.1f})" if s.background >= 0.25 else ""))
                     if s.timed_out:
                         timed_out.add(tool.name)
                         broken.add(tool.name)
@@ -94,10 +97,12 @@ def run_workload(w: Workload, kind: str, ops: list[Op], tools: list[Tool], reps:
                 try:
                     for step in fl.before:
                         STEPS[step](fctx)
+                    if quiet_wait:
+                        wait_for_quiet(quiet_wait)
                     s = run_timed(fl.argv, fctx.repo, floor.env(fctx.repo), fctx.log, timeout=timeout)
                     res.samples.append({"workload": w.name, "op": op.key, "tool": f"floor:{fl.label}",
                                         "rep": rep, "seconds": s.seconds, "rss_kib": s.max_rss_kib,
-                                        "timed_out": s.timed_out})
+                                        "timed_out": s.timed_out, "background": round(s.background, 3)})
                     line.append(f"[{fl.label} {_fmt(s.seconds)}]")
                     for step in fl.after:
                         STEPS[step](fctx)

@@ -23,6 +23,34 @@ class Sample:
     max_rss_kib: int
     returncode: int
     timed_out: bool = False
+    background: float = 0.0  # CPU cores used by other processes meanwhile
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_busy_seconds() -> float:
+    """CPU time spent by the whole machine (all cores, all processes) so far."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return 0.0
+    v = [int(x) for x in fields]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    return (sum(v[:8]) - idle) / _TICK
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.25, window: float = 0.5) -> float:
+    """Wait until other processes use less than ``threshold`` cores over ``window``
+    seconds, at most ``max_wait`` seconds. Returns the last measured load."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0 = cpu_busy_seconds()
+        time.sleep(window)
+        load = (cpu_busy_seconds() - b0) / window
+        if load < threshold or time.monotonic() >= deadline:
+            return load
 
 
 class CommandFailed(RuntimeError):
@@ -43,6 +71,7 @@ def run_timed(
     # (copies of the workload): a tool that syncs (mlvc's core.fsync=batch
     # calls syncfs once) must pay for its own writes, not for ours.
     os.sync()
+    busy0 = cpu_busy_seconds()
     with open(log_path, "ab") as log:
         log.write(f"$ {' '.join(argv)}   (cwd={cwd})\n".encode())
         log.flush()
@@ -75,14 +104,19 @@ def run_timed(
             if timer:
                 timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        log.write(f"# exit {proc.returncode}, {elapsed:.3f} s, maxrss {rusage.ru_maxrss} KiB\n\n".encode())
+        own = rusage.ru_utime + rusage.ru_stime
+        # /proc/stat counts in clock ticks (10 ms): meaningless for very short commands
+        background = (min(os.cpu_count() or 1, max(0.0, (cpu_busy_seconds() - busy0 - own) / elapsed))
+                      if elapsed >= 0.1 else 0.0)
+        log.write(f"# exit {proc.returncode}, {elapsed:.3f} s, maxrss {rusage.ru_maxrss} KiB, "
+                  f"cpu {own:.2f} s, background {background:.2f} cores\n\n".encode())
     if killed.is_set():
-        return Sample(None, rusage.ru_maxrss, proc.returncode, timed_out=True)
+        return Sample(None, rusage.ru_maxrss, proc.returncode, timed_out=True, background=background)
     if proc.returncode not in ok_codes:
         raise CommandFailed(
             f"{' '.join(argv)} exited {proc.returncode} in {cwd}; see {log_path}"
         )
-    return Sample(elapsed, rusage.ru_maxrss, proc.returncode)
+    return Sample(elapsed, rusage.ru_maxrss, proc.returncode, background=background)
 
 
 def run_quiet(argv: list[str], cwd: Path, env: dict[str, str], log_path: Path,

@@ -121,11 +121,8 @@ class Dvc(Tool):
     def set_cache_type(self, repo: Path, kind: str, log: Path) -> None:
         run_quiet(self.exe + ["config", "cache.type", kind], repo, self.env(repo), log)
 
-    def status_is_clean(self, repo: Path, log: Path) -> bool | None:
-        # `dvc status -q` exits 1 when anything changed, 0 when up to date
-        rc = run_quiet(self.exe + ["status", "-q"], repo, self.env(repo), log,
-                       ok_codes=tuple(range(256)))
-        return rc == 0
+    # status_is_clean stays None: DVC's own answers are not under test, and the
+    # `diff -rq` after each checkout already checks the harness drives it right.
 
 
 class Floor(Tool):

@@ -122,7 +122,7 @@ def standard(quick: bool, seed: int) -> dict[str, Workload]:
 
 def scaling_sizes(quick: bool, million: bool) -> list[int]:
     if quick:
-        return [100, 1_000]
+        return [100, 500]
     return [10_000, 100_000] + ([1_000_000] if million else [])
 
 
