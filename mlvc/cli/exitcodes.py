@@ -9,7 +9,7 @@ class ExitStatus(enum.IntEnum):
     OK = 0
     CHECK_FAILED = 1  # `status --check` found something out of date; `fsck` found damage
     USAGE = 2  # the command line is wrong (unknown option, missing argument)
-    ERROR = 3  # mlvc refused or failed: bad input file, missing object, conflict ...
+    ERROR = 3  # mlvc refused or failed: bad input file, missing object, conflict, an OS error ...
     LOCKED = 4  # another mlvc process holds the repository lock
     INTERNAL = 70  # a bug in mlvc: please report it with the --verbose output
     INTERRUPTED = 130  # Ctrl-C
@@ -22,6 +22,6 @@ def exit_status_for(exc: BaseException) -> ExitStatus:
         return ExitStatus.INTERRUPTED
     if isinstance(exc, LockHeldError):
         return ExitStatus.LOCKED
-    if isinstance(exc, MlvcError):
+    if isinstance(exc, (MlvcError, OSError)):  # an OS failure (no space, no permission ...) is not a bug in mlvc
         return ExitStatus.ERROR
     return ExitStatus.INTERNAL

@@ -242,3 +242,27 @@ def test_checkout_file_in_place_of_folder_artifact_with_force(repo, mlvc):
     assert (repo.root / "model.pkl" / "inner.txt").exists()
     assert mlvc("checkout", "--force").exit_code == 0
     assert (repo.root / "model.pkl").read_bytes() == b"model-2, longer"
+
+
+def test_checkout_when_a_file_sits_where_the_parent_folder_was(repo, mlvc):
+    """data/images is tracked; the user made `data` a file. An OS error is a plain error (3), never 'internal'."""
+    repo.root.gen({"data/images/a.png": "a"})
+    assert mlvc("add", "data/images").exit_code == 0
+    shutil.rmtree(repo.root / "data")
+    repo.root.gen("data", "my notes")
+    r = mlvc("checkout")
+    assert r.exit_code == 3, r.output
+    assert "internal error" not in one_line_error(r)
+    assert (repo.root / "data").read_text() == "my notes"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: worktree.scan lets NotADirectoryError escape when a parent of the "
+                   "artifact is a file, so status fails instead of reporting the artifact missing")
+def test_status_when_a_file_sits_where_the_parent_folder_was(repo, mlvc):
+    repo.root.gen({"data/images/a.png": "a"})
+    assert mlvc("add", "data/images").exit_code == 0
+    shutil.rmtree(repo.root / "data")
+    repo.root.gen("data", "my notes")
+    r = mlvc("status", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["artifacts"][0]["status"] == "missing"
