@@ -60,7 +60,8 @@ def to_repo_path(repo: Repo, path: str, cwd: str | None = None) -> str:
 
 
 def _all_artifacts(project: Project, lock: Lock) -> list[str]:
-    return sorted(set(project.artifacts) | set(lock.artifacts))
+    """What is tracked: mlvc.yaml says so; without one, whatever mlvc.lock records."""
+    return sorted(project.artifacts) if project.exists else sorted(lock.artifacts)
 
 
 def select(repo: Repo, paths: list[str], project: Project, lock: Lock, cwd: str | None = None) -> list[str]:
@@ -139,7 +140,7 @@ def _record_all(repo: Repo, targets: list[str], lock: Lock, progress) -> tuple[l
     unchanged = []
     all_rows = []
     for rel in targets:
-        entry, rows = record(repo, rel, progress)
+        entry, rows = record(repo, rel, progress, lock.artifacts.get(rel))
         all_rows.extend(rows)
         if lock.artifacts.get(rel) == entry:
             unchanged.append(rel)
@@ -190,14 +191,23 @@ def commit(paths: list[str], cwd: str | None = None, progress=NULL) -> AddResult
         if not targets:
             raise MlvcError("nothing is tracked yet", "track files with `mlvc add PATH`")
         entries, unchanged = _record_all(repo, targets, lock, progress)
+        git_files = set()
         for entry in entries:
             lock.artifacts[entry.path] = entry
-            if entry.path not in project.artifacts:
-                project.artifacts.append(entry.path)
-        if len(unchanged) < len(entries):
-            write_lock(repo.root, lock)
+            gi = ignore.ignore(repo.root, entry.path)  # a path added to mlvc.yaml by hand
+            if gi:
+                git_files.add(gi)
+        stale = [p for p in lock.artifacts if project.exists and p not in project.artifacts]
+        for p in stale:  # taken out of mlvc.yaml by hand
+            del lock.artifacts[p]
+        if not project.exists:
+            project.artifacts = sorted(lock.artifacts)
             write_project(repo.root, project)
-        return AddResult(entries, [LOCK_FILE], unchanged)
+            git_files.add(PROJECT_FILE)
+        if len(unchanged) < len(entries) or stale:
+            write_lock(repo.root, lock)
+            git_files.add(LOCK_FILE)
+        return AddResult(entries, sorted(git_files), unchanged)
 
 
 # ------------------------------------------------------------------ status

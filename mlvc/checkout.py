@@ -120,7 +120,10 @@ def checkout(repo: Repo, entries: list[LockEntry], force: bool = False, progress
     missing: list[str] = []
     safe = fsutil.SafeDirs(repo.root)
     for entry in entries:
-        safe.check(os.path.dirname(os.path.join(repo.root, entry.path)))
+        top = os.path.join(repo.root, entry.path)
+        safe.check(os.path.dirname(top))
+        if os.path.islink(top) and os.path.isdir(top):
+            safe.check(top)  # files are deleted below a folder: never through a link that leaves the repo
         plan, risk, miss = plan_artifact(repo, entry, progress)
         plans.append(plan)
         at_risk.extend(risk)

@@ -71,6 +71,7 @@ class Lock:
 @dataclass
 class Project:
     artifacts: list[str] = field(default_factory=list)
+    exists: bool = field(default=False, compare=False)  # read from a file (not a default)
 
 
 # ------------------------------------------------------------------ reading
@@ -273,7 +274,11 @@ def read_lock(root: str) -> Lock:
 
 def read_project(root: str) -> Project:
     text = _read_text(os.path.join(root, PROJECT_FILE), PROJECT_FILE)
-    return Project() if text is None else parse_project(text)
+    if text is None:
+        return Project()
+    project = parse_project(text)
+    project.exists = True
+    return project
 
 
 # ------------------------------------------------------------------ writing

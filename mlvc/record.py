@@ -9,6 +9,7 @@ import os
 import stat
 
 from mlvc.errors import InvalidPathError
+from mlvc.fsutil import SafeDirs
 from mlvc.lockfile import LockEntry
 from mlvc.progress import NULL
 from mlvc.repo import Repo
@@ -16,11 +17,13 @@ from mlvc.state import Row
 from mlvc.worktree import hash_files, listing_to_tree, scan
 
 
-def record(repo: Repo, rel: str, progress=NULL) -> tuple[LockEntry, list[Row]]:
+def record(repo: Repo, rel: str, progress=NULL, previous: LockEntry | None = None) -> tuple[LockEntry, list[Row]]:
     """Store the workspace content at ``rel`` in the cache; return its lock entry and stat rows.
 
     With ``hardlink`` or ``symlink`` first in ``cache.type`` the workspace
-    files are then replaced by read-only links to the cache objects.
+    files are then replaced by read-only links to the cache objects. A linked
+    file shares the object's mode, so its executable bit is taken from the
+    ``previous`` record while its content is unchanged.
     """
     found = scan(repo.root, rel)
     if found.kind == "missing":
@@ -35,13 +38,26 @@ def record(repo: Repo, rel: str, progress=NULL) -> tuple[LockEntry, list[Row]]:
     listing, rows = hash_files(rel, found.files, state_rows, store, progress, f"Adding {rel}",
                                 store_known=True)
     if kinds[0] in ("hardlink", "symlink"):
+        top = os.path.join(repo.root, rel)
+        SafeDirs(repo.root).check(top if found.kind == "dir" else os.path.dirname(top))
         rows = _link_workspace(repo, rel, found.files, listing, kinds, rows, progress)
     if found.kind == "file":
         oid, size, _ = listing[""]
         return LockEntry(rel, oid, size), rows
+    if previous is not None and previous.is_dir and odb.exists(previous.oid):
+        _keep_exec_bits(odb.load_tree(previous.oid), found.files, listing)
     tree = listing_to_tree(listing)
     oid = odb.save_tree(tree)
     return LockEntry(rel, oid, sum(v[1] for v in listing.values()), len(listing)), rows
+
+
+def _keep_exec_bits(old, files, listing) -> None:
+    index = old.index
+    for path, abspath, _ in files:
+        meta = index.get(path)
+        if meta is not None and meta[33] == "x" and meta[:32] == listing[path][0] and is_linked(abspath):
+            oid, size, _ = listing[path]
+            listing[path] = (oid, size, True)
 
 
 def _link_workspace(repo, rel, files, listing, kinds, rows, progress) -> list[Row]:

@@ -53,7 +53,7 @@ def scan(root: str, rel: str) -> Scan:
     top = os.path.join(root, rel)
     try:
         st = os.stat(top)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # absent, or a parent is a file
         return Scan("missing")
     if stat.S_ISREG(st.st_mode):
         return Scan("file", [("", top, st)])

@@ -47,7 +47,7 @@ def _entry_json(e) -> dict:
 
 
 def _describe(e) -> str:
-    what = f"{e.nfiles} files, " if e.nfiles is not None else ""
+    what = f"{e.nfiles} file{'s' if e.nfiles != 1 else ''}, " if e.nfiles is not None else ""
     return f"{e.path} ({what}{human_size(e.size)})"
 
 
@@ -95,12 +95,13 @@ def commit(
 
     result = _with_progress(api.commit, paths or [])
     if as_json:
-        emit_json({"artifacts": [_entry_json(e) for e in result.entries], "unchanged": result.unchanged})
+        emit_json({"artifacts": [_entry_json(e) for e in result.entries], "unchanged": result.unchanged,
+                   "git_add": result.git_files})
         return
     for e in result.entries:
         out(("Unchanged " if e.path in result.unchanged else "Recorded ") + _describe(e))
-    if len(result.unchanged) < len(result.entries):
-        out("\nTo record this with git, run:\n\n    git add mlvc.lock")
+    if result.git_files:
+        out("\nTo record this with git, run:\n\n    git add " + " ".join(result.git_files))
 
 
 _MAX_CHANGES = 20

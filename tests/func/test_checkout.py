@@ -256,8 +256,6 @@ def test_checkout_when_a_file_sits_where_the_parent_folder_was(repo, mlvc):
     assert (repo.root / "data").read_text() == "my notes"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: worktree.scan lets NotADirectoryError escape when a parent of the "
-                   "artifact is a file, so status fails instead of reporting the artifact missing")
 def test_status_when_a_file_sits_where_the_parent_folder_was(repo, mlvc):
     repo.root.gen({"data/images/a.png": "a"})
     assert mlvc("add", "data/images").exit_code == 0
@@ -266,3 +264,16 @@ def test_status_when_a_file_sits_where_the_parent_folder_was(repo, mlvc):
     r = mlvc("status", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["artifacts"][0]["status"] == "missing"
+
+
+@pytest.mark.parametrize("kind", ["copy", "hardlink"])
+def test_checkout_keeps_the_executable_bit(repo, mlvc, kind):
+    assert mlvc("config", "cache.type", kind).exit_code == 0
+    repo.root.gen({"tools/run.sh": "#!/bin/sh\n", "tools/data.txt": "d"})
+    os.chmod(repo.root / "tools" / "run.sh", 0o755)
+    assert mlvc("add", "tools").exit_code == 0
+    shutil.rmtree(repo.root / "tools")
+    assert mlvc("checkout").exit_code == 0
+    assert os.stat(repo.root / "tools" / "run.sh").st_mode & 0o100
+    assert not os.stat(repo.root / "tools" / "data.txt").st_mode & 0o100
+    assert mlvc("status", "--check").exit_code == 0
