@@ -146,3 +146,17 @@ def test_add_symlink_into_outside_folder_refused(repo, mlvc, outside):
     assert "outside the repository" in one_line_error(r)
     assert snapshot(repo.root) == before
     assert snapshot(outside) == outside_before  # no .gitignore written out there
+
+
+@pytest.mark.parametrize("name", ["my data", "ünï cödé.csv", "[1] *star?.csv", "#hash", "!bang", "trailing ",
+                                  "a\tb"])
+def test_add_odd_names_are_ignored_by_git(repo, mlvc, name):
+    """Every name gets a .gitignore line that matches exactly it (git check-ignore agrees)."""
+    repo.root.gen({f"sub/{name}": "x", "sub/other.csv": "o", "sub/1 star.csv": "o"})
+    r = mlvc("add", f"sub/{name}")
+    assert r.exit_code == 0, r.output
+    porcelain = repo.git("status", "--porcelain", "-z", "--untracked-files=all").split("\0")
+    untracked = sorted(e[3:] for e in porcelain if e.startswith("??"))
+    assert untracked == ["mlvc.lock", "mlvc.yaml", "sub/.gitignore", "sub/1 star.csv", "sub/other.csv"]
+    assert mlvc("remove", f"sub/{name}").exit_code == 0
+    assert not (repo.root / "sub" / ".gitignore").exists()
