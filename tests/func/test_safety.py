@@ -345,3 +345,28 @@ def test_tree_with_escaping_path_is_refused(repo, bad):
     for base in (repo.root.parent, repo.root.parent.parent, "/tmp", repo.root / "data"):
         assert not os.path.lexists(os.path.join(base, f"escape-{n}"))
     assert not (repo.root / "data").exists()
+
+
+def test_ctrl_c_during_add(tmp_path):
+    """SIGINT: exit 130 and one line 'interrupted' (or 0 if it finished first); the repository stays sound."""
+    rng = random.Random(SEED + 3)
+    root = str(tmp_path / "repo")
+    _new_repo(root)
+    files = _make_files(600, 4096, rng)
+    _write(os.path.join(root, "data"), files)
+    duration = _timed(root, "add", "data")
+    for frac in (0.4, 0.8):
+        _reset_add(root)
+        p = subprocess.Popen([sys.executable, "-m", "mlvc", "add", "data"], cwd=root, env=_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(duration * frac)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode in (130, 0), err
+        if p.returncode == 130:
+            assert err == "interrupted\n"
+        assert bad_objects(root) == []
+        _assert_lock_sound(root, None)
+        assert workspace_files(os.path.join(root, "data")) == files
+    assert _run(root, "add", "data").returncode == 0
+    assert _run(root, "status", "--check").returncode == 0
