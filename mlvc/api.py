@@ -360,33 +360,46 @@ class FsckResult:
     checked: int
     corrupted: list[str]
     missing: list[str]  # referenced by mlvc.lock (or its trees) but absent
+    removed: list[str] = field(default_factory=list)  # with repair: corrupted objects dropped
 
     @property
     def ok(self) -> bool:
         return not self.corrupted and not self.missing
 
 
-def fsck(cwd: str | None = None, progress=NULL) -> FsckResult:
+def fsck(cwd: str | None = None, progress=NULL, repair: bool = False) -> FsckResult:
+    """Rehash every object. With ``repair``, drop the corrupted ones (their content is
+    wrong, so nothing is lost) so that `mlvc commit` or `mlvc add` can store them again."""
+    if repair:
+        with open_repo(cwd) as repo, repo.lock():
+            result = _fsck(repo, progress)
+            for oid in result.corrupted:
+                repo.odb.remove(oid)
+            return FsckResult(result.checked, result.corrupted, result.missing, list(result.corrupted))
     with open_repo(cwd) as repo:
-        odb = repo.odb
-        oids = list(odb.iter_oids())
-        with progress.task("Checking objects", len(oids)) as task:
-            good = run_parallel(odb.check, oids, task)
-        corrupted = [o for o, ok in zip(oids, good) if not ok]
-        bad = set(corrupted)
-        present = set(oids)
-        missing: set[str] = set()
-        for entry in read_lock(repo.root).artifacts.values():
-            if entry.oid not in present:
-                missing.add(entry.oid)
+        return _fsck(repo, progress)
+
+
+def _fsck(repo: Repo, progress) -> FsckResult:
+    odb = repo.odb
+    oids = list(odb.iter_oids())
+    with progress.task("Checking objects", len(oids)) as task:
+        good = run_parallel(odb.check, oids, task)
+    corrupted = [o for o, ok in zip(oids, good) if not ok]
+    bad = set(corrupted)
+    present = set(oids)
+    missing: set[str] = set()
+    for entry in read_lock(repo.root).artifacts.values():
+        if entry.oid not in present:
+            missing.add(entry.oid)
+            continue
+        if entry.is_dir and entry.oid not in bad:
+            try:
+                tree = odb.load_tree(entry.oid)
+            except (MlvcError, CorruptObjectError):
                 continue
-            if entry.is_dir and entry.oid not in bad:
-                try:
-                    tree = odb.load_tree(entry.oid)
-                except (MlvcError, CorruptObjectError):
-                    continue
-                missing.update(o for o in tree.oids() if o not in present)
-        return FsckResult(len(oids), corrupted, sorted(missing))
+            missing.update(o for o in tree.oids() if o not in present)
+    return FsckResult(len(oids), corrupted, sorted(missing))
 
 
 # ------------------------------------------------------------------ config

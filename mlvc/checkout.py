@@ -133,7 +133,8 @@ def checkout(repo: Repo, entries: list[LockEntry], force: bool = False, progress
         raise ObjectNotFoundError(
             f"{len(uniq)} object(s) needed for checkout are not in the cache (first: {uniq[0]})",
             uniq,
-            "nothing was changed; fetch the data from a remote, or re-add it where it was made",
+            "nothing was changed; copy the cache from where the data was added (or point cache.dir at it), "
+            "or re-add the data there",
         )
     if at_risk and not force:
         shown = ", ".join(at_risk[:5]) + (f" and {len(at_risk) - 5} more" if len(at_risk) > 5 else "")

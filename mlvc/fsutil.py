@@ -52,9 +52,20 @@ def fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes, *, mode: int = 0o644, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one."""
+def atomic_write(path: str, data: bytes, *, mode: int = 0o644, fsync: bool = True, tmp_dir: str | None = None) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one.
+
+    The temp file is made in ``tmp_dir`` (a git-ignored folder, so a killed
+    write leaves nothing in ``git status``) when it is on the same file
+    system, else beside ``path``.
+    """
     folder = os.path.dirname(path) or "."
+    if tmp_dir is not None and os.path.isdir(tmp_dir):
+        try:
+            if os.stat(tmp_dir).st_dev == os.stat(folder).st_dev:
+                folder = tmp_dir
+        except OSError:
+            pass
     tmp = tmp_name(folder)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -75,7 +86,7 @@ def atomic_write(path: str, data: bytes, *, mode: int = 0o644, fsync: bool = Tru
         _unlink_quiet(tmp)
         raise
     if fsync:
-        fsync_dir(folder)
+        fsync_dir(os.path.dirname(path) or ".")
 
 
 def _unlink_quiet(path: str) -> None:
@@ -304,7 +315,7 @@ def copy_verified(src: str, dst: str, expected_oid: str, mode: int = 0o644, size
         _unlink_quiet(dst)
         raise CorruptObjectError(
             f"cache object {expected_oid} is corrupted (its content hashes to {oid})",
-            "run `mlvc fsck`, then restore the object from a remote or re-add the data",
+            "run `mlvc fsck --repair` to drop damaged objects, then `mlvc commit` where the data is good",
         )
     return size
 

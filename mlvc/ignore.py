@@ -22,6 +22,10 @@ def pattern(name: str) -> str:
     return "/" + escaped
 
 
+def _tmp(root: str) -> str:
+    return os.path.join(root, ".mlvc", "tmp")
+
+
 def _location(root: str, rel: str) -> tuple[str, str]:
     parent, _, name = rel.rpartition("/")
     return os.path.join(root, parent, ".gitignore"), pattern(name)
@@ -42,7 +46,7 @@ def ignore(root: str, rel: str) -> str | None:
     if line in lines:
         return None
     lines.append(line)
-    atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"), fsync=False)
+    atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"), fsync=False, tmp_dir=_tmp(root))
     return os.path.relpath(path, root).replace(os.sep, "/")
 
 
@@ -54,7 +58,7 @@ def unignore(root: str, rel: str) -> str | None:
         return None
     lines = [x for x in lines if x != line]
     if any(x.strip() for x in lines):
-        atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"), fsync=False)
+        atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"), fsync=False, tmp_dir=_tmp(root))
     else:
         os.unlink(path)
     return os.path.relpath(path, root).replace(os.sep, "/")

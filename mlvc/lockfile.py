@@ -85,8 +85,9 @@ def _load_yaml(name: str, text: str):
         line = text.count("\n", 0, m.start()) + 1
         raise FileFormatError(
             name, "has git merge conflict markers", line,
-            f"resolve the merge first: edit the file, or take one side with "
-            f"`git checkout --ours {name}` / `--theirs {name}`, then run `mlvc commit`" if name == LOCK_FILE
+            f"resolve the merge first: take one side's data with `git checkout --theirs {name}` (or --ours) "
+            f"and run `mlvc checkout`, or keep the workspace's data with `git checkout --ours {name}` "
+            f"and run `mlvc commit`" if name == LOCK_FILE
             else "resolve the merge first: edit the file and remove the conflict markers",
         )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -318,9 +319,13 @@ def serialize_project(project: Project) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _tmp_dir(root: str) -> str:
+    return os.path.join(root, ".mlvc", "tmp")
+
+
 def write_lock(root: str, lock: Lock) -> None:
-    atomic_write(os.path.join(root, LOCK_FILE), serialize_lock(lock).encode("utf-8"))
+    atomic_write(os.path.join(root, LOCK_FILE), serialize_lock(lock).encode("utf-8"), tmp_dir=_tmp_dir(root))
 
 
 def write_project(root: str, project: Project) -> None:
-    atomic_write(os.path.join(root, PROJECT_FILE), serialize_project(project).encode("utf-8"))
+    atomic_write(os.path.join(root, PROJECT_FILE), serialize_project(project).encode("utf-8"), tmp_dir=_tmp_dir(root))

@@ -264,7 +264,11 @@ def ls_(
 
 @app.command()
 @command
-def fsck(as_json: bool = JSON):
+def fsck(
+    as_json: bool = JSON,
+    repair: bool = typer.Option(False, "--repair", help="Delete corrupted objects, so that `mlvc commit` or "
+                                "`mlvc add` can store good copies again (their content is wrong: nothing is lost)."),
+):
     """Rehash every object in the cache; report corrupted ones, and missing ones mlvc.lock needs.
 
     Exits 1 when anything is wrong.
@@ -273,16 +277,18 @@ def fsck(as_json: bool = JSON):
     """
     from mlvc import api
 
-    result = _with_progress(api.fsck)
+    result = _with_progress(api.fsck, repair=repair)
     if as_json:
         emit_json({"checked": result.checked, "corrupted": result.corrupted, "missing": result.missing,
-                   "ok": result.ok})
+                   "removed": result.removed, "ok": result.ok})
     else:
         for oid in result.corrupted:
             out(f"corrupted  {oid}")
         for oid in result.missing:
             out(f"missing    {oid}")
         out(f"Checked {result.checked} objects: {len(result.corrupted)} corrupted, {len(result.missing)} missing.")
+        if result.removed:
+            out(f"Removed {len(result.removed)} corrupted object(s); run `mlvc commit` where the data is good.")
     if not result.ok:
         return ExitStatus.CHECK_FAILED
 
