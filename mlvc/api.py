@@ -226,7 +226,8 @@ def status(paths: list[str] | None = None, cwd: str | None = None, progress=NULL
 # ---------------------------------------------------------------- checkout
 
 
-def checkout(paths: list[str] | None = None, force: bool = False, cwd: str | None = None, progress=NULL):
+def checkout(paths: list[str] | None = None, force: bool = False, cwd: str | None = None, progress=NULL,
+             relink: bool = False):
     from mlvc.checkout import checkout as _checkout
 
     with open_repo(cwd) as repo, repo.lock():
@@ -238,7 +239,7 @@ def checkout(paths: list[str] | None = None, force: bool = False, cwd: str | Non
                 if rel not in lock.artifacts:
                     raise ArtifactNotFoundError(f"{rel} has no recorded version in {LOCK_FILE}",
                                                 f"record it with `mlvc commit {rel}`")
-        return _checkout(repo, [lock.artifacts[t] for t in targets], force, progress)
+        return _checkout(repo, [lock.artifacts[t] for t in targets], force, progress, relink)
 
 
 # ------------------------------------------------------------------ remove

@@ -59,7 +59,7 @@ def _key(rel: str, path: str) -> str:
     return f"{rel}/{path}" if path else rel
 
 
-def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL) -> tuple[_Plan, list[str], list[str]]:
+def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = False) -> tuple[_Plan, list[str], list[str]]:
     """Return the plan, the paths whose local changes would be lost, and the missing oids."""
     rel = entry.path
     odb = repo.odb
@@ -82,7 +82,10 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL) -> tuple[_Plan, l
         for path, (oid, _, _) in current.items():
             meta = recorded.get(path)
             if meta is not None and meta[:32] == oid:
-                plan.unchanged += 1
+                if relink:
+                    plan.replaced.add(_key(rel, path))
+                else:
+                    plan.unchanged += 1
                 continue
             if not odb.exists(oid):
                 at_risk.append(_key(rel, path))
@@ -92,7 +95,7 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL) -> tuple[_Plan, l
                 plan.replaced.add(_key(rel, path))
         for path, meta in zip(tree.paths, tree.metas):
             cur = current.get(path)
-            if cur is not None and cur[0] == meta[:32]:
+            if cur is not None and cur[0] == meta[:32] and not relink:
                 continue
             plan.write.append((_key(rel, path), meta[:32], int(meta[35:]), meta[33] == "x"))
         missing.extend(odb.missing({w[1] for w in plan.write}))
@@ -102,7 +105,7 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL) -> tuple[_Plan, l
             at_risk.extend(_key(rel, p) for p, (oid, _, _) in current.items() if not odb.exists(oid))
         elif found.kind == "file":
             oid = current[""][0]
-            if oid == entry.oid:
+            if oid == entry.oid and not relink:
                 plan.unchanged = 1
                 return plan, at_risk, missing
             if not odb.exists(oid):
@@ -114,7 +117,10 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL) -> tuple[_Plan, l
     return plan, at_risk, missing
 
 
-def checkout(repo: Repo, entries: list[LockEntry], force: bool = False, progress=NULL) -> CheckoutResult:
+def checkout(repo: Repo, entries: list[LockEntry], force: bool = False, progress=NULL,
+             relink: bool = False) -> CheckoutResult:
+    """Make the workspace match ``entries``. With ``relink`` every file is put in
+    again with the current ``cache.type`` (after switching from copy to hardlink, say)."""
     plans: list[_Plan] = []
     at_risk: list[str] = []
     missing: list[str] = []
@@ -124,7 +130,7 @@ def checkout(repo: Repo, entries: list[LockEntry], force: bool = False, progress
         safe.check(os.path.dirname(top))
         if os.path.islink(top) and os.path.isdir(top):
             safe.check(top)  # files are deleted below a folder: never through a link that leaves the repo
-        plan, risk, miss = plan_artifact(repo, entry, progress)
+        plan, risk, miss = plan_artifact(repo, entry, progress, relink)
         plans.append(plan)
         at_risk.extend(risk)
         missing.extend(miss)

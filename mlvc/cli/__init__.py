@@ -65,8 +65,19 @@ def command(fn):
     return wrapper
 
 
+GLOBAL_FLAGS = frozenset({"-q", "--quiet", "-v", "--verbose"})
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """Let -q/-v stand after the command too (`mlvc status -q`), as users type them."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    head, tail = argv[:end], argv[end:]
+    flags = [a for a in head if a in GLOBAL_FLAGS]
+    return flags + [a for a in head if a not in GLOBAL_FLAGS] + tail
+
+
 def main() -> None:
-    app(prog_name="mlvc")
+    app(args=hoist_global_flags(sys.argv[1:]), prog_name="mlvc")
 
 
 # Commands live in their own modules and register themselves on ``app``.

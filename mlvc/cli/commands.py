@@ -173,6 +173,8 @@ def status(
 def checkout(
     paths: Optional[List[str]] = typer.Argument(None, metavar="[PATH]...", help="Artifacts to check out (default: all)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite or delete local changes that are not in the cache."),
+    relink: bool = typer.Option(False, "--relink", help="Put every file in again with the current cache.type "
+                                "(after switching link types)."),
     as_json: bool = JSON,
 ):
     """Make the workspace match mlvc.lock.
@@ -187,7 +189,7 @@ def checkout(
     """
     from mlvc import api
 
-    result = _with_progress(api.checkout, paths or [], force=force)
+    result = _with_progress(api.checkout, paths or [], force=force, relink=relink)
     if as_json:
         emit_json({"added": result.added, "modified": result.modified, "deleted": result.deleted,
                    "unchanged": result.unchanged})
