@@ -6,6 +6,7 @@ Nothing here knows about repositories beyond a root folder and relative paths.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import secrets
 import stat
@@ -35,8 +36,13 @@ _UNSUPPORTED = {
 }
 
 
+_TMP_SERIAL = itertools.count()
+_TMP_TAG = secrets.token_hex(4)
+
+
 def tmp_name(folder: str) -> str:
-    return os.path.join(folder, TMP_PREFIX + secrets.token_hex(8))
+    """A fresh temp-file name in ``folder`` (unique in this process; created with O_EXCL)."""
+    return os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{_TMP_TAG}-{next(_TMP_SERIAL)}")
 
 
 def fsync_dir(folder: str) -> None:
@@ -318,6 +324,21 @@ def copy_verified(src: str, dst: str, expected_oid: str, mode: int = 0o644, size
             "run `mlvc fsck --repair` to drop damaged objects, then `mlvc commit` where the data is good",
         )
     return size
+
+
+def read_small(path: str, size: int) -> bytes:
+    """The whole content of a small file, with as few system calls as there can be."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, size + 1)
+        if len(data) <= size:
+            return data
+        parts = [data]
+        while chunk := os.read(fd, COPY_CHUNK):
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data) -> None:

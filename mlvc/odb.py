@@ -228,8 +228,7 @@ class LocalObjectStore(ObjectStore):
                 continue
             try:
                 if kind == "copy" and 0 <= size <= SMALL:
-                    with open(src, "rb") as f:
-                        data = f.read()
+                    data = fsutil.read_small(src, size)
                     oid = hash_bytes(data)
                     if not self.exists(oid):
                         self._put(oid, data)

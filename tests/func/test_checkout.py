@@ -191,15 +191,6 @@ def test_link_modes_give_read_only_links_into_the_cache(repo, mlvc, kind):
     assert mlvc("fsck").exit_code == 0
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permission bits")
-def test_link_modes_refuse_writes_for_users(repo, mlvc):
-    assert mlvc("config", "cache.type", "hardlink").exit_code == 0
-    repo.root.gen("f.txt", "data")
-    assert mlvc("add", "f.txt").exit_code == 0
-    with pytest.raises(PermissionError):
-        open(repo.root / "f.txt", "w")
-
-
 def test_copy_mode_refuses_corrupted_object(repo, mlvc):
     assert mlvc("config", "cache.type", "copy").exit_code == 0
     sha1, _ = _two_versions(repo, mlvc)
