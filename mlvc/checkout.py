@@ -3,9 +3,9 @@
 Two phases. First every artifact is planned: what to write, what to delete,
 which objects are needed, and which local changes would be lost. If any
 object is missing, or any change would be lost without ``force``, nothing is
-touched. Then the plan is carried out: each file is made beside the cache
-(in ``.mlvc/tmp/``) and renamed into place, so a killed checkout leaves every
-workspace file either as it was or as recorded.
+touched. Then the plan is carried out: each file is made in ``.mlvc/tmp/``
+and renamed into place, so a killed checkout leaves every workspace file
+either as it was or as recorded, and no temp file among the user's files.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class _Plan:
     write: list[tuple[str, str, int, bool]] = field(default_factory=list)  # repo path, oid, size, x
     delete: list[str] = field(default_factory=list)  # repo paths of files
     remove_tree: str | None = None  # a folder (or file) in the way of the artifact
+    leftovers: list[str] = field(default_factory=list)  # temp files a killed checkout left
     replaced: set[str] = field(default_factory=set)
     unchanged: int = 0
 
@@ -67,6 +68,7 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
     at_risk: list[str] = []
     missing: list[str] = []
     found = scan(repo.root, rel)
+    plan.leftovers = found.leftovers
     current = _current(repo, rel, found, progress) if found.kind != "missing" else {}
 
     if entry.is_dir:
@@ -163,6 +165,8 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fsutil.SafeDirs, progress) -> C
     rows: list[Row] = []
     for plan in plans:
         result.unchanged += plan.unchanged
+        for path in plan.leftovers:  # temp files of an older mlvc, or of a copy beside dest (EXDEV)
+            fsutil.remove_path(path)
         if plan.remove_tree:
             fsutil.remove_path(os.path.join(repo.root, plan.remove_tree))
             repo.state.forget(plan.remove_tree)

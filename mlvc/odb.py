@@ -280,8 +280,6 @@ class LocalObjectStore(ObjectStore):
         one. Copies are verified against the object id as they are written.
         """
         src = self.path(oid)
-        if not os.path.exists(src):
-            raise ObjectNotFoundError(f"object {oid} is not in the cache", [oid])
         folder = tmp_dir or os.path.dirname(dest)
         mode = 0o777 if executable else 0o666  # the umask applies
         for kind in kinds:
@@ -301,6 +299,8 @@ class LocalObjectStore(ObjectStore):
                     os.symlink(src, tmp)
             except OSError as exc:
                 _unlink_quiet(tmp)
+                if isinstance(exc, FileNotFoundError) and not os.path.exists(src):
+                    raise ObjectNotFoundError(f"object {oid} is not in the cache", [oid]) from None
                 if not fsutil.is_unsupported(exc):
                     raise
                 self.failed_kinds.add(kind)

@@ -33,6 +33,7 @@ class Scan:
 
     kind: str  # "file", "dir" or "missing"
     files: list[Found] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # temp files of a killed mlvc (absolute paths)
 
 
 def _bad_name(path: str) -> str | None:
@@ -60,15 +61,18 @@ def scan(root: str, rel: str) -> Scan:
     if not stat.S_ISDIR(st.st_mode):
         raise InvalidPathError(f"{rel!r} is not a regular file or folder")
     files: list[Found] = []
+    leftovers: list[str] = []
     stack = [("", top)]
     while stack:
         prefix, folder = stack.pop()
         with os.scandir(folder) as it:
             for entry in it:
                 name = entry.name
-                if entry.is_file(follow_symlinks=False):
+                if entry.is_file(follow_symlinks=False) or entry.is_symlink():
                     if name.startswith(TMP_PREFIX):
+                        leftovers.append(entry.path)
                         continue
+                if entry.is_file(follow_symlinks=False):
                     est = entry.stat(follow_symlinks=False)
                 elif entry.is_dir(follow_symlinks=False):
                     stack.append((prefix + name + "/", entry.path))
@@ -83,7 +87,7 @@ def scan(root: str, rel: str) -> Scan:
                     if problem:
                         raise InvalidPathError(f"cannot track {rel}/{prefix}{name!r}: its name {problem}", "rename it")
                 files.append((prefix + name, entry.path, est))
-    return Scan("dir", files)
+    return Scan("dir", files, leftovers)
 
 
 def fingerprint(files: list[Found]) -> str | None:
