@@ -362,6 +362,7 @@ class FsckResult:
     corrupted: list[str]
     missing: list[str]  # referenced by mlvc.lock (or its trees) but absent
     removed: list[str] = field(default_factory=list)  # with repair: corrupted objects dropped
+    stale_temp: int = 0  # temp files a killed writer left in the cache (removed with repair)
 
     @property
     def ok(self) -> bool:
@@ -376,7 +377,10 @@ def fsck(cwd: str | None = None, progress=NULL, repair: bool = False) -> FsckRes
             result = _fsck(repo, progress)
             for oid in result.corrupted:
                 repo.odb.remove(oid)
-            return FsckResult(result.checked, result.corrupted, result.missing, list(result.corrupted))
+            for path in repo.odb.stale_temp_files():
+                fsutil.remove_path(path)
+            return FsckResult(result.checked, result.corrupted, result.missing, list(result.corrupted),
+                              result.stale_temp)
     with open_repo(cwd) as repo:
         return _fsck(repo, progress)
 
@@ -400,7 +404,7 @@ def _fsck(repo: Repo, progress) -> FsckResult:
             except (MlvcError, CorruptObjectError):
                 continue
             missing.update(o for o in tree.oids() if o not in present)
-    return FsckResult(len(oids), corrupted, sorted(missing))
+    return FsckResult(len(oids), corrupted, sorted(missing), stale_temp=len(odb.stale_temp_files()))
 
 
 # ------------------------------------------------------------------ config

@@ -207,6 +207,24 @@ class LocalObjectStore(ObjectStore):
         except FileNotFoundError:
             pass
 
+    def stale_temp_files(self, min_age: float = 3600.0) -> list[str]:
+        """Temp files older than ``min_age`` seconds: left by a killed writer (a younger
+        one may belong to a running mlvc of another repository sharing this cache)."""
+        import time
+
+        limit = time.time() - min_age
+        found = []
+        for folder in [self.root] + [os.path.join(self.root, p) for p in _listdir(self.root) if len(p) == 2]:
+            for name in _listdir(folder):
+                if name.startswith(fsutil.TMP_PREFIX):
+                    path = os.path.join(folder, name)
+                    try:
+                        if os.lstat(path).st_mtime < limit:
+                            found.append(path)
+                    except FileNotFoundError:
+                        pass
+        return found
+
     def _hash(self, oid: str) -> str:
         return hash_file(self.path(oid))[0]
 
@@ -328,6 +346,13 @@ def _umask() -> int:
         _UMASK = os.umask(0o022)
         os.umask(_UMASK)
     return _UMASK
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _unlink_quiet(path: str) -> None:

@@ -282,7 +282,7 @@ def fsck(
     result = _with_progress(api.fsck, repair=repair)
     if as_json:
         emit_json({"checked": result.checked, "corrupted": result.corrupted, "missing": result.missing,
-                   "removed": result.removed, "ok": result.ok})
+                   "removed": result.removed, "stale_temp_files": result.stale_temp, "ok": result.ok})
     else:
         for oid in result.corrupted:
             out(f"corrupted  {oid}")
@@ -291,6 +291,9 @@ def fsck(
         out(f"Checked {result.checked} objects: {len(result.corrupted)} corrupted, {len(result.missing)} missing.")
         if result.removed:
             out(f"Removed {len(result.removed)} corrupted object(s); run `mlvc commit` where the data is good.")
+        if result.stale_temp:
+            out(f"{result.stale_temp} temp file(s) left in the cache by a killed run"
+                + (": removed." if repair else "; `mlvc fsck --repair` removes them."))
     if not result.ok:
         return ExitStatus.CHECK_FAILED
 

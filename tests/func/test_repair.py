@@ -65,3 +65,20 @@ def test_process_dying_before_the_lock_rename_leaves_nothing_for_git(repo):
     assert [p for p in os.listdir(repo.root) if p.startswith(".mlvc-tmp")] == []
     status = repo.git("status", "--porcelain", "--untracked-files=all")
     assert ".mlvc-tmp" not in status and ".mlvc/tmp" not in status
+
+
+def test_fsck_repair_removes_old_temp_files_of_a_killed_add(repo, mlvc):
+    repo.root.gen("m.bin", "model")
+    assert mlvc("add", "m.bin").exit_code == 0
+    folder = repo.root / ".mlvc" / "cache" / "ab"
+    folder.mkdir(parents=True, exist_ok=True)
+    old = folder / ".mlvc-tmp-123-dead-0"
+    young = folder / ".mlvc-tmp-456-live-0"
+    old.write_bytes(b"half an obj")
+    young.write_bytes(b"being written")
+    os.utime(old, (1_000_000_000, 1_000_000_000))
+    r = mlvc("fsck", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["stale_temp_files"] == 1
+    assert old.exists()
+    assert mlvc("fsck", "--repair").exit_code == 0
+    assert not old.exists() and young.exists()  # a young one may belong to a running add elsewhere
