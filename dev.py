@@ -34,8 +34,9 @@ def ensure_venv() -> None:
         print("Creating .venv ...", flush=True)
         venv.create(VENV, with_pip=True)
     print("Installing mlvc and its test dependencies into .venv ...", flush=True)
-    subprocess.run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f"{ROOT}[test]"],
-                   check=True)
+    # editable_mode=compat: a plain path entry, not an import hook that costs every `mlvc` run ~15 ms
+    subprocess.run([PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f"{ROOT}[test]",
+                    "--config-settings", "editable_mode=compat"], check=True)
     with open(STAMP, "w") as f:
         f.write(want + "\n")
 
