@@ -11,6 +11,7 @@ either as it was or as recorded, and no temp file among the user's files.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 
 from mlvc import fsutil
@@ -19,8 +20,8 @@ from mlvc.hashing import hash_file
 from mlvc.lockfile import LockEntry
 from mlvc.progress import NULL, run_parallel
 from mlvc.repo import Repo
-from mlvc.state import Row
-from mlvc.worktree import Listing, hash_files, scan
+from mlvc.state import RACY_NS, Row
+from mlvc.worktree import Listing, fingerprint, hash_files, scan
 
 
 @dataclass
@@ -43,6 +44,7 @@ class _Plan:
     delete: list[str] = field(default_factory=list)  # repo paths of files
     remove_tree: str | None = None  # a folder (or file) in the way of the artifact
     leftovers: list[str] = field(default_factory=list)  # temp files a killed checkout left
+    before: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # path -> (ino, mtime, ctime, size)
     replaced: set[str] = field(default_factory=set)
     unchanged: int = 0
 
@@ -69,6 +71,8 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
     missing: list[str] = []
     found = scan(repo.root, rel)
     plan.leftovers = found.leftovers
+    if found.kind == "dir":
+        plan.before = {p: (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size) for p, _, st in found.files}
     current = _current(repo, rel, found, progress) if found.kind != "missing" else {}
 
     if entry.is_dir:
@@ -186,11 +190,44 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fsutil.SafeDirs, progress) -> C
             return (path, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, oid)
 
         with progress.task(f"Checking out {plan.rel}", len(plan.write)) as task:
-            rows.extend(run_parallel(write, plan.write, task))
+            written = run_parallel(write, plan.write, task)
+        rows.extend(written)
+        if plan.entry.is_dir:
+            _remember_clean(repo, plan, written)
         for path, _, _, _ in plan.write:
             (result.modified if path in plan.replaced else result.added).append(path)
     repo.state.save(rows)
     return result
+
+
+def _remember_clean(repo: Repo, plan: _Plan, written: list[Row]) -> None:
+    """Save the folder's fingerprint with its tree id, so the next status is instant.
+
+    Only when a fresh scan finds exactly the files this checkout left: those it
+    did not touch as they were when planned, and those it wrote as it wrote them
+    (so an edit made meanwhile is never taken for the recorded content)."""
+    rel = plan.rel
+    n = len(rel) + 1
+    gone = plan.replaced | set(plan.delete)
+    expected = {p: s for p, s in plan.before.items() if f"{rel}/{p}" not in gone}
+    newest = 0
+    for path, ino, mtime, ctime, size, _ in written:
+        expected[path[n:]] = (ino, mtime, ctime, size)
+        newest = max(newest, mtime, ctime)
+    wait = (newest + RACY_NS - time.time_ns()) / 1e9
+    if wait > 0:
+        if wait > 0.1:
+            return
+        time.sleep(wait)  # a few ms: after it, no write can share the files' timestamps
+    found = scan(repo.root, rel)
+    if found.kind != "dir" or len(found.files) != len(expected):
+        return
+    for p, _, st in found.files:
+        if expected.get(p) != (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size):
+            return
+    fp = fingerprint(found.files)
+    if fp is not None:
+        repo.state.save_dir(rel, fp, plan.entry.oid)
 
 
 def _prune_empty_dirs(top: str, deleted: list[str], root: str) -> None:

@@ -14,7 +14,7 @@ from mlvc.lockfile import LockEntry
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.state import Row
-from mlvc.worktree import hash_files, listing_to_tree, scan
+from mlvc.worktree import fingerprint, hash_files, listing_to_tree, scan
 
 
 def record(repo: Repo, rel: str, progress=NULL, previous: LockEntry | None = None) -> tuple[LockEntry, list[Row]]:
@@ -48,6 +48,10 @@ def record(repo: Repo, rel: str, progress=NULL, previous: LockEntry | None = Non
         _keep_exec_bits(odb.load_tree(previous.oid), found.files, listing)
     tree = listing_to_tree(listing)
     oid = odb.save_tree(tree)
+    if "hardlink" not in kinds and "symlink" not in kinds:  # the files were only read: the scan still holds
+        fp = fingerprint(found.files)
+        if fp is not None:
+            repo.state.save_dir(rel, fp, oid)
     return LockEntry(rel, oid, sum(v[1] for v in listing.values()), len(listing)), rows
 
 

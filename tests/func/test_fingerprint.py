@@ -1,0 +1,69 @@
+"""The folder fingerprint that makes a clean status instant must never hide a change."""
+
+import os
+import time
+
+import pytest
+
+
+def _edit_keeping_size_and_mtime(path, data: bytes):
+    st = os.stat(path)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+@pytest.fixture
+def tracked(repo, mlvc):
+    repo.root.gen({"data": {f"d{i}": {f"f{j}.txt": f"{i}-{j}" for j in range(5)} for i in range(4)}})
+    time.sleep(0.05)  # older than the racy window, as real data is
+    assert mlvc("add", "data").exit_code == 0
+    return repo
+
+
+@pytest.mark.parametrize("after", ["add", "status", "checkout"])
+def test_in_place_edit_is_seen_after_the_fingerprint_was_saved(tracked, mlvc, after):
+    root = tracked.root
+    if after == "status":
+        assert mlvc("status", "--check").exit_code == 0
+    elif after == "checkout":
+        (root / "data" / "d0" / "f0.txt").unlink()
+        assert mlvc("checkout").exit_code == 0
+        time.sleep(0.05)
+    state = root / ".mlvc" / "tmp" / "state.db"
+    import sqlite3
+
+    with sqlite3.connect(state) as db:
+        assert db.execute("SELECT count(*) FROM dirs WHERE path='data'").fetchone()[0] == 1
+    assert mlvc("status", "--check").exit_code == 0
+    _edit_keeping_size_and_mtime(root / "data" / "d1" / "f2.txt", b"X-X")
+    r = mlvc("status", "--check")
+    assert r.exit_code == 1
+    assert "data/d1/f2.txt" in r.stdout
+
+
+@pytest.mark.parametrize("change", ["add", "delete", "rename"])
+def test_added_deleted_renamed_files_are_seen(tracked, mlvc, change):
+    root = tracked.root
+    assert mlvc("status", "--check").exit_code == 0
+    if change == "add":
+        (root / "data" / "d2" / "new.txt").write_text("n")
+    elif change == "delete":
+        (root / "data" / "d2" / "f1.txt").unlink()
+    else:
+        os.rename(root / "data" / "d2" / "f1.txt", root / "data" / "d2" / "g1.txt")
+    assert mlvc("status", "--check").exit_code == 1
+
+
+def test_fingerprint_of_another_tree_is_not_trusted(tracked, mlvc):
+    """After `git checkout` of an older mlvc.lock, the saved fingerprint names the newer tree."""
+    root = tracked.root
+    tracked.commit("v1")
+    (root / "data" / "d3" / "f4.txt").write_text("v2!")
+    assert mlvc("commit").exit_code == 0
+    time.sleep(0.05)
+    assert mlvc("status", "--check").exit_code == 0
+    tracked.git("checkout", "-q", "HEAD", "--", "mlvc.lock")
+    r = mlvc("status", "--check")
+    assert r.exit_code == 1 and "data/d3/f4.txt" in r.stdout
