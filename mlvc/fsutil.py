@@ -11,6 +11,7 @@ import os
 import secrets
 import stat
 import sys
+from contextlib import contextmanager
 
 import xxhash
 
@@ -225,36 +226,14 @@ def reflink(src: str, dst: str) -> None:
         os.close(sfd)
 
 
-def copy_hashing(src: str, dst: str, mode: int = 0o644, size_hint: int = -1) -> tuple[str, int]:
-    """Copy ``src`` to a new file ``dst``, hashing the bytes as they pass; return (oid, size)."""
+@contextmanager
+def _new_copy(src: str, dst: str, mode: int):
+    """Open ``src`` and a new file ``dst``; if the body fails, ``dst`` is removed."""
     sfd = os.open(src, os.O_RDONLY)
     try:
         dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
-            if size_hint < 0:
-                size_hint = os.fstat(sfd).st_size
-            if size_hint <= 4 * COPY_CHUNK:
-                data = os.read(sfd, size_hint + 1)
-                if len(data) <= size_hint:
-                    _write_all(dfd, data)
-                    return xxhash.xxh3_128_hexdigest(data), len(data)
-                h = xxhash.xxh3_128(data)
-                _write_all(dfd, data)
-                size = len(data)
-            else:
-                h = xxhash.xxh3_128()
-                size = 0
-            buf = bytearray(COPY_CHUNK)
-            view = memoryview(buf)
-            while True:
-                n = os.readv(sfd, [buf])
-                if not n:
-                    break
-                chunk = view[:n]
-                h.update(chunk)
-                _write_all(dfd, chunk)
-                size += n
-            return h.hexdigest(), size
+            yield sfd, dfd
         except BaseException:
             os.close(dfd)
             dfd = -1
@@ -265,43 +244,59 @@ def copy_hashing(src: str, dst: str, mode: int = 0o644, size_hint: int = -1) -> 
                 os.close(dfd)
     finally:
         os.close(sfd)
+
+
+def copy_hashing(src: str, dst: str, mode: int = 0o644, size_hint: int = -1) -> tuple[str, int]:
+    """Copy ``src`` to a new file ``dst``, hashing the bytes as they pass; return (oid, size)."""
+    with _new_copy(src, dst, mode) as (sfd, dfd):
+        if size_hint < 0:
+            size_hint = os.fstat(sfd).st_size
+        if size_hint <= 4 * COPY_CHUNK:
+            data = os.read(sfd, size_hint + 1)
+            if len(data) <= size_hint:
+                _write_all(dfd, data)
+                return xxhash.xxh3_128_hexdigest(data), len(data)
+            h = xxhash.xxh3_128(data)
+            _write_all(dfd, data)
+            size = len(data)
+        else:
+            h = xxhash.xxh3_128()
+            size = 0
+        buf = bytearray(COPY_CHUNK)
+        view = memoryview(buf)
+        while True:
+            n = os.readv(sfd, [buf])
+            if not n:
+                break
+            chunk = view[:n]
+            h.update(chunk)
+            _write_all(dfd, chunk)
+            size += n
+        return h.hexdigest(), size
 
 
 def copy_file(src: str, dst: str, mode: int = 0o644) -> int:
     """Copy ``src`` to a new file ``dst`` inside the kernel (copy_file_range); return the size."""
-    sfd = os.open(src, os.O_RDONLY)
-    try:
-        dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with _new_copy(src, dst, mode) as (sfd, dfd):
+        size = os.fstat(sfd).st_size
+        done = 0
         try:
-            size = os.fstat(sfd).st_size
-            done = 0
-            try:
-                while done < size:
-                    n = os.copy_file_range(sfd, dfd, size - done)
-                    if n == 0:
-                        break
-                    done += n
-            except OSError as exc:
-                if done or not is_unsupported(exc):
-                    raise
-                buf = bytearray(COPY_CHUNK)
-                while True:
-                    n = os.readv(sfd, [buf])
-                    if not n:
-                        break
-                    _write_all(dfd, memoryview(buf)[:n])
-                    done += n
-            return done
-        except BaseException:
-            os.close(dfd)
-            dfd = -1
-            _unlink_quiet(dst)
-            raise
-        finally:
-            if dfd >= 0:
-                os.close(dfd)
-    finally:
-        os.close(sfd)
+            while done < size:
+                n = os.copy_file_range(sfd, dfd, size - done)
+                if n == 0:
+                    break
+                done += n
+        except OSError as exc:
+            if done or not is_unsupported(exc):
+                raise
+            buf = bytearray(COPY_CHUNK)
+            while True:
+                n = os.readv(sfd, [buf])
+                if not n:
+                    break
+                _write_all(dfd, memoryview(buf)[:n])
+                done += n
+        return done
 
 
 def copy_verified(src: str, dst: str, expected_oid: str, mode: int = 0o644, size_hint: int = -1) -> int:
