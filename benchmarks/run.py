@@ -117,7 +117,9 @@ def write_report(data: dict, output: Path, inputs: list[Path], no_plot: bool) ->
                 plot_name = png.name
             else:
                 notes.append(f"- Plot failed: {r.stderr.strip().splitlines()[-1:]}")
-    output.write_text(report.render(data, plot_name, notes))
+    analysis = Path(__file__).resolve().parent / "analysis.md"
+    extra = analysis.read_text() if analysis.exists() and not data["meta"].get("quick") else ""
+    output.write_text(report.render(data, plot_name, notes, extra))
     print(f"wrote {output}" + (f" and {output.with_name(plot_name)}" if plot_name else ""))
 
 

@@ -41,16 +41,29 @@ def cpu_busy_seconds() -> float:
     return (sum(v[:8]) - idle) / _TICK
 
 
-def wait_for_quiet(max_wait: float, threshold: float = 0.25, window: float = 0.5) -> float:
-    """Wait until other processes use less than ``threshold`` cores over ``window``
-    seconds, at most ``max_wait`` seconds. Returns the last measured load."""
-    deadline = time.monotonic() + max_wait
+def io_stall_seconds() -> float:
+    """Time some task was stalled on I/O (Linux PSI, /proc/pressure/io), 0 if unknown."""
+    try:
+        with open("/proc/pressure/io") as f:
+            some = f.readline().split()
+        return int(some[4].split("=")[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.25, io_threshold: float = 0.02,
+                   window: float = 0.5) -> float:
+    """Wait until other processes use less than ``threshold`` cores and stall on
+    I/O less than ``io_threshold`` of the time over ``window`` seconds, at most
+    ``max_wait`` seconds. Returns the waiting time."""
+    start = time.monotonic()
     while True:
-        b0 = cpu_busy_seconds()
+        b0, i0 = cpu_busy_seconds(), io_stall_seconds()
         time.sleep(window)
         load = (cpu_busy_seconds() - b0) / window
-        if load < threshold or time.monotonic() >= deadline:
-            return load
+        io = (io_stall_seconds() - i0) / window
+        if (load < threshold and io < io_threshold) or time.monotonic() - start >= max_wait:
+            return time.monotonic() - start
 
 
 class CommandFailed(RuntimeError):
