@@ -77,6 +77,8 @@ def hash_file(path: str | os.PathLike[str], size_hint: int = -1) -> tuple[str, i
     """Return ``(oid, size)`` of a file's content."""
     fd = os.open(path, os.O_RDONLY)
     try:
+        if 0 <= size_hint <= SMALL:  # hash_fd reads one byte past the hint, so a grown file is still whole
+            return hash_fd(fd, size_hint)
         size = os.fstat(fd).st_size
         if size > SMALL:
             try:

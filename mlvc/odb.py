@@ -255,14 +255,23 @@ class LocalObjectStore(ObjectStore):
                     return self._add_large_copy(src, oid, size)
                 if oid is None:
                     oid, size = hash_file(src, size)
-                    if self.exists(oid):
+                    if kind == "reflink" and self.exists(oid):
                         return oid, size
-                tmp = fsutil.tmp_name(self._folder(oid))
                 if kind == "reflink":
+                    tmp = fsutil.tmp_name(self._folder(oid))
                     fsutil.reflink(src, tmp)
-                else:  # hardlink and symlink both put the file itself in the cache
-                    os.link(src, tmp)
-                self._commit_tmp(tmp, oid)
+                    self._commit_tmp(tmp, oid)
+                    return oid, size
+                # hardlink and symlink both put the file itself in the cache. A link
+                # appears whole at once, so it needs no temp name; one that exists
+                # already is the object (never replaced).
+                dest = os.path.join(self._folder(oid), oid[2:])
+                try:
+                    os.link(src, dest)
+                except FileExistsError:
+                    return oid, size
+                os.chmod(dest, 0o444)
+                self._dirty = True
                 return oid, size
             except OSError as exc:
                 if not fsutil.is_unsupported(exc):
