@@ -115,7 +115,7 @@ class AddResult:
 
 def _git_tracked(repo: Repo, rel: str) -> bool:
     try:
-        out = subprocess.run(["git", "ls-files", "-z", "--", rel], cwd=repo.root, capture_output=True, timeout=60)
+        out = subprocess.run(["git", "--literal-pathspecs", "ls-files", "-z", "--", rel], cwd=repo.root, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return False
     return out.returncode == 0 and bool(out.stdout.strip(b"\0"))
