@@ -57,7 +57,7 @@ class ObjectStore:
         tree._oid = oid
         return oid
 
-    def load_tree(self, oid: str) -> Tree:
+    def load_tree(self, oid: str, check_meta: bool = True) -> Tree:
         if not is_tree_oid(oid):
             raise MlvcError(f"{oid} is not a tree id")
         try:
@@ -66,7 +66,7 @@ class ObjectStore:
             raise ObjectNotFoundError(f"tree {oid} is not in the cache", [oid]) from None
         if hash_bytes(data) != oid[:OID_HEX_LEN]:
             raise CorruptObjectError(f"tree {oid} is corrupted in the cache", "run `mlvc fsck`")
-        tree = parse_tree(data, f"tree {oid}")
+        tree = parse_tree(data, f"tree {oid}", check_meta)
         tree._oid = oid
         return tree
 
