@@ -13,7 +13,7 @@ import stat
 from typing import Iterator
 
 from mlvc import fsutil
-from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
+from mlvc.errors import CorruptObjectError, FileFormatError, MlvcError, ObjectNotFoundError
 from mlvc.hashing import SMALL, OID_HEX_LEN, TREE_SUFFIX, hash_bytes, hash_file, is_tree_oid, is_valid_oid
 from mlvc.objects import Tree, parse_tree, serialize_tree
 
@@ -71,12 +71,18 @@ class ObjectStore:
         return tree
 
     def check(self, oid: str) -> bool:
-        """Rehash one object: True when its content matches its name."""
+        """Rehash one object: True when its content matches its name (and a tree is well formed)."""
         try:
             data_oid = self._hash(oid)
+            if data_oid != oid[:OID_HEX_LEN]:
+                return False
+            if is_tree_oid(oid):
+                parse_tree(self.read_bytes(oid), oid)
         except FileNotFoundError:
             return False
-        return data_oid == oid[:OID_HEX_LEN]
+        except FileFormatError:
+            return False
+        return True
 
     def _hash(self, oid: str) -> str:
         return hash_bytes(self.read_bytes(oid))
