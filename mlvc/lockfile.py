@@ -99,6 +99,8 @@ def _load_yaml(name: str, text: str):
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
         raise FileFormatError(name, f"invalid YAML: {problem}", line) from None
+    except UnicodeError:  # a lone surrogate: only a str that never came from a UTF-8 file holds one
+        raise FileFormatError(name, "is not valid UTF-8") from None
     except yaml.YAMLError as exc:
         raise FileFormatError(name, f"invalid YAML: {exc}") from None
     return node

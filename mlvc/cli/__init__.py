@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import List, Optional
 
 import typer
 
 from mlvc import __version__
 from mlvc.cli import render
-from mlvc.cli.exitcodes import ExitStatus, exit_status_for
-from mlvc.cli.render import OPTIONS, emit_json, out
+from mlvc.cli.exitcodes import exit_status_for
+from mlvc.cli.render import OPTIONS
 
 app = typer.Typer(
     name="mlvc",

@@ -2,7 +2,6 @@ import json
 import os
 import re
 
-import pytest
 from funcutil import one_line_error, read_lock
 
 

@@ -19,7 +19,7 @@ BAD_LOCKS = [
     (f"schema: 1\nextra: 1\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\n", 2, "unknown key 'extra'"),
     ("schema: 1\nartifacts:\n  - a.bin\n", 3, "artifacts must be a mapping"),
     ("schema: 2\nartifacts: {}\n", 1, "unsupported schema 2"),
-    (f"schema: 1\nartifacts:\n  a.bin:\n    size: 1\n", 3, "needs oid and size"),
+    ("schema: 1\nartifacts:\n  a.bin:\n    size: 1\n", 3, "needs oid and size"),
     (f"schema: 1\nartifacts:\n  a.bin:\n    oid: {OID}.tree\n    size: 1\n", 3, "nfiles"),
     (f"schema: 1\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\n  a.bin:\n    oid: {OID}\n    size: 1\n",
      6, "duplicate key"),

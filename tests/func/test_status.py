@@ -2,7 +2,6 @@ import json
 import os
 import re
 
-import pytest
 
 from funcutil import object_path, oid_of, read_lock, tree_lines
 
