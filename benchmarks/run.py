@@ -200,6 +200,10 @@ def main(argv: list[str]) -> int:
             notes.append(f"Timed out in the scaling study (> {args.dvc_timeout:.0f} s): "
                          f"{', '.join(sorted(skip))}; larger sizes ran without it.")
     meta["elapsed_s"] = round(time.perf_counter() - started, 1)
+    for t in tools:
+        if t.name == "mlvc" and t.version() + f", run as `{how}`" != versions["mlvc"]:
+            notes.append(f"mlvc changed while the suite ran (now {t.version()}); "
+                         "figures mix versions.")
     notes.append(f"The run took {meta['elapsed_s']:.0f} s in all.")
 
     data = {"meta": meta, **res.as_dict()}

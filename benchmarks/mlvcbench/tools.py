@@ -76,7 +76,7 @@ class Mlvc(Tool):
 
     def version(self) -> str:
         v = _capture(self.exe + ["--version"])
-        sha = _capture(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"])
+        sha = _capture(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h", "--", "mlvc"])
         dirty = _capture(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "mlvc"])
         v = (v or "?").splitlines()[-1].strip() if v else "?"
         return f"{v} (git {sha or '?'}{', uncommitted changes in mlvc/' if dirty else ''})"
