@@ -51,13 +51,16 @@ def both(*args: str) -> dict[str, list[str]]:
 
 
 CP_R = FloorCmd("cp -r", ["cp", "-r", "data", "../cp-target"], after=("rm-cp-target",), scaling=True)
+# mlvc syncs what it wrote before it exits (core.fsync batch); this is the floor for that.
+CP_R_SYNC = FloorCmd("cp -r; sync", ["sh", "-c", "cp -r data ../cp-target && sync"],
+                     after=("rm-cp-target",), scaling=True)
 
 OPS: list[Op] = [
     Op("help", "`--help` start-up", both("--help"), stateless=True, once=True),
     Op("init", "init", both("init"), before=("fresh",), after=("git-commit",), scaling=True),
     Op("add-copy", "add, copy mode", both("add", "data"),
        before=("cache-copy",), after=("check-ignored", "tag-v1"),
-       floors=(FloorCmd("git add", ["git", "add", "data"], after=("floor-commit",)), CP_R),
+       floors=(FloorCmd("git add", ["git", "add", "data"], after=("floor-commit",)), CP_R, CP_R_SYNC),
        scaling=True),
     Op("status-clean", "status, nothing changed", both("status"),
        after=("expect-clean",),

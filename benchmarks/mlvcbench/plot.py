@@ -17,8 +17,11 @@ OPS = [("add-copy", "add (copy)"), ("status-clean", "status, unchanged"),
        ("checkout-full", "checkout, empty workspace")]
 STYLE = {"mlvc": dict(color="tab:blue", marker="o"),
          "dvc": dict(color="tab:orange", marker="s"),
-         "floor:cp -r": dict(color="tab:gray", marker=".", linestyle="--")}
-LABEL = {"mlvc": "mlvc", "dvc": "DVC", "floor:cp -r": "cp -r (floor)"}
+         "floor:cp -r": dict(color="tab:gray", marker=".", linestyle="--"),
+         "floor:cp -r; sync": dict(color="black", marker=".", linestyle=":")}
+LABEL = {"mlvc": "mlvc", "dvc": "DVC", "floor:cp -r": "cp -r (floor)",
+         "floor:cp -r; sync": "cp -r; sync (floor)"}
+FLOORS = ("floor:cp -r", "floor:cp -r; sync")
 
 
 def main(argv: list[str]) -> int:
@@ -47,10 +50,10 @@ def main(argv: list[str]) -> int:
         series[key].setdefault(w["files"], []).append(s["seconds"])
     fig, axes = plt.subplots(1, len(OPS), figsize=(13, 4.2), sharey=True)
     for ax, (op, title) in zip(axes, OPS):
-        for tool in ("mlvc", "dvc", "floor:cp -r"):
-            if tool == "floor:cp -r" and op == "status-clean":
+        for tool in ("mlvc", "dvc", *FLOORS):
+            if tool in FLOORS and op == "status-clean":
                 continue
-            pts = series.get((op if tool != "floor:cp -r" else "add-copy", tool), {})
+            pts = series.get((op if tool not in FLOORS else "add-copy", tool), {})
             if not pts:
                 continue
             xs = sorted(pts)
