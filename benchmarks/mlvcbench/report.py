@@ -231,8 +231,8 @@ def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "")
         out += [""]
     out += ["## How it is measured", "",
             "- Each operation is one process launched by the runner; wall time from spawn to "
-            "`wait4`. Peak RSS is `ru_maxrss` of that process from `wait4` (the kernel's "
-            "accounting; children such as a spawned `git` are not included).",
+            "`wait4`. Peak RSS is `ru_maxrss` from `wait4` (the kernel's accounting): the largest "
+            "peak among the process and the children it waited for, such as a `git` it ran.",
             "- For each operation the runner does mlvc, then DVC, then the floors, and the whole "
             "sequence repeats (A B A B ...). Both tools get a fresh git repository with a "
             "fresh `cp -r` of the generated data, so both start with the data in the page cache.",

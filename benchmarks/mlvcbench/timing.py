@@ -2,8 +2,8 @@
 
 Peak RSS comes from the kernel's accounting of the child: ``os.wait4``
 returns the ``rusage`` of the process we waited for, and its ``ru_maxrss``
-(KiB on Linux) is the high-water mark of that process. Grandchildren
-(e.g. a ``git`` spawned by the tool) are not included in that figure.
+(KiB on Linux) is the largest high-water mark among that process and the
+children it waited for (e.g. a ``git`` spawned by the tool), not their sum.
 """
 
 from __future__ import annotations
