@@ -1,4 +1,4 @@
-from mlvc.cli import main
+from mlvc.entry import main
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,6 @@ they never print or prompt.
 from __future__ import annotations
 
 import os
-import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -114,6 +113,8 @@ class AddResult:
 
 
 def _git_tracked(repo: Repo, rel: str) -> bool:
+    import subprocess
+
     try:
         out = subprocess.run(["git", "--literal-pathspecs", "ls-files", "-z", "--", rel], cwd=repo.root, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import itertools
 import os
-import secrets
 import stat
 import sys
 from contextlib import contextmanager
@@ -38,7 +37,7 @@ _UNSUPPORTED = {
 
 
 _TMP_SERIAL = itertools.count()
-_TMP_TAG = secrets.token_hex(4)
+_TMP_TAG = os.urandom(4).hex()
 
 
 def tmp_name(folder: str) -> str:
@@ -319,6 +318,47 @@ def copy_verified(src: str, dst: str, expected_oid: str, mode: int = 0o644, size
             "run `mlvc fsck --repair` to drop damaged objects, then `mlvc commit` where the data is good",
         )
     return size
+
+
+_NO_TMPFILE: set[int] = set()  # devices whose file system refused O_TMPFILE
+
+
+def open_tmpfile(folder: str, mode: int = 0o444) -> int | None:
+    """An unnamed file in ``folder`` (O_TMPFILE), or None where the file system has none.
+
+    It gets a name only through ``publish_tmpfile``, complete; if the process
+    dies first it vanishes, leaving no temp file anywhere.
+    """
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag:
+        return None
+    try:
+        dev = os.stat(folder).st_dev
+        if dev in _NO_TMPFILE:
+            return None
+        return os.open(folder, flag | os.O_WRONLY, mode)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            _NO_TMPFILE.add(dev)
+            return None
+        raise
+
+
+def publish_tmpfile(fd: int, dest: str) -> bool:
+    """Give the unnamed file ``fd`` the name ``dest`` at once; False if ``dest`` exists (never replaced)."""
+    global _ROOT_FD
+    if _ROOT_FD is None:
+        _ROOT_FD = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # A dir fd makes Python call linkat() (plain link() would not follow the
+        # /proc magic link); AT_SYMLINK_FOLLOW then links the open file itself.
+        os.link(f"/proc/self/fd/{fd}", dest, src_dir_fd=_ROOT_FD, follow_symlinks=True)
+    except FileExistsError:
+        return False
+    return True
+
+
+_ROOT_FD: int | None = None
 
 
 def read_small(path: str, size: int) -> bytes:

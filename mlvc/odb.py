@@ -172,7 +172,19 @@ class LocalObjectStore(ObjectStore):
         self._dirty = True
 
     def _put(self, oid: str, data: bytes) -> None:
-        tmp = fsutil.tmp_name(self._folder(oid))
+        folder = self._folder(oid)
+        fd = fsutil.open_tmpfile(folder)
+        if fd is not None:
+            try:
+                fsutil._write_all(fd, data)
+                if self.fsync == "always":
+                    os.fsync(fd)
+                if fsutil.publish_tmpfile(fd, os.path.join(folder, oid[2:])):
+                    self._dirty = True
+            finally:
+                os.close(fd)
+            return
+        tmp = fsutil.tmp_name(folder)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         try:
             fsutil._write_all(fd, data)
@@ -253,8 +265,7 @@ class LocalObjectStore(ObjectStore):
                 if kind == "copy" and 0 <= size <= SMALL:
                     data = fsutil.read_small(src, size)
                     oid = hash_bytes(data)
-                    if not self.exists(oid):
-                        self._put(oid, data)
+                    self._put(oid, data)  # an object that exists already is kept as it is
                     return oid, len(data)
                 if kind == "copy":
                     return self._add_large_copy(src, oid, size)

@@ -7,7 +7,6 @@ on the task; it never prints. ``NullProgress`` is the silent default.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -56,6 +55,8 @@ def run_parallel(fn: Callable[[T], R], items: Sequence[T], task: Task, workers: 
         res = [fn(x) for x in chunk]
         task.advance(len(chunk))
         return res
+
+    from concurrent.futures import ThreadPoolExecutor
 
     chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
     results: list[R] = []
