@@ -185,7 +185,8 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fsutil.SafeDirs, progress) -> C
         def write(item, _plan=plan):
             path, oid, size, x = item
             dest = os.path.join(repo.root, path)
-            odb.link_out(oid, dest, kinds, executable=x, size=size, tmp_dir=staging)
+            odb.link_out(oid, dest, kinds, executable=x, size=size, tmp_dir=staging,
+                         new=path not in _plan.replaced)
             st = os.stat(dest)
             return (path, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, oid)
 

@@ -320,7 +320,7 @@ def copy_verified(src: str, dst: str, expected_oid: str, mode: int = 0o644, size
     return size
 
 
-_NO_TMPFILE: set[int] = set()  # devices whose file system refused O_TMPFILE
+_NO_TMPFILE: set[str] = set()  # folders whose file system refused O_TMPFILE
 
 
 def open_tmpfile(folder: str, mode: int = 0o444) -> int | None:
@@ -330,16 +330,13 @@ def open_tmpfile(folder: str, mode: int = 0o444) -> int | None:
     dies first it vanishes, leaving no temp file anywhere.
     """
     flag = getattr(os, "O_TMPFILE", 0)
-    if not flag:
+    if not flag or folder in _NO_TMPFILE:
         return None
     try:
-        dev = os.stat(folder).st_dev
-        if dev in _NO_TMPFILE:
-            return None
         return os.open(folder, flag | os.O_WRONLY, mode)
     except OSError as exc:
-        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
-            _NO_TMPFILE.add(dev)
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            _NO_TMPFILE.add(folder)
             return None
         raise
 

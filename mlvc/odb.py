@@ -224,6 +224,60 @@ class LocalObjectStore(ObjectStore):
         except FileNotFoundError:
             pass
 
+    def _create_new(self, oid: str, src: str, dest: str, kinds: list[str], mode: int, size: int) -> str | None:
+        """Put an object at ``dest``, where nothing is, in one step that appears whole:
+        a link, or an unnamed file (O_TMPFILE) given its name once written and verified.
+        None when that is not possible here (then the caller goes through a temp name)."""
+        for kind in kinds:
+            if kind in self.failed_kinds:
+                continue
+            try:
+                if kind == "hardlink":
+                    os.link(src, dest)
+                    return kind
+                if kind == "symlink":
+                    os.symlink(src, dest)
+                    return kind
+                if not 0 <= size <= SMALL_NEW:
+                    return None
+                fd = fsutil.open_tmpfile(os.path.dirname(dest), mode)
+                if fd is None:
+                    return None
+                try:
+                    if kind == "copy":
+                        data = fsutil.read_small(src, size)
+                        if hash_bytes(data) != oid:
+                            raise CorruptObjectError(
+                                f"cache object {oid} is corrupted (its content does not match its name)",
+                                "run `mlvc fsck --repair` to drop damaged objects, then `mlvc commit` "
+                                "where the data is good")
+                        fsutil._write_all(fd, data)
+                    else:
+                        import fcntl
+
+                        sfd = os.open(src, os.O_RDONLY)
+                        try:
+                            fcntl.ioctl(fd, fsutil.FICLONE, sfd)
+                        finally:
+                            os.close(sfd)
+                    if not fsutil.publish_tmpfile(fd, dest):
+                        raise FileExistsError(errno.EEXIST, "appeared during checkout", dest)
+                finally:
+                    os.close(fd)
+                return kind
+            except FileExistsError:
+                raise MlvcError(f"{dest} appeared while checkout was writing it",
+                                "another program is writing there; run `mlvc status` and try again") from None
+            except FileNotFoundError:
+                if not os.path.exists(src):
+                    raise ObjectNotFoundError(f"object {oid} is not in the cache", [oid]) from None
+                raise
+            except OSError as exc:
+                if not fsutil.is_unsupported(exc):
+                    raise
+                self.failed_kinds.add(kind)
+        return None
+
     def stale_temp_files(self, min_age: float = 3600.0) -> list[str]:
         """Temp files older than ``min_age`` seconds: left by a killed writer (a younger
         one may belong to a running mlvc of another repository sharing this cache)."""
@@ -315,7 +369,7 @@ class LocalObjectStore(ObjectStore):
         return oid, size
 
     def link_out(self, oid: str, dest: str, kinds: list[str], executable: bool = False,
-                 size: int = -1, tmp_dir: str | None = None) -> str:
+                 size: int = -1, tmp_dir: str | None = None, new: bool = False) -> str:
         """Put object ``oid`` at ``dest`` (replacing what is there) and return the link kind used.
 
         The new file is made beside ``dest`` (or in ``tmp_dir``) and renamed
@@ -323,8 +377,12 @@ class LocalObjectStore(ObjectStore):
         one. Copies are verified against the object id as they are written.
         """
         src = self.path(oid)
-        folder = tmp_dir or os.path.dirname(dest)
         mode = 0o777 if executable else 0o666  # the umask applies
+        if new:
+            kind = self._create_new(oid, src, dest, kinds, mode, size)
+            if kind is not None:
+                return kind
+        folder = tmp_dir or os.path.dirname(dest)
         for kind in kinds:
             if kind in self.failed_kinds:
                 continue
@@ -363,6 +421,7 @@ class LocalObjectStore(ObjectStore):
 
 
 _UMASK: int | None = None
+SMALL_NEW = 4 * 1024 * 1024
 
 
 def _umask() -> int:
