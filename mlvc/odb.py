@@ -42,6 +42,10 @@ class ObjectStore:
         """The ids in ``oids`` that are not in the store."""
         return [oid for oid in oids if not self.exists(oid)]
 
+    def signature(self) -> str | None:
+        """Changes whenever an object is added or removed; None where that cannot be told."""
+        return None
+
     # Shared behaviour, built on the primitives above.
 
     def write_bytes(self, data: bytes, tree: bool = False) -> str:
@@ -277,6 +281,30 @@ class LocalObjectStore(ObjectStore):
                     raise
                 self.failed_kinds.add(kind)
         return None
+
+    def signature(self) -> str | None:
+        """A digest of the modification times of the cache's folders: any object added
+        or removed since changes it. None while a folder changed too recently to tell."""
+        import time
+
+        import xxhash
+
+        from mlvc.state import RACY_NS
+
+        limit = time.time_ns() - RACY_NS
+        parts = []
+        try:
+            with os.scandir(self.root) as it:
+                for entry in it:
+                    if len(entry.name) == 2 and entry.is_dir(follow_symlinks=False):
+                        m = entry.stat(follow_symlinks=False).st_mtime_ns
+                        if m > limit:
+                            return None
+                        parts.append(f"{entry.name}:{m}")
+        except FileNotFoundError:
+            return None
+        parts.sort()
+        return xxhash.xxh3_128_hexdigest("\n".join(parts).encode())
 
     def stale_temp_files(self, min_age: float = 3600.0) -> list[str]:
         """Temp files older than ``min_age`` seconds: left by a killed writer (a younger

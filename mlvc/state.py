@@ -33,10 +33,11 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS dirs (
     path TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
-    oid TEXT NOT NULL
+    oid TEXT NOT NULL,
+    cache_sig TEXT              -- the cache's signature when all the tree's objects were seen in it
 ) WITHOUT ROWID;
 """
-_VERSION = "2"
+_VERSION = "3"
 
 Row = tuple[str, int, int, int, int, str]  # path, inode, mtime_ns, ctime_ns, size, oid
 
@@ -53,10 +54,10 @@ class StateNoop:
     def forget(self, prefix: str) -> None:
         pass
 
-    def get_dir(self, path: str) -> tuple[str, str] | None:
+    def get_dir(self, path: str) -> tuple[str, str, str | None] | None:
         return None
 
-    def save_dir(self, path: str, fingerprint: str, oid: str) -> None:
+    def save_dir(self, path: str, fingerprint: str, oid: str, cache_sig: str | None = None) -> None:
         pass
 
     def close(self) -> None:
@@ -155,15 +156,15 @@ class State(StateNoop):
 
         self._guard(run)
 
-    def get_dir(self, path: str) -> tuple[str, str] | None:
-        """The (fingerprint, tree oid) last seen for a folder artifact."""
+    def get_dir(self, path: str) -> tuple[str, str, str | None] | None:
+        """The (fingerprint, tree oid, cache signature) last seen for a folder artifact."""
         row = self._guard(lambda: self.conn.execute(
-            "SELECT fingerprint, oid FROM dirs WHERE path = ?", (path,)).fetchone())
-        return (row[0], row[1]) if row else None
+            "SELECT fingerprint, oid, cache_sig FROM dirs WHERE path = ?", (path,)).fetchone())
+        return (row[0], row[1], row[2]) if row else None
 
-    def save_dir(self, path: str, fingerprint: str, oid: str) -> None:
+    def save_dir(self, path: str, fingerprint: str, oid: str, cache_sig: str | None = None) -> None:
         self._guard(lambda: self.conn.execute(
-            "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?)", (path, fingerprint, oid)))
+            "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?)", (path, fingerprint, oid, cache_sig)))
 
     def close(self) -> None:
         if self._conn is not None:

@@ -41,8 +41,11 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
         return ArtifactStatus(rel, MISSING, kind)
     odb = repo.odb
     fp = fingerprint(found.files) if found.kind == "dir" and entry.is_dir else None
-    if fp is not None and repo.state.get_dir(rel) == (fp, entry.oid) and odb.exists(entry.oid):
-        return _cache_status(repo, rel, entry)
+    saved = repo.state.get_dir(rel) if fp is not None else None
+    if saved is not None and saved[:2] == (fp, entry.oid) and odb.exists(entry.oid):
+        if saved[2] is not None and saved[2] == odb.signature():
+            return ArtifactStatus(rel, OK, kind)  # nothing changed here, nor in the cache, since all was seen
+        return _cache_status(repo, rel, entry, fp=fp)
     state_rows = repo.state.load(rel)
 
     def hasher(abspath, size, known):
@@ -72,15 +75,20 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
     changes = diff(rel, tree, listing)
     if changes:
         return ArtifactStatus(rel, MODIFIED, kind, changes)
+    return _cache_status(repo, rel, entry, tree, fp)
+
+
+def _cache_status(repo: Repo, rel: str, entry: LockEntry, tree=None, fp: str | None = None) -> ArtifactStatus:
+    """A folder whose content matches the lock: ok if every object is in the cache.
+
+    When all are, the cache's signature is saved with the folder's fingerprint,
+    so the next status need not look again until an object comes or goes."""
+    odb = repo.odb
+    sig = odb.signature()  # taken before looking: a change made while we look alters it
+    tree = tree or odb.load_tree(entry.oid, check_meta=False)
+    missing = len(odb.missing(tree.oids()))
     if fp is not None:
-        repo.state.save_dir(rel, fp, entry.oid)
-    return _cache_status(repo, rel, entry, tree)
-
-
-def _cache_status(repo: Repo, rel: str, entry: LockEntry, tree=None) -> ArtifactStatus:
-    """A folder whose content matches the lock: ok if every object is in the cache."""
-    tree = tree or repo.odb.load_tree(entry.oid, check_meta=False)
-    missing = len(repo.odb.missing(tree.oids()))
+        repo.state.save_dir(rel, fp, entry.oid, sig if not missing else None)
     if missing:
         return ArtifactStatus(rel, NOT_IN_CACHE, "dir", missing_objects=missing)
     return ArtifactStatus(rel, OK, "dir")

@@ -67,3 +67,17 @@ def test_fingerprint_of_another_tree_is_not_trusted(tracked, mlvc):
     tracked.git("checkout", "-q", "HEAD", "--", "mlvc.lock")
     r = mlvc("status", "--check")
     assert r.exit_code == 1 and "data/d3/f4.txt" in r.stdout
+
+
+def test_an_object_deleted_from_the_cache_is_seen_after_a_clean_status(tracked, mlvc):
+    """The saved cache signature must not hide an object that went missing since."""
+    import xxhash
+
+    time.sleep(0.05)
+    assert mlvc("status", "--check").exit_code == 0  # saves the signature with the fingerprint
+    assert mlvc("status", "--check").exit_code == 0  # the fast path
+    oid = xxhash.xxh3_128_hexdigest(b"2-3")
+    obj = tracked.root / ".mlvc" / "cache" / oid[:2] / oid[2:]
+    obj.unlink()
+    r = mlvc("status", "--check")
+    assert r.exit_code == 1 and "not in cache" in r.stdout

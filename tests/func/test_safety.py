@@ -362,7 +362,9 @@ def test_ctrl_c_during_add(tmp_path):
         time.sleep(duration * frac)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=60)
-        assert p.returncode in (130, 0), err
+        # -SIGINT: the signal came while the interpreter itself was starting, before Python
+        # handles SIGINT at all (seen on a loaded machine); nothing had been written then.
+        assert p.returncode in (130, 0, -signal.SIGINT), err
         if p.returncode == 130:
             assert err == "interrupted\n"
         assert bad_objects(root) == []

@@ -58,16 +58,16 @@ def test_forget_a_prefix(state):
     state.forget("data")
     assert set(state.load()) == {"data2/c", "data.csv"}
     assert state.get_dir("data") is None
-    assert state.get_dir("data2") == ("fp2", "b" * 32 + ".tree")
+    assert state.get_dir("data2") == ("fp2", "b" * 32 + ".tree", None)
 
 
 def test_folder_fingerprints(state, tmp_path):
     assert state.get_dir("data") is None
     state.save_dir("data", "fp1", "a" * 32 + ".tree")
-    state.save_dir("data", "fp2", "b" * 32 + ".tree")
-    assert state.get_dir("data") == ("fp2", "b" * 32 + ".tree")
+    state.save_dir("data", "fp2", "b" * 32 + ".tree", "sig")
+    assert state.get_dir("data") == ("fp2", "b" * 32 + ".tree", "sig")
     state.close()
-    assert State(str(tmp_path / "tmp" / "state.db")).get_dir("data") == ("fp2", "b" * 32 + ".tree")
+    assert State(str(tmp_path / "tmp" / "state.db")).get_dir("data") == ("fp2", "b" * 32 + ".tree", "sig")
 
 
 def test_racily_clean_rows_are_not_saved(state):
