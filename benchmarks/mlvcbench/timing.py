@@ -1,15 +1,26 @@
 """Run one command as a whole process; measure wall time and peak RSS.
 
-Peak RSS comes from the kernel's accounting of the child: ``os.wait4``
-returns the ``rusage`` of the process we waited for, and its ``ru_maxrss``
+Peak RSS comes from the kernel's accounting of the child: ``wait4``
+returns the ``rusage`` of the process waited for, and its ``ru_maxrss``
 (KiB on Linux) is the largest high-water mark among that process and the
 children it waited for (e.g. a ``git`` spawned by the tool), not their sum.
+
+One trap: Linux carries the high-water mark of the memory a process had
+*before* ``exec`` into ``ru_maxrss``, and a child forked from this runner
+starts with the runner's memory (tens of MiB, hundreds with a million-file
+workload in memory). So the tool is launched through GNU ``time``, a small C
+program that forks it and reports the ``wait4`` figure of its own child;
+without GNU time the runner falls back to its own ``wait4`` figure, which is
+then an upper bound.
+
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import subprocess
 import threading
 import time
@@ -70,6 +81,22 @@ class CommandFailed(RuntimeError):
     pass
 
 
+def _gnu_time() -> str | None:
+    path = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
+    if not path:
+        return None
+    try:
+        import subprocess as sp
+        r = sp.run([path, "-f", "%M", "true"], capture_output=True, text=True, timeout=10)
+        int(r.stderr.strip().splitlines()[-1])
+        return path
+    except (OSError, ValueError, IndexError, sp.SubprocessError):
+        return None
+
+
+GNU_TIME = _gnu_time()
+
+
 def run_timed(
     argv: list[str],
     cwd: Path,
@@ -85,12 +112,15 @@ def run_timed(
     # calls syncfs once) must pay for its own writes, not for ours.
     os.sync()
     busy0 = cpu_busy_seconds()
+    rss_fd, rss_file = tempfile.mkstemp(prefix="mlvcbench-rss-")
+    os.close(rss_fd)
+    launch = [GNU_TIME, "-f", "%M", "-o", rss_file, *argv] if GNU_TIME else argv
     with open(log_path, "ab") as log:
         log.write(f"$ {' '.join(argv)}   (cwd={cwd})\n".encode())
         log.flush()
         start = time.perf_counter()
         proc = subprocess.Popen(
-            argv,
+            launch,
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -117,19 +147,27 @@ def run_timed(
             if timer:
                 timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
+        maxrss = rusage.ru_maxrss
+        try:
+            with open(rss_file) as f:
+                lines = f.read().split()
+            if GNU_TIME and lines and lines[-1].isdigit():
+                maxrss = int(lines[-1])
+        finally:
+            os.unlink(rss_file)
         own = rusage.ru_utime + rusage.ru_stime
         # /proc/stat counts in clock ticks (10 ms): meaningless for very short commands
         background = (min(os.cpu_count() or 1, max(0.0, (cpu_busy_seconds() - busy0 - own) / elapsed))
                       if elapsed >= 0.1 else 0.0)
-        log.write(f"# exit {proc.returncode}, {elapsed:.3f} s, maxrss {rusage.ru_maxrss} KiB, "
+        log.write(f"# exit {proc.returncode}, {elapsed:.3f} s, maxrss {maxrss} KiB, "
                   f"cpu {own:.2f} s, background {background:.2f} cores\n\n".encode())
     if killed.is_set():
-        return Sample(None, rusage.ru_maxrss, proc.returncode, timed_out=True, background=background)
+        return Sample(None, maxrss, proc.returncode, timed_out=True, background=background)
     if proc.returncode not in ok_codes:
         raise CommandFailed(
             f"{' '.join(argv)} exited {proc.returncode} in {cwd}; see {log_path}"
         )
-    return Sample(elapsed, rusage.ru_maxrss, proc.returncode, background=background)
+    return Sample(elapsed, maxrss, proc.returncode, background=background)
 
 
 def run_quiet(argv: list[str], cwd: Path, env: dict[str, str], log_path: Path,
