@@ -148,6 +148,9 @@ def _record_all(repo: Repo, targets: list[str], lock: Lock, progress) -> tuple[l
         entries.append(entry)
     repo.odb.flush()  # objects are durable before the lock that names them
     repo.state.save(all_rows)
+    sig = repo.odb.signature()  # every object of these trees was just stored or found
+    if sig is not None:
+        repo.state.set_cache_sig([e.path for e in entries if e.is_dir], sig)
     return entries, unchanged
 
 

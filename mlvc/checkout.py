@@ -45,6 +45,7 @@ class _Plan:
     remove_tree: str | None = None  # a folder (or file) in the way of the artifact
     leftovers: list[str] = field(default_factory=list)  # temp files a killed checkout left
     before: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # path -> (ino, mtime, ctime, size)
+    complete: bool = False  # every object of the recorded tree is in the cache
     replaced: set[str] = field(default_factory=set)
     unchanged: int = 0
 
@@ -104,7 +105,9 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
             if cur is not None and cur[0] == meta[:32] and not relink:
                 continue
             plan.write.append((_key(rel, path), meta[:32], int(meta[35:]), meta[33] == "x"))
-        missing.extend(odb.missing({w[1] for w in plan.write}))
+        absent = set(odb.missing(tree.oids()))
+        plan.complete = not absent
+        missing.extend({w[1] for w in plan.write} & absent)
     else:
         if found.kind == "dir":
             plan.remove_tree = rel
@@ -228,7 +231,7 @@ def _remember_clean(repo: Repo, plan: _Plan, written: list[Row]) -> None:
             return
     fp = fingerprint(found.files)
     if fp is not None:
-        repo.state.save_dir(rel, fp, plan.entry.oid)
+        repo.state.save_dir(rel, fp, plan.entry.oid, repo.odb.signature() if plan.complete else None)
 
 
 def _prune_empty_dirs(top: str, deleted: list[str], root: str) -> None:

@@ -60,6 +60,9 @@ class StateNoop:
     def save_dir(self, path: str, fingerprint: str, oid: str, cache_sig: str | None = None) -> None:
         pass
 
+    def set_cache_sig(self, paths: list[str], cache_sig: str) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -165,6 +168,11 @@ class State(StateNoop):
     def save_dir(self, path: str, fingerprint: str, oid: str, cache_sig: str | None = None) -> None:
         self._guard(lambda: self.conn.execute(
             "INSERT OR REPLACE INTO dirs VALUES (?, ?, ?, ?)", (path, fingerprint, oid, cache_sig)))
+
+    def set_cache_sig(self, paths: list[str], cache_sig: str) -> None:
+        """Note that every object of these folders' trees was in the cache when it had this signature."""
+        self._guard(lambda: self.conn.executemany(
+            "UPDATE dirs SET cache_sig = ? WHERE path = ?", [(cache_sig, p) for p in paths]))
 
     def close(self) -> None:
         if self._conn is not None:

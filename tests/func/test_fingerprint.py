@@ -81,3 +81,18 @@ def test_an_object_deleted_from_the_cache_is_seen_after_a_clean_status(tracked, 
     obj.unlink()
     r = mlvc("status", "--check")
     assert r.exit_code == 1 and "not in cache" in r.stdout
+
+
+def test_checkout_does_not_vouch_for_objects_it_did_not_need(tracked, mlvc):
+    """An unchanged file whose object is gone from the cache: checkout has nothing to write
+    for it, and the next status must still say the cache lacks it."""
+    import xxhash
+
+    time.sleep(0.05)
+    oid = xxhash.xxh3_128_hexdigest(b"3-3")
+    (tracked.root / ".mlvc" / "cache" / oid[:2] / oid[2:]).unlink()
+    (tracked.root / "data" / "d0" / "f0.txt").unlink()
+    assert mlvc("checkout").exit_code == 0
+    time.sleep(0.05)
+    r = mlvc("status", "--check")
+    assert r.exit_code == 1 and "not in cache" in r.stdout
