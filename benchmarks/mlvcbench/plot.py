@@ -21,7 +21,7 @@ STYLE = {"mlvc": dict(color="tab:blue", marker="o"),
          "floor:cp -r; sync": dict(color="black", marker=".", linestyle=":")}
 LABEL = {"mlvc": "mlvc", "dvc": "DVC", "floor:cp -r": "cp -r (floor)",
          "floor:cp -r; sync": "cp -r; sync (floor)"}
-FLOORS = ("floor:cp -r", "floor:cp -r; sync")
+FLOORS = ("floor:cp -r",)
 
 
 def main(argv: list[str]) -> int:
@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
             ys = [statistics.median(pts[x]) for x in xs]
             ax.plot(xs, ys, label=LABEL[tool], **STYLE[tool])
             for x, y in zip(xs, ys):
-                ax.annotate(f"{y:.2g}s", (x, y), textcoords="offset points", xytext=(4, 4),
+                ax.annotate(f"{y:.0f}s" if y >= 10 else f"{y:.2g}s", (x, y), textcoords="offset points", xytext=(4, 4),
                             fontsize=7, color=STYLE[tool]["color"])
         ax.set_xscale("log")
         ax.set_yscale("log")
