@@ -12,8 +12,6 @@ import stat
 import sys
 from contextlib import contextmanager
 
-import xxhash
-
 from mlvc.errors import CorruptObjectError, InvalidPathError
 
 TMP_PREFIX = ".mlvc-tmp-"
@@ -247,31 +245,12 @@ def _new_copy(src: str, dst: str, mode: int):
 
 def copy_hashing(src: str, dst: str, mode: int = 0o644, size_hint: int = -1) -> tuple[str, int]:
     """Copy ``src`` to a new file ``dst``, hashing the bytes as they pass; return (oid, size)."""
+    from mlvc.hashing import hash_fd
+
     with _new_copy(src, dst, mode) as (sfd, dfd):
         if size_hint < 0:
             size_hint = os.fstat(sfd).st_size
-        if size_hint <= 4 * COPY_CHUNK:
-            data = os.read(sfd, size_hint + 1)
-            if len(data) <= size_hint:
-                _write_all(dfd, data)
-                return xxhash.xxh3_128_hexdigest(data), len(data)
-            h = xxhash.xxh3_128(data)
-            _write_all(dfd, data)
-            size = len(data)
-        else:
-            h = xxhash.xxh3_128()
-            size = 0
-        buf = bytearray(COPY_CHUNK)
-        view = memoryview(buf)
-        while True:
-            n = os.readv(sfd, [buf])
-            if not n:
-                break
-            chunk = view[:n]
-            h.update(chunk)
-            _write_all(dfd, chunk)
-            size += n
-        return h.hexdigest(), size
+        return hash_fd(sfd, size_hint, lambda chunk: _write_all(dfd, chunk))
 
 
 def copy_file(src: str, dst: str, mode: int = 0o644) -> int:

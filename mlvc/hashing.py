@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Callable
 
 import xxhash
 
@@ -31,14 +32,19 @@ def is_valid_oid(oid: object) -> bool:
     return isinstance(oid, str) and _OID_RE.match(oid) is not None
 
 
-def hash_fd(fd: int, size_hint: int = -1) -> tuple[str, int]:
-    """Hash what remains to be read from an open file descriptor."""
+def hash_fd(fd: int, size_hint: int = -1, sink: Callable[[bytes | memoryview], None] | None = None) -> tuple[str, int]:
+    """Hash what remains to be read from an open file descriptor.
+
+    ``sink``, when given, receives every byte too (a copy hashes as it goes).
+    A file of up to ``SMALL`` bytes is read in one call.
+    """
     if 0 <= size_hint <= SMALL:
         data = os.read(fd, size_hint + 1)
+        if sink is not None:
+            sink(data)
         if len(data) <= size_hint:
             return xxhash.xxh3_128_hexdigest(data), len(data)
-        h = xxhash.xxh3_128()
-        h.update(data)
+        h = xxhash.xxh3_128(data)
         size = len(data)
     else:
         h = xxhash.xxh3_128()
@@ -49,7 +55,10 @@ def hash_fd(fd: int, size_hint: int = -1) -> tuple[str, int]:
         n = os.readv(fd, [buf])
         if not n:
             break
-        h.update(view[:n])
+        chunk = view[:n]
+        h.update(chunk)
+        if sink is not None:
+            sink(chunk)
         size += n
     return h.hexdigest(), size
 
