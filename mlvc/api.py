@@ -30,6 +30,13 @@ def open_repo(cwd: str | None = None) -> Iterator[Repo]:
         repo.close()
 
 
+@contextmanager
+def _writing(cwd: str | None) -> Iterator[tuple[Repo, Project, Lock]]:
+    """The repository, held under its lock, with mlvc.yaml and mlvc.lock as they are now."""
+    with open_repo(cwd) as repo, repo.lock():
+        yield repo, read_project(repo.root), read_lock(repo.root)
+
+
 # ------------------------------------------------------------------- paths
 
 
@@ -157,9 +164,7 @@ def _record_all(repo: Repo, targets: list[str], lock: Lock, progress) -> tuple[l
 def add(paths: list[str], cwd: str | None = None, progress=NULL) -> AddResult:
     if not paths:
         raise MlvcError("nothing to add", "name one or more files or folders")
-    with open_repo(cwd) as repo, repo.lock():
-        project = read_project(repo.root)
-        lock = read_lock(repo.root)
+    with _writing(cwd) as (repo, project, lock):
         known = _all_artifacts(project, lock)
         targets: list[str] = []
         for p in paths:
@@ -188,9 +193,7 @@ def ignore_file_for(rel: str) -> str:
 
 
 def commit(paths: list[str], cwd: str | None = None, progress=NULL) -> AddResult:
-    with open_repo(cwd) as repo, repo.lock():
-        project = read_project(repo.root)
-        lock = read_lock(repo.root)
+    with _writing(cwd) as (repo, project, lock):
         targets = select(repo, paths, project, lock, cwd)
         if not targets:
             raise MlvcError("nothing is tracked yet", "track files with `mlvc add PATH`")
@@ -234,9 +237,7 @@ def checkout(paths: list[str] | None = None, force: bool = False, cwd: str | Non
              relink: bool = False):
     from mlvc.checkout import checkout as _checkout
 
-    with open_repo(cwd) as repo, repo.lock():
-        project = read_project(repo.root)
-        lock = read_lock(repo.root)
+    with _writing(cwd) as (repo, project, lock):
         targets = select(repo, paths or [], Project(), lock, cwd)
         if paths:
             for rel in select(repo, paths, project, lock, cwd):
@@ -258,9 +259,7 @@ class RemoveResult:
 def remove(paths: list[str], cwd: str | None = None, progress=NULL) -> RemoveResult:
     if not paths:
         raise MlvcError("nothing to remove", "name one or more tracked paths")
-    with open_repo(cwd) as repo, repo.lock():
-        project = read_project(repo.root)
-        lock = read_lock(repo.root)
+    with _writing(cwd) as (repo, project, lock):
         known = _all_artifacts(project, lock)
         targets = []
         for p in paths:
@@ -298,7 +297,7 @@ def _unprotect_artifact(repo: Repo, rel: str, progress) -> list[str]:
         path, abspath = item
         tmp = fsutil.tmp_name(os.path.dirname(abspath))
         mode = 0o777 if os.stat(abspath).st_mode & 0o100 else 0o666
-        fsutil.copy_hashing(abspath, tmp, mode & ~_umask())
+        fsutil.copy_hashing(abspath, tmp, mode)  # the umask applies
         os.replace(tmp, abspath)
         return f"{rel}/{path}" if path else rel
 
@@ -306,18 +305,10 @@ def _unprotect_artifact(repo: Repo, rel: str, progress) -> list[str]:
         return run_parallel(copy, todo, task)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def unprotect(paths: list[str], cwd: str | None = None, progress=NULL) -> list[str]:
     if not paths:
         raise MlvcError("nothing to unprotect", "name one or more tracked paths")
-    with open_repo(cwd) as repo, repo.lock():
-        project = read_project(repo.root)
-        lock = read_lock(repo.root)
+    with _writing(cwd) as (repo, project, lock):
         known = _all_artifacts(project, lock)
         done: list[str] = []
         for p in paths:

@@ -7,7 +7,7 @@ on the task; it never prints. ``NullProgress`` is the silent default.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -64,14 +64,3 @@ def run_parallel(fn: Callable[[T], R], items: Sequence[T], task: Task, workers: 
         for part in pool.map(run_chunk, chunks):
             results.extend(part)
     return results
-
-
-def chunked(items: Iterable[T], size: int) -> Iterable[list[T]]:
-    batch: list[T] = []
-    for x in items:
-        batch.append(x)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
