@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mlvc.errors import ConfigError, FileFormatError
-from mlvc.fsutil import LINK_TYPES, atomic_write
+from mlvc.fs.atomic import atomic_write
+from mlvc.fs.links import LINK_TYPES
 
 
 def _link_types(value: str) -> str:

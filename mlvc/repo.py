@@ -1,6 +1,6 @@
 """The repository handle: root, config, object store, stat cache, git.
 
-``Repo`` stays small; verbs are functions in ``mlvc.api`` that take it.
+``Repo`` stays small; verbs are functions in ``mlvc.ops`` that take it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Iterator
 
 from mlvc.config import Config, ConfigFiles, cache_dir
 from mlvc.errors import LockHeldError, NotARepoError, NotAGitRepoError
-from mlvc.fsutil import atomic_write
-from mlvc.odb import LocalObjectStore
-from mlvc.state import State, StateNoop
+from mlvc.fs.atomic import atomic_write
+from mlvc.odb.local import LocalObjectStore
+from mlvc.workspace.state import State, StateNoop
 
 MLVC_DIR = ".mlvc"
 LOCK_WAIT_SECONDS = float(os.environ.get("MLVC_LOCK_TIMEOUT", "3"))
@@ -72,7 +72,7 @@ class Repo:
 
     @cached_property
     def scm(self):
-        from mlvc.scm import Git, NoSCM
+        from mlvc.scm.git import Git, NoSCM
 
         git_root = find_git_root(self.root)
         return Git(git_root, self.root) if git_root else NoSCM()
@@ -128,7 +128,7 @@ def _read_pid(fd: int) -> int | None:
 GITIGNORE = "/cache/\n/tmp/\n/config.local\n"
 
 
-def init(path: str, force: bool = False) -> Repo:
+def create(path: str, force: bool = False) -> Repo:
     root = os.path.abspath(path)
     if find_git_root(root) is None:
         raise NotAGitRepoError(f"{root} is not inside a git repository", "run `git init` first, then `mlvc init`")

@@ -43,6 +43,8 @@ class Op:
     scaling: bool = False               # part of the scaling study
     stateless: bool = False             # runs outside any repository
     once: bool = False                  # measured in the first workload only
+    bound: str = ""                     # label of the floor that bounds it: the
+                                        # report's "mlvc / floor" column
 
 
 def both(*args: str) -> dict[str, list[str]]:
@@ -55,6 +57,10 @@ CP_R = FloorCmd("cp -r", ["cp", "-r", "data", "../cp-target"], after=("rm-cp-tar
 # sync also waits for the discards of files deleted just before, so it measured
 # the previous clean-up more than the copy. See benchmarks/analysis.md for the
 # cost of mlvc's own sync (core.fsync batch vs never).
+# The walk with a stat of every file that a status needs to see an edit in
+# place: `find data -type f -printf '%s %T@\n' > /dev/null`, without a shell.
+FIND = FloorCmd("find", ["find", "data", "-type", "f", "-fprintf", "/dev/null", r"%s %T@\n"],
+                scaling=True)
 
 OPS: list[Op] = [
     Op("help", "`--help` start-up", both("--help"), stateless=True, once=True),
@@ -62,25 +68,29 @@ OPS: list[Op] = [
     Op("add-copy", "add, copy mode", both("add", "data"),
        before=("cache-copy",), after=("check-ignored", "tag-v1"),
        floors=(FloorCmd("git add", ["git", "add", "data"], after=("floor-commit",)), CP_R),
-       scaling=True),
+       scaling=True, bound="cp -r"),
     Op("status-clean", "status, nothing changed", both("status"),
        after=("expect-clean",),
        # mlvc and DVC both exit 0 from plain `status`; --check / -q give exit codes
-       floors=(FloorCmd("git status", ["git", "status"]),),
-       scaling=True),
+       floors=(FloorCmd("git status", ["git", "status"]), FIND),
+       scaling=True, bound="find"),
     Op("status-changed", "status, one file changed", both("status"),
        before=("touch-one",), after=("expect-dirty",),
-       floors=(FloorCmd("git status", ["git", "status"], before=("touch-one",)),)),
+       floors=(FloorCmd("git status", ["git", "status"], before=("touch-one",)), FIND),
+       bound="find"),
     Op("commit", "commit after a change (1 % of files)",
        {"mlvc": ["{tool}", "commit"], "dvc": ["{tool}", "commit", "-f"]},
        before=("touch-some",), after=("expect-clean", "tag-v2")),
     Op("checkout-full", "checkout into an empty workspace", both("checkout"),
-       before=("stash-data",), after=("verify-stash",), scaling=True),
+       before=("stash-data",), after=("verify-stash",),
+       floors=(CP_R,),  # the same files created and copied, measured beside it
+       scaling=True, bound="cp -r"),
     Op("checkout-older", "checkout of the older commit's version", both("checkout"),
        before=("restore-v1",), after=("verify-pristine", "expect-clean")),
     Op("add-hardlink", "add, hardlink cache type", both("add", "data"),
        before=("fresh", "init", "cache-hardlink"), after=("check-ignored",),
-       floors=(FloorCmd("cp -al", ["cp", "-al", "data", "../cp-target"], after=("rm-cp-target",)),)),
+       floors=(FloorCmd("cp -al", ["cp", "-al", "data", "../cp-target"], after=("rm-cp-target",)),),
+       bound="cp -al"),
 ]
 
 

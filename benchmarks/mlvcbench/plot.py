@@ -18,10 +18,13 @@ OPS = [("add-copy", "add (copy)"), ("status-clean", "status, unchanged"),
 STYLE = {"mlvc": dict(color="tab:blue", marker="o"),
          "dvc": dict(color="tab:orange", marker="s"),
          "floor:cp -r": dict(color="tab:gray", marker=".", linestyle="--"),
-         "floor:cp -r; sync": dict(color="black", marker=".", linestyle=":")}
+         "floor:cp -r; sync": dict(color="black", marker=".", linestyle=":"),
+         "floor:find": dict(color="tab:green", marker=".", linestyle="--")}
 LABEL = {"mlvc": "mlvc", "dvc": "DVC", "floor:cp -r": "cp -r (floor)",
-         "floor:cp -r; sync": "cp -r; sync (floor)"}
-FLOORS = ("floor:cp -r",)
+         "floor:cp -r; sync": "cp -r; sync (floor)", "floor:find": "find (floor)"}
+# The floor drawn in each panel (as Op.bound in operations.py). Results saved
+# before checkout measured its own `cp -r` fall back to the one measured at add.
+BOUND = {"add-copy": "floor:cp -r", "status-clean": "floor:find", "checkout-full": "floor:cp -r"}
 
 
 def main(argv: list[str]) -> int:
@@ -50,10 +53,9 @@ def main(argv: list[str]) -> int:
         series[key].setdefault(w["files"], []).append(s["seconds"])
     fig, axes = plt.subplots(1, len(OPS), figsize=(13, 4.2), sharey=True)
     for ax, (op, title) in zip(axes, OPS):
-        for tool in ("mlvc", "dvc", *FLOORS):
-            if tool in FLOORS and op == "status-clean":
-                continue
-            pts = series.get((op if tool not in FLOORS else "add-copy", tool), {})
+        for tool in ("mlvc", "dvc", BOUND[op]):
+            pts = series.get((op, tool)) or (series.get(("add-copy", tool), {})
+                                             if tool.startswith("floor:") else {})
             if not pts:
                 continue
             xs = sorted(pts)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mlvc.hashing import CHUNK, SMALL, TREE_SUFFIX, hash_bytes, hash_fd, hash_file, is_tree_oid, is_valid_oid
+from mlvc.objects.hashing import CHUNK, SMALL, TREE_SUFFIX, hash_bytes, hash_fd, hash_file, is_tree_oid, is_valid_oid
 
 # DO NOT MODIFY: XXH3-128 (seed 0) of these byte strings, as 32 lowercase hex.
 # b"" is the reference value published with xxHash (XXH3_128bits of an empty input).

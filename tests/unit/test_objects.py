@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlvc.errors import FileFormatError, InvalidPathError, MlvcError
-from mlvc.hashing import hash_bytes
-from mlvc.objects import TREE_HEADER, Tree, TreeEntry, parse_tree, serialize_tree
+from mlvc.objects.hashing import hash_bytes
+from mlvc.objects.tree import TREE_HEADER, Tree, TreeEntry, parse_tree, serialize_tree
 
 OID_ABC = "06b05ab6733a618578af5f94892f3950"  # XXH3-128 of b"abc"
 OID_SH = "4e4bede9319ea1b966fa03988755fda8"  # of b"#!/bin/sh\n"

@@ -2,7 +2,7 @@
 (dulwich's ``ObjectStoreTests`` pattern): a store's test class subclasses it
 and says how to make a store and how to damage an object in it. Remote stores
 (fsspec) will join the same way. Below it: what only the local cache does
-(layout, read-only files, add_file and link_out with each link type)."""
+(layout, read-only files). Files in and out through link types: test_cachelink.py."""
 
 from __future__ import annotations
 
@@ -11,13 +11,22 @@ import stat
 
 import pytest
 
-from mlvc import fsutil
+from mlvc.fs.atomic import TMP_PREFIX
 from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
-from mlvc.hashing import SMALL, hash_bytes, is_valid_oid
-from mlvc.objects import Tree, TreeEntry, serialize_tree
+from mlvc.objects.hashing import SMALL, hash_bytes, is_valid_oid
+from mlvc.objects.tree import Tree, TreeEntry, serialize_tree
 from mlvc.odb import LocalObjectStore, MemoryObjectStore, ObjectStore
+from mlvc.workspace.cachelink import CacheLinker
 
 DATA = [b"", b"abc", b"hello\n", bytes(range(256)) * 40]
+
+
+def add_file(odb, src, kinds, oid=None, size=-1):
+    return CacheLinker(odb, kinds).store(src, oid, size)
+
+
+def link_out(odb, oid, dest, kinds, **kw):
+    return CacheLinker(odb, kinds).place(oid, dest, **kw)
 
 
 def _sample_tree() -> Tree:
@@ -199,11 +208,11 @@ def _mode(path) -> int:
 
 
 def _leftovers(folder) -> list[str]:
-    return [n for n in os.listdir(folder) if n.startswith(fsutil.TMP_PREFIX)]
+    return [n for n in os.listdir(folder) if n.startswith(TMP_PREFIX)]
 
 
 def _all_leftovers(root) -> list[str]:
-    return [n for _, _, names in os.walk(root) for n in names if n.startswith(fsutil.TMP_PREFIX)]
+    return [n for _, _, names in os.walk(root) for n in names if n.startswith(TMP_PREFIX)]
 
 
 def test_layout_is_two_hex_then_thirty(odb, tmp_path):
@@ -223,11 +232,11 @@ def test_objects_are_read_only(odb, tmp_path):
     src.write_bytes(os.urandom(SMALL + 10))
     small = tmp_path / "small"
     small.write_bytes(b"small file")
-    oids.append(odb.add_file(str(src), ["copy"])[0])
-    oids.append(odb.add_file(str(small), ["copy"], size=10)[0])
+    oids.append(add_file(odb, str(src), ["copy"])[0])
+    oids.append(add_file(odb, str(small), ["copy"], size=10)[0])
     medium = tmp_path / "medium"
     medium.write_bytes(b"m" * 5000)
-    oids.append(odb.add_file(str(medium), ["reflink", "copy"])[0])
+    oids.append(add_file(odb, str(medium), ["reflink", "copy"])[0])
     for oid in oids:
         assert _mode(odb.path(oid)) == 0o444, oid
 
@@ -239,7 +248,7 @@ def test_an_existing_object_is_never_rewritten(odb, tmp_path):
     src.write_bytes(b"abc")
     assert odb.write_bytes(b"abc") == oid
     for kinds in (["copy"], ["hardlink"], ["symlink"], ["reflink", "copy"]):
-        assert odb.add_file(str(src), kinds)[0] == oid
+        assert add_file(odb, str(src), kinds)[0] == oid
     after = os.stat(odb.path(oid))
     assert (after.st_ino, after.st_mtime_ns, after.st_nlink) == (before.st_ino, before.st_mtime_ns, before.st_nlink)
     assert _all_leftovers(odb.root) == []
@@ -250,7 +259,7 @@ def test_iter_oids_ignores_temp_files_and_junk(odb):
     os.makedirs(os.path.join(odb.root, "tmp"))
     open(os.path.join(odb.root, "README"), "w").close()
     open(os.path.join(odb.root, "ab"), "w").close()  # a file where a prefix folder would be
-    open(os.path.join(odb.root, oid[:2], fsutil.TMP_PREFIX + "0123"), "w").close()
+    open(os.path.join(odb.root, oid[:2], TMP_PREFIX + "0123"), "w").close()
     open(os.path.join(odb.root, oid[:2], "not-an-object"), "w").close()
     assert list(odb.iter_oids()) == [oid]
 
@@ -259,202 +268,3 @@ def test_a_store_whose_folder_does_not_exist(tmp_path):
     store = LocalObjectStore(str(tmp_path / "nowhere"))
     assert list(store.iter_oids()) == []
     assert store.missing(["0" * 32]) == ["0" * 32]
-
-
-# ------------------------------------------------------------------ add_file
-
-
-@pytest.fixture
-def src(tmp_path):
-    p = tmp_path / "work" / "data.bin"
-    p.parent.mkdir()
-    p.write_bytes(b"some data\n" * 100)
-    return p
-
-
-SRC_DATA = b"some data\n" * 100
-
-
-def test_add_file_copy(odb, src):
-    oid, size = odb.add_file(str(src), ["copy"])
-    assert (oid, size) == (hash_bytes(SRC_DATA), len(SRC_DATA))
-    obj = os.stat(odb.path(oid))
-    assert obj.st_ino != src.stat().st_ino
-    assert src.read_bytes() == SRC_DATA
-    assert _mode(src) == 0o644  # the source is not touched at all
-
-
-def test_add_file_copy_of_a_large_file(odb, tmp_path):
-    data = os.urandom(SMALL * 2 + 3)
-    p = tmp_path / "big"
-    p.write_bytes(data)
-    for size in (-1, len(data)):
-        oid, got = odb.add_file(str(p), ["copy"], size=size)
-        assert (oid, got) == (hash_bytes(data), len(data))
-    assert odb.read_bytes(oid) == data
-    assert p.read_bytes() == data
-    assert _all_leftovers(odb.root) == []
-
-
-def test_add_file_reflink_falls_back_to_a_copy(odb, src):
-    oid, size = odb.add_file(str(src), ["reflink", "copy"])
-    assert (oid, size) == (hash_bytes(SRC_DATA), len(SRC_DATA))
-    assert os.stat(odb.path(oid)).st_ino != src.stat().st_ino  # a copy (or a reflink clone): its own inode
-    assert odb.read_bytes(oid) == SRC_DATA == src.read_bytes()
-    assert _mode(odb.path(oid)) == 0o444
-
-
-def _reflink_works(tmp_path) -> bool:
-    (tmp_path / "probe").write_bytes(b"x")
-    try:
-        fsutil.reflink(str(tmp_path / "probe"), str(tmp_path / "probe2"))
-    except OSError:
-        return False
-    return True
-
-
-def test_add_file_with_no_working_link_type_says_to_add_copy(odb, src, tmp_path):
-    if _reflink_works(tmp_path):
-        pytest.skip("this file system supports reflinks")
-    with pytest.raises(MlvcError, match="none of the link types reflink works") as exc:
-        odb.add_file(str(src), ["reflink"])
-    assert "copy" in exc.value.hint
-    assert list(odb.iter_oids()) == []
-    assert _all_leftovers(odb.root) == []
-
-
-@pytest.mark.parametrize("kind", ["hardlink", "symlink"])
-def test_add_file_link_kinds_put_the_file_itself_in_the_cache(odb, src, kind):
-    oid, size = odb.add_file(str(src), [kind])
-    assert (oid, size) == (hash_bytes(SRC_DATA), len(SRC_DATA))
-    assert os.stat(odb.path(oid)).st_ino == src.stat().st_ino
-    assert not os.path.islink(odb.path(oid))
-    assert src.read_bytes() == SRC_DATA
-    assert odb.check(oid)
-
-
-def test_add_file_with_a_known_oid_that_is_already_stored(odb, src):
-    oid = odb.write_bytes(SRC_DATA)
-    assert odb.add_file(str(src), ["copy"], oid=oid, size=len(SRC_DATA)) == (oid, len(SRC_DATA))
-
-
-@pytest.mark.parametrize("kinds", [["copy"], ["reflink", "copy"], ["hardlink"], ["symlink"]])
-@pytest.mark.parametrize("size", [100, SMALL + 1])
-def test_add_file_never_modifies_the_source(odb, tmp_path, kinds, size):
-    data = os.urandom(size)
-    p = tmp_path / "src.bin"
-    p.write_bytes(data)
-    oid, got = odb.add_file(str(p), kinds, size=-1)
-    assert p.read_bytes() == data
-    assert (oid, got) == (hash_bytes(data), size)
-    assert odb.read_bytes(oid) == data
-
-
-# ------------------------------------------------------------------ link_out
-
-
-@pytest.fixture
-def stored(odb):
-    return odb.write_bytes(SRC_DATA)
-
-
-def test_link_out_copy(odb, stored, tmp_path):
-    dest = tmp_path / "out" / "f"
-    dest.parent.mkdir()
-    assert odb.link_out(stored, str(dest), ["copy"]) == "copy"
-    assert dest.read_bytes() == SRC_DATA
-    assert os.stat(dest).st_ino != os.stat(odb.path(stored)).st_ino
-    assert _mode(dest) & 0o200  # the workspace copy is writable
-    assert _leftovers(dest.parent) == []
-
-
-def test_link_out_reflink_falls_back_to_a_copy(odb, stored, tmp_path):
-    dest = tmp_path / "f"
-    kind = odb.link_out(stored, str(dest), ["reflink", "copy"])
-    assert kind in ("reflink", "copy")
-    assert dest.read_bytes() == SRC_DATA
-    assert not dest.is_symlink()
-    assert os.stat(dest).st_ino != os.stat(odb.path(stored)).st_ino
-
-
-def test_link_out_hardlink(odb, stored, tmp_path):
-    dest = tmp_path / "f"
-    assert odb.link_out(stored, str(dest), ["hardlink"]) == "hardlink"
-    assert os.stat(dest).st_ino == os.stat(odb.path(stored)).st_ino
-    assert dest.read_bytes() == SRC_DATA
-
-
-def test_link_out_symlink(odb, stored, tmp_path):
-    dest = tmp_path / "f"
-    assert odb.link_out(stored, str(dest), ["symlink"]) == "symlink"
-    assert dest.is_symlink()
-    assert os.path.realpath(dest) == os.path.realpath(odb.path(stored))
-    assert dest.read_bytes() == SRC_DATA
-
-
-@pytest.mark.parametrize("executable", [True, False])
-def test_link_out_copy_honours_the_executable_bit(odb, stored, tmp_path, executable):
-    dest = tmp_path / "run.sh"
-    odb.link_out(stored, str(dest), ["copy"], executable=executable)
-    assert bool(_mode(dest) & stat.S_IXUSR) is executable
-
-
-@pytest.mark.parametrize("kinds", [["copy"], ["reflink", "copy"], ["hardlink"], ["symlink"]])
-def test_link_out_replaces_dest_atomically(odb, stored, tmp_path, kinds):
-    dest = tmp_path / "f"
-    dest.write_bytes(b"old content")
-    with open(dest, "rb") as reader:
-        odb.link_out(stored, str(dest), kinds)
-        assert reader.read() == b"old content"  # the old file was replaced, not rewritten in place
-    assert dest.read_bytes() == SRC_DATA
-    assert _leftovers(tmp_path) == []
-    assert odb.read_bytes(stored) == SRC_DATA
-
-
-def test_link_out_with_a_temp_folder(odb, stored, tmp_path):
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    dest = tmp_path / "f"
-    odb.link_out(stored, str(dest), ["copy"], tmp_dir=str(tmp))
-    assert dest.read_bytes() == SRC_DATA
-    assert os.listdir(tmp) == []
-
-
-@pytest.mark.parametrize("size", [len(SRC_DATA), SMALL + 10])
-@pytest.mark.parametrize("existing", [False, True])
-def test_link_out_copy_refuses_a_corrupted_object(odb, tmp_path, size, existing):
-    data = os.urandom(size)
-    oid = odb.write_bytes(data)
-    path = odb.path(oid)
-    os.chmod(path, 0o644)
-    with open(path, "r+b") as f:
-        f.seek(size // 2)
-        f.write(b"\0corrupt\0")
-    dest = tmp_path / "out"
-    if existing:
-        dest.write_bytes(b"old")
-    with pytest.raises(CorruptObjectError, match=oid):
-        odb.link_out(oid, str(dest), ["copy"], size=size)
-    if existing:
-        assert dest.read_bytes() == b"old"
-    else:
-        assert not os.path.lexists(dest)
-    assert _leftovers(tmp_path) == []
-
-
-def test_link_out_of_a_missing_object(odb, tmp_path):
-    oid = hash_bytes(b"never stored")
-    with pytest.raises(ObjectNotFoundError) as exc:
-        odb.link_out(oid, str(tmp_path / "f"), ["copy"])
-    assert exc.value.oids == [oid]
-    assert not os.path.lexists(tmp_path / "f")
-
-
-def test_link_out_with_no_working_link_type(odb, stored, tmp_path):
-    if _reflink_works(tmp_path):
-        pytest.skip("this file system supports reflinks")
-    dest = tmp_path / "f"
-    with pytest.raises(MlvcError, match="none of the link types"):
-        odb.link_out(stored, str(dest), ["reflink"])
-    assert not os.path.lexists(dest)
-    assert _leftovers(tmp_path) == []

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mlvc.state import RACY_NS, State, StateNoop
+from mlvc.workspace.state import RACY_NS, State, StateNoop
 
 OID = "06b05ab6733a618578af5f94892f3950"
 OLD = time.time_ns() - 10**12  # a mtime well in the past

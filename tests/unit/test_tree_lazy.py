@@ -3,7 +3,7 @@
 import pytest
 
 from mlvc.errors import FileFormatError
-from mlvc.objects import Tree, parse_tree, serialize_tree
+from mlvc.objects.tree import Tree, parse_tree, serialize_tree
 
 GOOD = "0123456789abcdef0123456789abcdef"
 

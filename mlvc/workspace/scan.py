@@ -1,4 +1,4 @@
-"""The workspace side: walking tracked paths, hashing with the stat cache, diffs."""
+"""Walking an artifact's path in the workspace, and the fingerprint that vouches for a whole folder."""
 
 from __future__ import annotations
 
@@ -8,23 +8,10 @@ import time
 from dataclasses import dataclass, field
 
 from mlvc.errors import InvalidPathError
-from mlvc.fsutil import TMP_PREFIX
-from mlvc.objects import Tree
-from mlvc.progress import NULL, run_parallel
-from mlvc.state import RACY_NS, Row
+from mlvc.fs.atomic import RACY_NS, TMP_PREFIX
 
 # A file found in the workspace: (path inside the artifact, absolute path, stat)
 Found = tuple[str, str, os.stat_result]
-# What a workspace file holds: path inside the artifact -> (oid, size, executable)
-Listing = dict[str, tuple[str, int, bool]]
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    path: str  # repo-relative
-    kind: str  # "added", "modified" or "deleted"
-    old_oid: str | None = None
-    new_oid: str | None = None
 
 
 @dataclass
@@ -119,73 +106,3 @@ def _follow(path: str, rel: str, inner: str) -> os.stat_result:
         raise InvalidPathError(f"{rel}/{inner} is a symlink to a folder; mlvc does not follow those",
                                "replace it with the folder itself")
     return st
-
-
-def _key(rel: str, path: str) -> str:
-    return f"{rel}/{path}" if path else rel
-
-
-def hash_files(
-    rel: str,
-    files: list[Found],
-    state_rows: dict[str, tuple[int, int, int, int, str]],
-    hasher,
-    progress=NULL,
-    description: str = "Hashing",
-    store_known: bool = False,
-) -> tuple[Listing, list[Row]]:
-    """Find the object id of every file, from the stat cache where it vouches for
-    the file, else with ``hasher(abs_path, size, known_oid) -> (oid, size)``
-    (which may also store the file; with ``store_known`` it is called for the
-    files the cache vouches for too). Returns the listing and new cache rows."""
-    listing: Listing = {}
-    todo: list[tuple[Found, str | None]] = []
-    base = rel + "/"
-    get = state_rows.get
-    for found in files:
-        path, _, st = found
-        row = get(base + path if path else rel)
-        if (row is not None and row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == st.st_ctime_ns
-                and row[3] == st.st_size):
-            listing[path] = (row[4], st.st_size, bool(st.st_mode & 0o100))
-            if not store_known:
-                continue
-            todo.append((found, row[4]))
-        else:
-            todo.append((found, None))
-    new_rows: list[Row] = []
-    if not todo:
-        return listing, new_rows
-
-    def work(item):
-        (path, abspath, st), known = item
-        oid, size = hasher(abspath, st.st_size, known)
-        return path, oid, size, st, known
-
-    with progress.task(description, len(todo)) as task:
-        results = run_parallel(work, todo, task)
-    for path, oid, size, st, known in results:
-        listing[path] = (oid, size, bool(st.st_mode & 0o100))
-        if known != oid:
-            new_rows.append((_key(rel, path), st.st_ino, st.st_mtime_ns, st.st_ctime_ns, size, oid))
-    return listing, new_rows
-
-
-def diff(rel: str, recorded: Tree | None, current: Listing) -> list[Change]:
-    """Files added, modified or deleted in ``current`` relative to ``recorded`` (content only)."""
-    changes: list[Change] = []
-    index = recorded.index if recorded is not None else {}
-    for path, (oid, _, _) in current.items():
-        meta = index.get(path)
-        if meta is None:
-            changes.append(Change(_key(rel, path), "added", None, oid))
-        elif meta[:32] != oid:
-            changes.append(Change(_key(rel, path), "modified", meta[:32], oid))
-    for path in index.keys() - current.keys() if recorded is not None else ():
-        changes.append(Change(_key(rel, path), "deleted", index[path][:32], None))
-    changes.sort(key=lambda c: c.path)
-    return changes
-
-
-def listing_to_tree(listing: Listing) -> Tree:
-    return Tree.from_entries((p, o, s, x) for p, (o, s, x) in listing.items())

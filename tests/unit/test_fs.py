@@ -7,10 +7,10 @@ import stat
 
 import pytest
 
-from mlvc import fsutil
+from mlvc.fs import atomic, links
 from mlvc.errors import CorruptObjectError, InvalidPathError
-from mlvc.fsutil import SafeDirs, atomic_write, check_relpath, copy_hashing, copy_verified, remove_path
-from mlvc.hashing import hash_bytes
+from mlvc.fs import SafeDirs, atomic_write, check_relpath, copy_hashing, copy_verified, remove_path
+from mlvc.objects.hashing import hash_bytes
 
 
 @pytest.mark.parametrize(
@@ -183,7 +183,7 @@ def test_atomic_write_into_a_missing_folder_fails_cleanly(tmp_path):
 # ------------------------------------------------------------------- copies
 
 
-@pytest.mark.parametrize("size", [0, 10, fsutil.COPY_CHUNK * 4, fsutil.COPY_CHUNK * 4 + 1, fsutil.COPY_CHUNK * 5 + 7])
+@pytest.mark.parametrize("size", [0, 10, atomic.COPY_CHUNK * 4, atomic.COPY_CHUNK * 4 + 1, atomic.COPY_CHUNK * 5 + 7])
 def test_copy_hashing(tmp_path, size):
     data = os.urandom(size)
     src, dst = tmp_path / "src", tmp_path / "dst"
@@ -214,9 +214,9 @@ def test_copy_verified_refuses_a_wrong_hash_and_leaves_nothing(tmp_path):
 def test_reflink_is_unsupported_or_works(tmp_path):
     (tmp_path / "src").write_bytes(b"abc")
     try:
-        fsutil.reflink(str(tmp_path / "src"), str(tmp_path / "dst"))
+        links.reflink(str(tmp_path / "src"), str(tmp_path / "dst"))
     except OSError as exc:
-        assert fsutil.is_unsupported(exc)
+        assert links.is_unsupported(exc)
         assert not (tmp_path / "dst").exists()
     else:
         assert (tmp_path / "dst").read_bytes() == b"abc"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 
-from mlvc.fsutil import atomic_write
+from mlvc.fs.atomic import atomic_write
 
 _SPECIAL = re.compile(r"([*?\[\]\\!#])")
 

@@ -1,8 +1,10 @@
-"""Git access. gitpython is imported here, lazily, never on the CLI's start-up path."""
+"""Git access. gitpython is imported here, lazily, never on the CLI's start-up path;
+work-tree queries run ``git`` itself, once for many paths."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 
 from mlvc.errors import ScmError
 
@@ -51,3 +53,25 @@ class Git:
         except KeyError:
             return None
         return blob.data_stream.read()
+
+
+def git_tracked(root: str, paths: list[str]) -> set[str]:
+    """Those of ``paths`` (relative to ``root``) under which git tracks any file: one
+    ``git ls-files`` for them all. Empty outside git or if git cannot be run."""
+    if not paths:
+        return set()
+    try:
+        out = subprocess.run(["git", "--literal-pathspecs", "ls-files", "-z", "--", *paths], cwd=root,
+                             capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if out.returncode != 0:
+        return set()
+    wanted = set(paths)
+    found = set()
+    for f in os.fsdecode(out.stdout).split("\0"):
+        while f and f not in found:  # the file, then each folder above it
+            if f in wanted:
+                found.add(f)
+            f = f.rpartition("/")[0]
+    return found

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlvc.hashing import hash_file
-from mlvc.lockfile import LockEntry
+from mlvc.formats.lock import LockEntry, read_lock
+from mlvc.formats.project import read_project
+from mlvc.objects.hashing import hash_file
+from mlvc.ops.targets import select
 from mlvc.progress import NULL
 from mlvc.repo import Repo
-from mlvc.worktree import Change, diff, fingerprint, hash_files, scan
+from mlvc.workspace.build import hash_files, listing_to_tree
+from mlvc.workspace.compare import Change, diff
+from mlvc.workspace.scan import fingerprint, scan
 
 OK = "ok"
 MODIFIED = "modified"
@@ -66,8 +70,6 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
         return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, listing[""][0])])
     if not odb.exists(entry.oid):
         # Without the tree the changes cannot be listed, only whether the content is the same.
-        from mlvc.worktree import listing_to_tree
-
         same = listing_to_tree(listing).oid == entry.oid
         return ArtifactStatus(rel, NOT_IN_CACHE if same else MODIFIED, kind,
                               missing_objects=1 if same else 0)
@@ -94,5 +96,8 @@ def _cache_status(repo: Repo, rel: str, entry: LockEntry, tree=None, fp: str | N
     return ArtifactStatus(rel, OK, "dir")
 
 
-def status(repo: Repo, targets: list[str], lock_entries: dict[str, LockEntry], progress=NULL) -> list[ArtifactStatus]:
-    return [artifact_status(repo, rel, lock_entries.get(rel), progress) for rel in targets]
+def status(repo: Repo, paths: list[str] | None = None, cwd: str | None = None, progress=NULL) -> list[ArtifactStatus]:
+    """The status of the artifacts named by ``paths`` (all when empty)."""
+    lock = read_lock(repo.root)
+    targets = select(repo, paths or [], read_project(repo.root), lock, cwd)
+    return [artifact_status(repo, rel, lock.artifacts.get(rel), progress) for rel in targets]

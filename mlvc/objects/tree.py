@@ -29,8 +29,8 @@ from itertools import islice
 from typing import Iterable, Iterator
 
 from mlvc.errors import FileFormatError, InvalidPathError
-from mlvc.fsutil import check_relpath
-from mlvc.hashing import TREE_SUFFIX, hash_bytes
+from mlvc.objects.paths import check_relpath
+from mlvc.objects.hashing import TREE_SUFFIX, hash_bytes
 
 TREE_HEADER = "mlvc-tree 1\n"
 _OID_RE = re.compile(r"[0-9a-f]{32}\Z")

@@ -13,23 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlvc.errors import FileFormatError, MlvcError
-from mlvc.fsutil import check_relpath
-from mlvc.hashing import is_valid_oid
-from mlvc.lockfile import (
-    LOCK_FILE,
-    PROJECT_FILE,
-    Lock,
-    LockEntry,
-    Project,
-    parse_lock,
-    parse_project,
-    read_lock,
-    read_project,
-    serialize_lock,
-    serialize_project,
-    write_lock,
-    write_project,
-)
+from mlvc.formats.lock import LOCK_FILE, Lock, LockEntry, parse_lock, read_lock, serialize_lock, write_lock
+from mlvc.formats.project import PROJECT_FILE, Project, parse_project, read_project, serialize_project, write_project
+from mlvc.objects.hashing import is_valid_oid
+from mlvc.objects.paths import check_relpath
 
 OID_ABC = "06b05ab6733a618578af5f94892f3950"
 OID_CSV = "3b5f3e4500e12f030322f8b3d7504d46"
@@ -502,7 +489,7 @@ def test_python_tags_are_never_constructed(tmp_path):
 def test_deeply_nested_yaml_is_a_format_error_not_a_crash(form):
     # In a child process: libyaml's composer recursing too deep is a segfault, not an exception.
     code = (
-        "from mlvc.lockfile import parse_lock, parse_project\n"
+        "from mlvc.formats.lock import parse_lock\nfrom mlvc.formats.project import parse_project\n"
         "from mlvc.errors import FileFormatError\n"
         f"n = 200_000\ntext = {form}\n"
         "for parse in (parse_lock, parse_project):\n"

@@ -14,14 +14,20 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from mlvc import fsutil
-from mlvc.errors import CheckoutConflictError, ObjectNotFoundError
-from mlvc.hashing import hash_file
-from mlvc.lockfile import LockEntry
-from mlvc.progress import NULL, run_parallel
+from mlvc import fs
+from mlvc.errors import ArtifactNotFoundError, CheckoutConflictError, ObjectNotFoundError
+from mlvc.formats.lock import LOCK_FILE, LockEntry
+from mlvc.formats.project import Project
+from mlvc.fs.atomic import RACY_NS
+from mlvc.fs.parallel import run_parallel
+from mlvc.objects.hashing import hash_file
+from mlvc.ops.targets import select, writing
+from mlvc.progress import NULL
 from mlvc.repo import Repo
-from mlvc.state import RACY_NS, Row
-from mlvc.worktree import Listing, fingerprint, hash_files, scan
+from mlvc.workspace.build import Listing, hash_files, key
+from mlvc.workspace.cachelink import CacheLinker
+from mlvc.workspace.scan import fingerprint, scan
+from mlvc.workspace.state import Row
 
 
 @dataclass
@@ -59,10 +65,6 @@ def _current(repo: Repo, rel: str, found, progress) -> Listing:
     return listing
 
 
-def _key(rel: str, path: str) -> str:
-    return f"{rel}/{path}" if path else rel
-
-
 def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = False) -> tuple[_Plan, list[str], list[str]]:
     """Return the plan, the paths whose local changes would be lost, and the missing oids."""
     rel = entry.path
@@ -90,28 +92,28 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
             meta = recorded.get(path)
             if meta is not None and meta[:32] == oid:
                 if relink:
-                    plan.replaced.add(_key(rel, path))
+                    plan.replaced.add(key(rel, path))
                 else:
                     plan.unchanged += 1
                 continue
             if not odb.exists(oid):
-                at_risk.append(_key(rel, path))
+                at_risk.append(key(rel, path))
             if meta is None:
-                plan.delete.append(_key(rel, path))
+                plan.delete.append(key(rel, path))
             else:
-                plan.replaced.add(_key(rel, path))
+                plan.replaced.add(key(rel, path))
         for path, meta in zip(tree.paths, tree.metas):
             cur = current.get(path)
             if cur is not None and cur[0] == meta[:32] and not relink:
                 continue
-            plan.write.append((_key(rel, path), meta[:32], int(meta[35:]), meta[33] == "x"))
+            plan.write.append((key(rel, path), meta[:32], int(meta[35:]), meta[33] == "x"))
         absent = set(odb.missing(tree.oids()))
         plan.complete = not absent
         missing.extend({w[1] for w in plan.write} & absent)
     else:
         if found.kind == "dir":
             plan.remove_tree = rel
-            at_risk.extend(_key(rel, p) for p, (oid, _, _) in current.items() if not odb.exists(oid))
+            at_risk.extend(key(rel, p) for p, (oid, _, _) in current.items() if not odb.exists(oid))
         elif found.kind == "file":
             oid = current[""][0]
             if oid == entry.oid and not relink:
@@ -126,14 +128,27 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
     return plan, at_risk, missing
 
 
-def checkout(repo: Repo, entries: list[LockEntry], force: bool = False, progress=NULL,
-             relink: bool = False) -> CheckoutResult:
+def checkout(repo: Repo, paths: list[str] | None = None, force: bool = False, cwd: str | None = None,
+             progress=NULL, relink: bool = False) -> CheckoutResult:
+    """Make the artifacts named by ``paths`` (all recorded ones when empty) match mlvc.lock."""
+    with writing(repo) as (project, lock):
+        targets = select(repo, paths or [], Project(), lock, cwd)
+        if paths:
+            for rel in select(repo, paths, project, lock, cwd):
+                if rel not in lock.artifacts:
+                    raise ArtifactNotFoundError(f"{rel} has no recorded version in {LOCK_FILE}",
+                                                f"record it with `mlvc commit {rel}`")
+        return checkout_entries(repo, [lock.artifacts[t] for t in targets], force, progress, relink)
+
+
+def checkout_entries(repo: Repo, entries: list[LockEntry], force: bool = False, progress=NULL,
+                     relink: bool = False) -> CheckoutResult:
     """Make the workspace match ``entries``. With ``relink`` every file is put in
     again with the current ``cache.type`` (after switching from copy to hardlink, say)."""
     plans: list[_Plan] = []
     at_risk: list[str] = []
     missing: list[str] = []
-    safe = fsutil.SafeDirs(repo.root)
+    safe = fs.SafeDirs(repo.root)
     for entry in entries:
         top = os.path.join(repo.root, entry.path)
         safe.check(os.path.dirname(top))
@@ -161,21 +176,20 @@ def checkout(repo: Repo, entries: list[LockEntry], force: bool = False, progress
     return _apply(repo, plans, safe, progress)
 
 
-def _apply(repo: Repo, plans: list[_Plan], safe: fsutil.SafeDirs, progress) -> CheckoutResult:
-    odb = repo.odb
-    kinds = repo.config.link_types
+def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> CheckoutResult:
+    linker = CacheLinker(repo.odb, repo.config.link_types)
     staging = os.path.join(repo.tmp_dir, "checkout")
     os.makedirs(staging, exist_ok=True)
     for name in os.listdir(staging):  # left by a killed checkout; we hold the lock
-        fsutil.remove_path(os.path.join(staging, name))
+        fs.remove_path(os.path.join(staging, name))
     result = CheckoutResult()
     rows: list[Row] = []
     for plan in plans:
         result.unchanged += plan.unchanged
         for path in plan.leftovers:  # temp files of an older mlvc, or of a copy beside dest (EXDEV)
-            fsutil.remove_path(path)
+            fs.remove_path(path)
         if plan.remove_tree:
-            fsutil.remove_path(os.path.join(repo.root, plan.remove_tree))
+            fs.remove_path(os.path.join(repo.root, plan.remove_tree))
             repo.state.forget(plan.remove_tree)
         for path in plan.delete:
             os.unlink(os.path.join(repo.root, path))
@@ -188,8 +202,7 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fsutil.SafeDirs, progress) -> C
         def write(item, _plan=plan):
             path, oid, size, x = item
             dest = os.path.join(repo.root, path)
-            odb.link_out(oid, dest, kinds, executable=x, size=size, tmp_dir=staging,
-                         new=path not in _plan.replaced)
+            linker.place(oid, dest, executable=x, size=size, tmp_dir=staging, new=path not in _plan.replaced)
             st = os.stat(dest)
             return (path, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, oid)
 

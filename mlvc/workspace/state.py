@@ -15,10 +15,7 @@ import sqlite3
 import time
 from typing import Iterable
 
-# A file whose mtime is this close to the moment its hash was saved may still
-# change within the same timestamp tick (coarse kernel clocks tick every few
-# ms), so it is not trusted later: the same "racy clean" rule as git's index.
-RACY_NS = 20_000_000
+from mlvc.fs.atomic import RACY_NS  # rows this close to the moment they are saved are not kept
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -1,0 +1,7 @@
+"""The commands, split by area; importing this package registers them on ``mlvc.cli.app``.
+
+data: init, add, commit, status, checkout, remove, unprotect, ls, fsck; config: config.
+(Later: pipeline, remote, history.)
+"""
+
+from mlvc.cli.commands import config, data  # noqa: F401

@@ -1,0 +1,62 @@
+"""The ``config`` command. Parse options, call ``mlvc.api``, render."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from mlvc.cli import app, command
+from mlvc.cli.commands.data import JSON
+from mlvc.cli.exitcodes import ExitStatus
+from mlvc.cli.render import emit_json, out
+
+
+@app.command()
+@command
+def config(
+    key: Optional[str] = typer.Argument(None, metavar="[KEY]", help="A key such as cache.type."),
+    value: Optional[str] = typer.Argument(None, metavar="[VALUE]",
+                                          help="The value to set; omit to print the current value (exit 1 if unset)."),
+    local: bool = typer.Option(False, "--local", help="Use .mlvc/config.local (git-ignored: secrets, machine paths)."),
+    unset: bool = typer.Option(False, "--unset", help="Remove the key."),
+    list_: bool = typer.Option(False, "--list", "-l", help="List every key with its value (defaults included)."),
+    as_json: bool = JSON,
+):
+    """Get or set configuration in .mlvc/config (tracked) or .mlvc/config.local.
+
+    Keys: cache.type (ordered link types from reflink, hardlink, symlink, copy;
+    default reflink,copy), cache.dir (where the cache lives; may be shared),
+    core.fsync (batch, always, never), core.remote, remote.NAME.OPTION.
+    With no KEY, lists every key (like --list). .mlvc/config.local wins
+    over .mlvc/config.
+
+    Example: mlvc config cache.type hardlink,copy
+    """
+    from mlvc import api
+    from mlvc.errors import MlvcError
+
+    if list_ or key is None:
+        items = api.config_list()
+        if as_json:
+            emit_json(items)
+        else:
+            for k, v in items.items():
+                out(f"{k}={v}")
+        return
+    if unset:
+        if value is not None:
+            raise MlvcError("--unset takes a key and no value")
+        if not api.config_unset(key, local):
+            raise MlvcError(f"{key} is not set" + (" in config.local" if local else ""))
+        return
+    if value is None:
+        got = api.config_get(key)
+        if got is None:
+            return ExitStatus.CHECK_FAILED  # like `git config KEY`: unset exits 1 quietly
+        if as_json:
+            emit_json({key: got})
+        else:
+            out(got)
+        return
+    api.config_set(key, value, local)

@@ -1,0 +1,170 @@
+"""YAML in and out for the committed text files: composing with line numbers, bounded
+nesting, conflict markers, and the one scalar writer.
+
+Every problem found on read names the file, the line and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from mlvc.errors import FileFormatError, InvalidPathError
+from mlvc.fs.atomic import atomic_write
+from mlvc.objects.paths import check_relpath
+
+CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(\s|$)", re.M)
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+-]*\Z")
+# Characters a YAML document cannot hold raw (DEL, C1 controls, U+FFFE/FFFF) or
+# reads as line breaks (NEL, LS, PS): written as \uXXXX escapes in double quotes.
+# (Lone surrogates are left alone: they cannot be written as UTF-8 at all.)
+_RAW_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+SIMPLE_KEY_MAX = 1000
+MAX_DEPTH = 100
+_NOT_STR = re.compile(
+    r"(?i:y|n|yes|no|true|false|on|off|null|~)\Z|[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?\Z|"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}.*|0[xob].*|[-+]?\.(inf|nan|Inf|NaN|INF|NAN)\Z|[0-9:]+\Z"
+)
+
+
+
+def load_yaml(name: str, text: str, conflict_hint: str | None = None):
+    """Compose ``text`` into YAML nodes (which keep line numbers); ``conflict_hint`` says
+    what to do when the file holds git merge conflict markers."""
+    import yaml
+
+    m = CONFLICT.search(text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        raise FileFormatError(name, "has git merge conflict markers", line,
+                              conflict_hint or "resolve the merge first: edit the file and remove the conflict markers")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        check_depth(name, text, loader)
+        node = yaml.compose(text, Loader=loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise FileFormatError(name, f"invalid YAML: {problem}", line) from None
+    except UnicodeError:  # a lone surrogate: only a str that never came from a UTF-8 file holds one
+        raise FileFormatError(name, "is not valid UTF-8") from None
+    except yaml.YAMLError as exc:
+        raise FileFormatError(name, f"invalid YAML: {exc}") from None
+    return node
+
+
+def check_depth(name: str, text: str, loader) -> None:
+    """Refuse deeply nested YAML before composing it.
+
+    libyaml's composer recurses once per level and crashes the process (a
+    segfault, not an exception) some 25,000 levels down; its parser does not
+    recurse. Nesting needs a '[', '{', '-' or '?' per level, or ever deeper
+    indentation, so only a text with many of those (or a huge one) is scanned.
+    """
+    if sum(map(text.count, "[{-?")) < 1000 and len(text) < 1_000_000:
+        return
+    import yaml
+
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise FileFormatError(name, "nested too deeply to be an mlvc file", event.start_mark.line + 1)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def line_of(node) -> int:
+    return node.start_mark.line + 1
+
+
+def mapping(name: str, node, what: str) -> list[tuple[Any, Any]]:
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        raise FileFormatError(name, f"{what} must be a mapping", line_of(node))
+    seen = set()
+    for k, _ in node.value:
+        if not isinstance(k, yaml.ScalarNode):
+            raise FileFormatError(name, f"keys of {what} must be strings", line_of(k))
+        if k.value in seen:
+            raise FileFormatError(name, f"duplicate key {k.value!r} in {what}", line_of(k))
+        seen.add(k.value)
+    return node.value
+
+
+def scalar(name: str, node, what: str, kind: type):
+    import yaml
+
+    if not isinstance(node, yaml.ScalarNode):
+        raise FileFormatError(name, f"{what} must be a {kind.__name__}", line_of(node))
+    if kind is int:
+        if node.tag != "tag:yaml.org,2002:int" or not re.fullmatch(r"[0-9]+", node.value):
+            raise FileFormatError(name, f"{what} must be a non-negative integer, got {node.value!r}", line_of(node))
+        return int(node.value)
+    if node.tag != "tag:yaml.org,2002:str" and not (node.tag.endswith(":int") or node.tag.endswith(":float")):
+        raise FileFormatError(name, f"{what} must be a string, got {node.value!r}", line_of(node))
+    return node.value
+
+
+def artifact_path(name: str, node, value: str) -> str:
+    try:
+        check_relpath(value, "artifact path")
+    except InvalidPathError as exc:
+        raise FileFormatError(name, exc.message, line_of(node)) from None
+    first = value.split("/", 1)[0]
+    if first in (".git", ".mlvc"):
+        raise FileFormatError(name, f"artifact path {value!r} is inside {first}/", line_of(node))
+    return value
+
+
+def check_schema(name: str, node, expected: int) -> None:
+    value = scalar(name, node, "schema", int)
+    if value != expected:
+        raise FileFormatError(name, f"unsupported schema {value} (this mlvc reads schema {expected})",
+                              line_of(node), "upgrade mlvc")
+
+
+def check_nesting(name: str, paths: list[str]) -> None:
+    ordered = sorted(paths)
+    for a, b in zip(ordered, ordered[1:]):
+        if b.startswith(a + "/"):
+            raise FileFormatError(name, f"artifact {b!r} is inside artifact {a!r}", hint="track one or the other")
+
+
+def read_text(path: str, name: str) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise FileFormatError(name, "is a folder, expected a file") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileFormatError(name, "is not valid UTF-8") from None
+
+
+def q(value: str) -> str:
+    """A YAML scalar for a string: plain when that reads back as the same string."""
+    if _PLAIN.match(value) and not _NOT_STR.match(value):
+        return value
+    return _RAW_UNSAFE.sub(_escape, json.dumps(value, ensure_ascii=False))
+
+
+def _escape(m: re.Match) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def _tmp_dir(root: str) -> str:
+    return os.path.join(root, ".mlvc", "tmp")
+
+
+def write_text(root: str, name: str, text: str) -> None:
+    """Write a committed file at the repository root atomically (its temp file in .mlvc/tmp)."""
+    atomic_write(os.path.join(root, name), text.encode("utf-8"), tmp_dir=_tmp_dir(root))

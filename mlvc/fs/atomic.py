@@ -1,0 +1,177 @@
+"""Atomic writes and durable files: temp names, write-then-rename, unnamed (O_TMPFILE) files, syncfs.
+
+A reader of any file written here sees the old content or the new, never half.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import stat
+import sys
+
+TMP_PREFIX = ".mlvc-tmp-"
+COPY_CHUNK = 1024 * 1024
+# A file whose mtime is this close to the moment it was looked at may still
+# change within the same timestamp tick (coarse kernel clocks tick every few
+# ms), so what was seen of it is not trusted later: git's "racy clean" rule.
+RACY_NS = 20_000_000
+
+_TMP_SERIAL = itertools.count()
+_TMP_TAG = os.urandom(4).hex()
+
+
+def tmp_name(folder: str) -> str:
+    """A fresh temp-file name in ``folder`` (unique in this process; created with O_EXCL)."""
+    return os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{_TMP_TAG}-{next(_TMP_SERIAL)}")
+
+
+def fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, *, mode: int = 0o644, fsync: bool = True, tmp_dir: str | None = None) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one.
+
+    The temp file is made in ``tmp_dir`` (a git-ignored folder, so a killed
+    write leaves nothing in ``git status``) when it is on the same file
+    system, else beside ``path``.
+    """
+    folder = os.path.dirname(path) or "."
+    if tmp_dir is not None and os.path.isdir(tmp_dir):
+        try:
+            if os.stat(tmp_dir).st_dev == os.stat(folder).st_dev:
+                folder = tmp_dir
+        except OSError:
+            pass
+    tmp = tmp_name(folder)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        unlink_quiet(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        unlink_quiet(tmp)
+        raise
+    if fsync:
+        fsync_dir(os.path.dirname(path) or ".")
+
+
+def unlink_quiet(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def syncfs(path: str) -> None:
+    """Flush every dirty page of the file system that holds ``path`` (one call for many files)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
+
+
+_NO_TMPFILE: set[str] = set()  # folders whose file system refused O_TMPFILE
+
+
+def open_tmpfile(folder: str, mode: int = 0o444) -> int | None:
+    """An unnamed file in ``folder`` (O_TMPFILE), or None where the file system has none.
+
+    It gets a name only through ``publish_tmpfile``, complete; if the process
+    dies first it vanishes, leaving no temp file anywhere.
+    """
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or folder in _NO_TMPFILE:
+        return None
+    try:
+        return os.open(folder, flag | os.O_WRONLY, mode)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            _NO_TMPFILE.add(folder)
+            return None
+        raise
+
+
+def publish_tmpfile(fd: int, dest: str) -> bool:
+    """Give the unnamed file ``fd`` the name ``dest`` at once; False if ``dest`` exists (never replaced)."""
+    global _ROOT_FD
+    if _ROOT_FD is None:
+        _ROOT_FD = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        # A dir fd makes Python call linkat() (plain link() would not follow the
+        # /proc magic link); AT_SYMLINK_FOLLOW then links the open file itself.
+        os.link(f"/proc/self/fd/{fd}", dest, src_dir_fd=_ROOT_FD, follow_symlinks=True)
+    except FileExistsError:
+        return False
+    return True
+
+
+_ROOT_FD: int | None = None
+
+
+def read_small(path: str, size: int) -> bytes:
+    """The whole content of a small file, with as few system calls as there can be."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, size + 1)
+        if len(data) <= size:
+            return data
+        parts = [data]
+        while chunk := os.read(fd, COPY_CHUNK):
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def remove_path(path: str) -> None:
+    """Remove a file, symlink or folder tree (making read-only folders writable as needed)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        import shutil
+
+        def onexc(func, p, exc):  # pragma: no cover - only with odd permissions
+            os.chmod(os.path.dirname(p), 0o755)
+            func(p)
+
+        shutil.rmtree(path, onexc=onexc) if sys.version_info >= (3, 12) else shutil.rmtree(path, onerror=onexc)
+    else:
+        os.unlink(path)

@@ -1,0 +1,8 @@
+"""The verbs: one module per verb (add, commit, status, checkout, remove, unprotect, ls,
+fsck, config, init), each a function that takes a ``Repo`` and returns a value.
+
+``targets`` turns a user's paths into artifacts; ``record`` is shared by add and
+commit. Verbs never print or prompt: they return values (small dataclasses) and
+raise ``mlvc.errors``. May import every layer below (workspace, odb, formats,
+scm, objects, fs); nothing below imports ``ops``. ``mlvc.api`` re-exports them.
+"""

@@ -1,0 +1,46 @@
+"""``remove``: stop tracking paths; the files stay in the workspace as writable copies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlvc.errors import ArtifactNotFoundError, MlvcError
+from mlvc.formats.lock import LOCK_FILE, write_lock
+from mlvc.formats.project import PROJECT_FILE, write_project
+from mlvc.ops.targets import all_artifacts, to_repo_path, writing
+from mlvc.ops.unprotect import unprotect_artifact
+from mlvc.progress import NULL
+from mlvc.repo import Repo
+from mlvc.workspace import gitignore
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    removed: list[str]
+    git_files: list[str]
+
+
+def remove(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) -> RemoveResult:
+    if not paths:
+        raise MlvcError("nothing to remove", "name one or more tracked paths")
+    with writing(repo) as (project, lock):
+        known = all_artifacts(project, lock)
+        targets = []
+        for p in paths:
+            rel = to_repo_path(repo, p, cwd)
+            if rel not in known:
+                raise ArtifactNotFoundError(f"{rel} is not tracked", "see `mlvc status` for what is")
+            targets.append(rel)
+        git_files = set()
+        for rel in targets:
+            unprotect_artifact(repo, rel, progress)
+            gi = gitignore.unignore(repo.root, rel)
+            if gi:
+                git_files.add(gi)
+            lock.artifacts.pop(rel, None)
+            if rel in project.artifacts:
+                project.artifacts.remove(rel)
+            repo.state.forget(rel)
+        write_project(repo.root, project)
+        write_lock(repo.root, lock)
+        return RemoveResult(sorted(targets), sorted(git_files) + [PROJECT_FILE, LOCK_FILE])

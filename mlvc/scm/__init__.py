@@ -1,0 +1,10 @@
+"""git: reading files at a revision (gitpython, imported lazily), and the plumbing
+queries mlvc asks of the work tree (one ``git`` process for many paths).
+
+Later: git worktrees (verify), hooks, the mlvc.lock merge driver. May import
+``errors`` only.
+"""
+
+from mlvc.scm.git import Git, NoSCM, git_tracked
+
+__all__ = ["Git", "NoSCM", "git_tracked"]
