@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .operations import OPS, STEPS, Ctx, Op
 from .timing import CommandFailed, run_timed, wait_for_quiet

@@ -9,7 +9,6 @@ more subclass; adding an operation means one more row in operations.py.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import venv
