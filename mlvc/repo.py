@@ -62,7 +62,12 @@ class Repo:
 
     @cached_property
     def odb(self) -> LocalObjectStore:
-        return LocalObjectStore(cache_dir(self.config, self.root), fsync=self.config.get("core.fsync") or "batch")
+        store = LocalObjectStore(cache_dir(self.config, self.root), fsync=self.config.get("core.fsync") or "batch")
+        try:
+            store.upgrade_layout()  # a cache of format 1: moved once, in milliseconds (a rename per folder)
+        except PermissionError:
+            store.root = store.cache  # a format 1 cache this user may not change: read it in place
+        return store
 
     @cached_property
     def state(self) -> State | StateNoop:

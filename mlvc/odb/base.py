@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from mlvc.errors import CorruptObjectError, FileFormatError, MlvcError, ObjectNotFoundError
-from mlvc.objects.hashing import OID_HEX_LEN, TREE_SUFFIX, hash_bytes, is_tree_oid
-from mlvc.objects.tree import Tree, parse_tree, serialize_tree
+from mlvc.objects.hashing import OID_HEX_LEN, TREE_SUFFIX, hash_bytes, is_tree_oid, is_valid_oid
+from mlvc.objects.tree import TREE_VERSION, Tree, check_object, load_tree
 
 
 class ObjectStore:
@@ -52,23 +52,30 @@ class ObjectStore:
         return oid
 
     def save_tree(self, tree: Tree) -> str:
-        data = serialize_tree(tree)
-        oid = self.write_bytes(data, tree=True)
-        tree._oid = oid
-        return oid
+        """Store every folder object of ``tree`` (format 2), the folders below first, so a
+        store that holds a folder's tree holds all of it; return the top tree's id."""
+        objects = tree.encode()
+        for oid, data in objects:
+            if not self.exists(oid):
+                self._put(oid, data)
+        tree._oid, tree.version = objects[-1][0], TREE_VERSION
+        return tree._oid
 
-    def load_tree(self, oid: str, check_meta: bool = True) -> Tree:
-        if not is_tree_oid(oid):
-            raise MlvcError(f"{oid} is not a tree id")
+    def read_tree_object(self, oid: str) -> bytes:
+        """One tree object's bytes, checked against its id."""
+        if not is_valid_oid(oid) or not is_tree_oid(oid):
+            raise MlvcError(f"{oid!r} is not a tree id")
         try:
             data = self.read_bytes(oid)
         except FileNotFoundError:
             raise ObjectNotFoundError(f"tree {oid} is not in the cache", [oid]) from None
         if hash_bytes(data) != oid[:OID_HEX_LEN]:
             raise CorruptObjectError(f"tree {oid} is corrupted in the cache", "run `mlvc fsck`")
-        tree = parse_tree(data, f"tree {oid}", check_meta)
-        tree._oid = oid
-        return tree
+        return data
+
+    def load_tree(self, oid: str, check_meta: bool = True) -> Tree:
+        """The whole tree ``oid`` (following format 2 sub-folders), flat."""
+        return load_tree(oid, self.read_tree_object, check_meta)
 
     def check(self, oid: str) -> bool:
         """Rehash one object: True when its content matches its name (and a tree is well formed)."""
@@ -77,7 +84,7 @@ class ObjectStore:
             if data_oid != oid[:OID_HEX_LEN]:
                 return False
             if is_tree_oid(oid):
-                parse_tree(self.read_bytes(oid), oid)
+                check_object(self.read_bytes(oid), oid)
         except FileNotFoundError:
             return False
         except FileFormatError:

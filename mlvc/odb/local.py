@@ -1,7 +1,14 @@
-"""The local cache: objects as read-only files, published whole (O_TMPFILE linked to its name)."""
+"""The local cache: objects as read-only files, published whole (O_TMPFILE linked to its name).
+
+Layout (format 2, the same on remotes): ``<cache>/files/xxh3/<first 2 hex>/<other 30 hex>[.tree]``.
+The hash algorithm is part of the path, so a second one can be added beside it
+without ambiguity. A format 1 cache (``<cache>/<2 hex>/...``) is moved into
+place once, a fan-out folder at a time (each move one atomic rename).
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Iterator
 
@@ -10,17 +17,85 @@ from mlvc.objects.hashing import hash_file, is_valid_oid
 from mlvc.odb.base import ObjectStore
 
 
-class LocalObjectStore(ObjectStore):
-    """Objects as files: ``<root>/<first 2 hex>/<remaining 30 hex>[.tree]``."""
+LAYOUT = ("files", "xxh3")  # where the objects of each hash algorithm live, below the cache folder
+_HEX = frozenset("0123456789abcdef")
 
-    def __init__(self, root: str, fsync: str = "batch") -> None:
-        self.root = os.path.abspath(root)
+
+class LocalObjectStore(ObjectStore):
+    """Objects as files: ``<cache>/files/xxh3/<first 2 hex>/<remaining 30 hex>[.tree]``.
+
+    ``cache`` is the cache folder (``cache.dir``); ``root`` is the folder of
+    this hash algorithm's objects inside it.
+    """
+
+    def __init__(self, cache: str, fsync: str = "batch") -> None:
+        self.cache = os.path.abspath(cache)
+        self.root = os.path.join(self.cache, *LAYOUT)
         self.fsync = fsync  # "always": per object; "batch": one syncfs in flush(); "never"
         self._dirs: set[str] = set()
         self._dirty = False
 
     def path(self, oid: str) -> str:
         return os.path.join(self.root, oid[:2], oid[2:])
+
+    def legacy_folders(self) -> list[str]:
+        """The fan-out folders of a format 1 cache (``<cache>/<2 hex>/``), never through a symlink."""
+        found = []
+        try:
+            with os.scandir(self.cache) as it:
+                for entry in it:
+                    if len(entry.name) == 2 and set(entry.name) <= _HEX and entry.is_dir(follow_symlinks=False):
+                        found.append(entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return sorted(found)
+
+    def upgrade_layout(self, progress=None) -> int:
+        """Move the objects of a format 1 cache into ``files/xxh3/``; return how many folders moved.
+
+        Each fan-out folder moves with one rename, so a reader finds it whole in
+        one place or the other, and a killed move resumes where it stopped. Where
+        the new layout already has that folder (another mlvc wrote there), the
+        objects move one by one; an object already there is kept (same name,
+        same content). Safe to run from several processes at once.
+        """
+        legacy = self.legacy_folders()
+        if not legacy:
+            return 0
+        os.makedirs(self.root, exist_ok=True)
+        task = progress.task("Moving the cache to files/xxh3/", len(legacy)) if progress else None
+        for name in legacy:
+            src = os.path.join(self.cache, name)
+            dst = os.path.join(self.root, name)
+            try:
+                os.rename(src, dst)
+            except FileNotFoundError:
+                pass  # another process moved it
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                self._merge_folder(src, dst)
+            if task:
+                task.advance()
+        if task:
+            task.close()
+        return len(legacy)
+
+    @staticmethod
+    def _merge_folder(src: str, dst: str) -> None:
+        for name in _listdir(src):
+            old = os.path.join(src, name)
+            try:
+                os.link(old, os.path.join(dst, name), follow_symlinks=False)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                continue
+            os.unlink(old)
+        try:
+            os.rmdir(src)
+        except OSError:
+            pass
 
     def exists(self, oid: str) -> bool:
         return os.path.exists(self.path(oid))
@@ -154,7 +229,7 @@ class LocalObjectStore(ObjectStore):
 
         limit = time.time() - min_age
         found = []
-        for folder in [self.root] + [os.path.join(self.root, p) for p in _listdir(self.root) if len(p) == 2]:
+        for folder in [self.cache, self.root] + [os.path.join(self.root, p) for p in _listdir(self.root) if len(p) == 2]:
             for name in _listdir(folder):
                 if name.startswith(fs.TMP_PREFIX):
                     path = os.path.join(folder, name)

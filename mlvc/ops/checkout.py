@@ -79,18 +79,19 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
     current = _current(repo, rel, found, progress) if found.kind != "missing" else {}
 
     if entry.is_dir:
-        if not odb.exists(entry.oid):
-            return plan, at_risk, [entry.oid]
-        tree = odb.load_tree(entry.oid)
-        recorded = tree.index
+        try:
+            tree = odb.load_tree(entry.oid)
+        except ObjectNotFoundError as exc:  # the tree, or one of its sub-folders' trees
+            return plan, at_risk, exc.oids
+        recorded = tree.oid_map()
         if found.kind == "file":
             plan.remove_tree = rel
             if not odb.exists(current[""][0]):
                 at_risk.append(rel)
             current = {}
         for path, (oid, _, _) in current.items():
-            meta = recorded.get(path)
-            if meta is not None and meta[:32] == oid:
+            was = recorded.get(path)
+            if was == oid:
                 if relink:
                     plan.replaced.add(key(rel, path))
                 else:
@@ -98,15 +99,15 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
                 continue
             if not odb.exists(oid):
                 at_risk.append(key(rel, path))
-            if meta is None:
+            if was is None:
                 plan.delete.append(key(rel, path))
             else:
                 plan.replaced.add(key(rel, path))
-        for path, meta in zip(tree.paths, tree.metas):
+        for path, oid, size, x in tree.entries():
             cur = current.get(path)
-            if cur is not None and cur[0] == meta[:32] and not relink:
+            if cur is not None and cur[0] == oid and not relink:
                 continue
-            plan.write.append((key(rel, path), meta[:32], int(meta[35:]), meta[33] == "x"))
+            plan.write.append((key(rel, path), oid, size, x))
         absent = set(odb.missing(tree.oids()))
         plan.complete = not absent
         missing.extend({w[1] for w in plan.write} & absent)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlvc import fs
-from mlvc.errors import MlvcError
+from mlvc.errors import MlvcError, ObjectNotFoundError
 from mlvc.formats.lock import read_lock
 from mlvc.fs.parallel import run_parallel
 from mlvc.progress import NULL
@@ -56,7 +56,10 @@ def _check(repo: Repo, progress) -> FsckResult:
         if entry.is_dir and entry.oid not in bad:
             try:
                 tree = odb.load_tree(entry.oid)
-            except MlvcError:
+            except ObjectNotFoundError as exc:  # a sub-folder's tree
+                missing.update(exc.oids)
+                continue
+            except MlvcError:  # a corrupted or malformed tree: counted as corrupted above
                 continue
             missing.update(o for o in tree.oids() if o not in present)
     return FsckResult(len(oids), corrupted, sorted(missing), stale_temp=len(odb.stale_temp_files()))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlvc.errors import ObjectNotFoundError
+
 from mlvc.formats.lock import LockEntry, read_lock
 from mlvc.formats.project import read_project
 from mlvc.objects.hashing import hash_file
@@ -68,12 +70,13 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
         return ArtifactStatus(rel, OK, kind)
     if found.kind == "file":
         return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, listing[""][0])])
-    if not odb.exists(entry.oid):
+    try:
+        tree = odb.load_tree(entry.oid, check_meta=False)  # diff compares ids; oids() checks them
+    except ObjectNotFoundError as exc:  # the tree, or one of its sub-folders' trees
         # Without the tree the changes cannot be listed, only whether the content is the same.
         same = listing_to_tree(listing).oid == entry.oid
         return ArtifactStatus(rel, NOT_IN_CACHE if same else MODIFIED, kind,
-                              missing_objects=1 if same else 0)
-    tree = odb.load_tree(entry.oid, check_meta=False)  # diff compares ids; oids() checks them
+                              missing_objects=len(exc.oids) if same else 0)
     changes = diff(rel, tree, listing)
     if changes:
         return ArtifactStatus(rel, MODIFIED, kind, changes)

@@ -73,10 +73,8 @@ def listing_to_tree(listing: Listing) -> Tree:
 
 
 def keep_exec_bits(old, files, listing) -> None:
-    index = old.index
     for path, abspath, _ in files:
-        meta = index.get(path)
-        if meta is not None and meta[33] == "x" and meta[:32] == listing[path][0] and is_linked(abspath):
+        if old.is_executable(path) and old.oid_of(path) == listing[path][0] and is_linked(abspath):
             oid, size, _ = listing[path]
             listing[path] = (oid, size, True)
 

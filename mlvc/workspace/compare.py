@@ -19,14 +19,14 @@ class Change:
 def diff(rel: str, recorded: Tree | None, current: Listing) -> list[Change]:
     """Files added, modified or deleted in ``current`` relative to ``recorded`` (content only)."""
     changes: list[Change] = []
-    index = recorded.index if recorded is not None else {}
+    old = recorded.oid_map() if recorded is not None else {}
     for path, (oid, _, _) in current.items():
-        meta = index.get(path)
-        if meta is None:
+        was = old.get(path)
+        if was is None:
             changes.append(Change(key(rel, path), "added", None, oid))
-        elif meta[:32] != oid:
-            changes.append(Change(key(rel, path), "modified", meta[:32], oid))
-    for path in index.keys() - current.keys() if recorded is not None else ():
-        changes.append(Change(key(rel, path), "deleted", index[path][:32], None))
+        elif was != oid:
+            changes.append(Change(key(rel, path), "modified", was, oid))
+    for path in old.keys() - current.keys():
+        changes.append(Change(key(rel, path), "deleted", old[path], None))
     changes.sort(key=lambda c: c.path)
     return changes

@@ -55,7 +55,8 @@ def workspace_files(folder) -> dict[str, bytes]:
 
 
 def cache_dir(root) -> str:
-    return os.path.join(os.fspath(root), ".mlvc", "cache")
+    """Where the objects are: the cache's format 2 layout, files/xxh3/."""
+    return os.path.join(os.fspath(root), ".mlvc", "cache", "files", "xxh3")
 
 
 def object_path(root, oid: str) -> str:
@@ -104,17 +105,22 @@ def read_project(root) -> dict:
         return yaml.safe_load(fh)
 
 
-def tree_lines(root, oid: str) -> dict[str, str]:
-    """A tree object's entries: path -> file oid (read straight from the cache)."""
+def tree_lines(root, oid: str, prefix: str = "") -> dict[str, str]:
+    """A tree's files: path -> file oid, read straight from the cache (format 2 sub-folders
+    followed; format 1 read flat)."""
     with open(object_path(root, oid), "rb") as fh:
         text = fh.read().decode()
     lines = text.split("\n")
-    assert lines[0] == "mlvc-tree 1"
+    assert lines[0] in ("mlvc-tree 1", "mlvc-tree 2")
     out = {}
     for line in lines[1:]:
         if line:
             path, meta = line.split("\0")
-            out[path] = meta.split(" ")[0]
+            fields = meta.split(" ")
+            if fields[1] == "d":
+                out.update(tree_lines(root, fields[0] + ".tree", f"{prefix}{path}/"))
+            else:
+                out[prefix + path] = fields[0]
     return out
 
 

@@ -77,7 +77,7 @@ def test_an_object_deleted_from_the_cache_is_seen_after_a_clean_status(tracked, 
     assert mlvc("status", "--check").exit_code == 0  # saves the signature with the fingerprint
     assert mlvc("status", "--check").exit_code == 0  # the fast path
     oid = xxhash.xxh3_128_hexdigest(b"2-3")
-    obj = tracked.root / ".mlvc" / "cache" / oid[:2] / oid[2:]
+    obj = tracked.root / ".mlvc" / "cache" / "files" / "xxh3" / oid[:2] / oid[2:]
     obj.unlink()
     r = mlvc("status", "--check")
     assert r.exit_code == 1 and "not in cache" in r.stdout
@@ -90,7 +90,7 @@ def test_checkout_does_not_vouch_for_objects_it_did_not_need(tracked, mlvc):
 
     time.sleep(0.05)
     oid = xxhash.xxh3_128_hexdigest(b"3-3")
-    (tracked.root / ".mlvc" / "cache" / oid[:2] / oid[2:]).unlink()
+    (tracked.root / ".mlvc" / "cache" / "files" / "xxh3" / oid[:2] / oid[2:]).unlink()
     (tracked.root / "data" / "d0" / "f0.txt").unlink()
     assert mlvc("checkout").exit_code == 0
     time.sleep(0.05)

@@ -80,7 +80,7 @@ def test_fsck_reports_missing_tree(repo, mlvc):
 
 def test_fsck_ignores_unreferenced_objects_and_stray_files(repo, mlvc):
     _setup(repo, mlvc)
-    repo.root.gen(".mlvc/cache/zz-not-an-object", "junk")
+    repo.root.gen(".mlvc/cache/files/xxh3/zz-not-an-object", "junk")
     n = len(cache_oids(repo.root))
     (repo.root / "m.bin").write_text("model v2")
     assert mlvc("commit").exit_code == 0  # the old model object is now unreferenced

@@ -8,7 +8,7 @@ import xxhash
 
 def _obj(root, data: bytes):
     oid = xxhash.xxh3_128_hexdigest(data)
-    return root / ".mlvc" / "cache" / oid[:2] / oid[2:]
+    return root / ".mlvc" / "cache" / "files" / "xxh3" / oid[:2] / oid[2:]
 
 
 def test_fsck_repair_then_commit_restores_a_good_object(repo, mlvc):
@@ -70,7 +70,7 @@ def test_process_dying_before_the_lock_rename_leaves_nothing_for_git(repo):
 def test_fsck_repair_removes_old_temp_files_of_a_killed_add(repo, mlvc):
     repo.root.gen("m.bin", "model")
     assert mlvc("add", "m.bin").exit_code == 0
-    folder = repo.root / ".mlvc" / "cache" / "ab"
+    folder = repo.root / ".mlvc" / "cache" / "files" / "xxh3" / "ab"
     folder.mkdir(parents=True, exist_ok=True)
     old = folder / ".mlvc-tmp-123-dead-0"
     young = folder / ".mlvc-tmp-456-live-0"

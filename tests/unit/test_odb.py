@@ -86,7 +86,9 @@ class ObjectStoreContract:
 
     def test_iter_oids_lists_every_object_once(self, store):
         oids = {store.write_bytes(d) for d in DATA}
-        oids.add(store.save_tree(_sample_tree()))
+        tree = _sample_tree()
+        store.save_tree(tree)
+        oids |= tree.tree_oids()
         listed = list(store.iter_oids())
         assert sorted(listed) == sorted(oids)
         assert all(is_valid_oid(o) for o in listed)
@@ -137,7 +139,8 @@ class ObjectStoreContract:
         tree = _sample_tree()
         oid = store.save_tree(tree)
         good = serialize_tree(tree)
-        self.corrupt(store, oid, good.replace(b" x 10", b" - 10"))  # still a valid tree: only the hash tells
+        assert b" d 10 1\n" in good
+        self.corrupt(store, oid, good.replace(b" d 10 1\n", b" d 11 1\n"))  # still a valid tree: only the hash tells
         with pytest.raises(CorruptObjectError):
             store.load_tree(oid)
         self.corrupt(store, oid, b"garbage")
@@ -215,15 +218,53 @@ def _all_leftovers(root) -> list[str]:
     return [n for _, _, names in os.walk(root) for n in names if n.startswith(TMP_PREFIX)]
 
 
-def test_layout_is_two_hex_then_thirty(odb, tmp_path):
+def test_layout_is_files_xxh3_then_two_hex_then_thirty(odb, tmp_path):
+    objects = tmp_path / "cache" / "files" / "xxh3"
     oid = odb.write_bytes(b"abc")
     assert oid == "06b05ab6733a618578af5f94892f3950"
-    assert (tmp_path / "cache" / "06" / "b05ab6733a618578af5f94892f3950").read_bytes() == b"abc"
-    toid = odb.save_tree(_sample_tree())
-    assert (tmp_path / "cache" / toid[:2] / (toid[2:])).is_file()
+    assert (objects / "06" / "b05ab6733a618578af5f94892f3950").read_bytes() == b"abc"
+    tree = _sample_tree()
+    toid = odb.save_tree(tree)
+    assert (objects / toid[:2] / (toid[2:])).is_file()
     assert toid[2:].endswith(".tree") and len(toid[2:]) == 35
-    assert odb.path(oid) == str(tmp_path / "cache" / "06" / "b05ab6733a618578af5f94892f3950")
-    assert sorted(os.listdir(tmp_path / "cache")) == sorted({"06", toid[:2]})
+    assert odb.path(oid) == str(objects / "06" / "b05ab6733a618578af5f94892f3950")
+    assert sorted(os.listdir(tmp_path / "cache")) == ["files"]
+    assert sorted(os.listdir(tmp_path / "cache" / "files")) == ["xxh3"]
+    assert sorted(os.listdir(objects)) == sorted({"06"} | {t[:2] for t in tree.tree_oids()})
+
+
+def _v1_cache(tmp_path, objects: dict[str, bytes]):
+    """A cache as mlvc 0.1 wrote it: <cache>/<2 hex>/<30 hex>."""
+    for oid, data in objects.items():
+        folder = tmp_path / "cache" / oid[:2]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / oid[2:]).write_bytes(data)
+        (folder / oid[2:]).chmod(0o444)
+
+
+def test_a_format_1_cache_is_moved_into_files_xxh3(tmp_path):
+    data = {hash_bytes(d): d for d in DATA}
+    _v1_cache(tmp_path, data)
+    (tmp_path / "cache" / "README").write_text("not a folder of objects")
+    os.symlink(tmp_path, tmp_path / "cache" / "ee")  # never followed
+    store = LocalObjectStore(str(tmp_path / "cache"))
+    assert store.missing(data) == sorted(data, key=list(data).index)
+    assert store.upgrade_layout() == len({o[:2] for o in data})
+    assert sorted(store.iter_oids()) == sorted(data)
+    assert all(store.read_bytes(o) == d for o, d in data.items())
+    assert sorted(os.listdir(tmp_path / "cache")) == ["README", "ee", "files"]
+    assert store.upgrade_layout() == 0  # once
+
+
+def test_a_format_1_folder_merges_into_one_that_exists(tmp_path):
+    old = {hash_bytes(d): d for d in DATA}
+    _v1_cache(tmp_path, old)
+    store = LocalObjectStore(str(tmp_path / "cache"))
+    both = store.write_bytes(DATA[1])  # in both layouts: its folder exists in the new one, so no rename
+    store.upgrade_layout()
+    assert sorted(store.iter_oids()) == sorted(old)
+    assert all(store.check(o) for o in old)
+    assert not (tmp_path / "cache" / both[:2]).exists()
 
 
 def test_objects_are_read_only(odb, tmp_path):

@@ -3,13 +3,13 @@
 import pytest
 
 from mlvc.errors import FileFormatError
-from mlvc.objects.tree import Tree, parse_tree, serialize_tree
+from mlvc.objects.tree import TREE_HEADER_V1, Tree, parse_tree
 
 GOOD = "0123456789abcdef0123456789abcdef"
 
 
 def _tree_bytes(meta: str) -> bytes:
-    return serialize_tree(Tree(["a.txt", "b.txt"], [f"{GOOD} - 3", meta]))
+    return (TREE_HEADER_V1 + f"a.txt\0{GOOD} - 3\nb.txt\0{meta}\n").encode()
 
 
 @pytest.mark.parametrize("meta", [
@@ -46,7 +46,7 @@ def test_status_and_checkout_refuse_a_tree_with_a_bad_id(repo, mlvc):
 
     data = _tree_bytes("../../../../../../etc/hostname00 - 1")
     oid = xxhash.xxh3_128_hexdigest(data)
-    folder = repo.root / ".mlvc" / "cache" / oid[:2]
+    folder = repo.root / ".mlvc" / "cache" / "files" / "xxh3" / oid[:2]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / (oid[2:] + ".tree")).write_bytes(data)
     (repo.root / "mlvc.yaml").write_text("schema: 1\nartifacts:\n- d\n")
