@@ -1,15 +1,32 @@
-"""``mlvc.lock``: the exact hashes of every artifact; written only by mlvc, committed to git.
+"""``mlvc.lock``: the exact hashes of every artifact and every stage run; written only by
+mlvc, committed to git. Sorted and deterministic, so a change shows as a small git diff.
 
-Sorted and deterministic, so a change shows as a small git diff.
+Schema 2 (written; schema 1 is read and rewritten as 2 by the next command that writes)::
 
-mlvc.lock, schema 1::
-
-    schema: 1
+    schema: 2
     artifacts:
       data/images:             # repo-relative POSIX path
-        oid: <32 hex>.tree     # a tree for a directory, 32 hex for a file
-        size: 81920000         # bytes (for a directory: all its files)
-        nfiles: 20000          # directories only
+        oid: <32 hex>.tree     # a tree for a folder, 32 hex for a file
+        size: 81920000         # bytes (for a folder: all its files)
+        nfiles: 20000          # folders only
+      tools/run.sh:
+        oid: <32 hex>
+        size: 120
+        executable: true       # files only, written only when true
+    stages:                    # one record per stage that ran (pipelines)
+      featurize:
+        cmd: python featurize.py         # a string, or a list of strings
+        deps:                            # each input as it was when the stage ran
+          src/featurize.py: {oid: <32 hex>, size: 1200}
+        params:                          # per params file, each key's value (any YAML)
+          params.yaml: {featurize.window: 5}
+        outs:                            # each names an entry of artifacts:, where its id lives
+        - data/features
+
+Compatibility (docs/concepts.md): keys this version does not know are kept, not
+refused, at the top level, in an artifact and in a stage; they are written back
+as they were while that artifact or stage is unchanged, and dropped with it
+when mlvc records it anew. A newer schema is refused with "upgrade mlvc".
 """
 
 from __future__ import annotations
@@ -19,12 +36,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlvc.errors import FileFormatError
-from mlvc.formats.yamlio import (SIMPLE_KEY_MAX, artifact_path, check_nesting, check_schema, line_of, load_yaml,
-                                 mapping, q, read_text, scalar, write_text)
+from mlvc.formats.yamlio import (artifact_path, check_nesting, check_schema, dump_yaml, is_null, line_of, load_yaml,
+                                 mapping, read_text, scalar, to_python, write_text)
 from mlvc.objects.hashing import is_tree_oid, is_valid_oid
 
 LOCK_FILE = "mlvc.lock"
-LOCK_SCHEMA = 1
+LOCK_SCHEMA = 2
+_ENTRY_KEYS = ("oid", "size", "nfiles", "executable")
+_STAGE_KEYS = ("cmd", "deps", "params", "outs")
 
 
 def _conflict_hint(name: str) -> str:
@@ -35,10 +54,14 @@ def _conflict_hint(name: str) -> str:
 
 @dataclass(frozen=True)
 class LockEntry:
+    """One recorded version of a path: an artifact, or a stage's input."""
+
     path: str
     oid: str
     size: int
     nfiles: int | None = None
+    executable: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # keys of a newer mlvc
 
     @property
     def is_dir(self) -> bool:
@@ -46,8 +69,101 @@ class LockEntry:
 
 
 @dataclass
+class StageRecord:
+    """What a stage ran with and produced; ``outs`` name artifact entries."""
+
+    name: str
+    cmd: str | list[str]
+    deps: dict[str, LockEntry] = field(default_factory=dict)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outs: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass
 class Lock:
     artifacts: dict[str, LockEntry] = field(default_factory=dict)
+    stages: dict[str, StageRecord] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # top-level keys of a newer mlvc
+    schema: int = field(default=LOCK_SCHEMA, compare=False)  # as read
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _entry(name: str, key_node, node, path: str, what: str) -> LockEntry:
+    fields: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for fk, fv in mapping(name, node, f"{what} {path!r}"):
+        if fk.value == "oid":
+            oid = scalar(name, fv, "oid", str)
+            if not is_valid_oid(oid):
+                raise FileFormatError(name, f"bad object id {oid!r} for {path!r}", line_of(fv))
+            fields["oid"] = oid
+        elif fk.value in ("size", "nfiles"):
+            fields[fk.value] = scalar(name, fv, fk.value, int)
+        elif fk.value == "executable":
+            if fv.tag != "tag:yaml.org,2002:bool":
+                raise FileFormatError(name, f"executable must be true or false, got {fv.value!r}", line_of(fv))
+            fields["executable"] = fv.value.lower() in ("true", "yes", "on", "y")
+        else:
+            extra[fk.value] = to_python(name, fv)
+    if "oid" not in fields or "size" not in fields:
+        raise FileFormatError(name, f"{what} {path!r} needs oid and size", line_of(key_node))
+    if is_tree_oid(fields["oid"]) != ("nfiles" in fields):
+        raise FileFormatError(name, f"{what} {path!r}: nfiles goes with a tree oid, and only with one",
+                              line_of(key_node))
+    if fields.get("executable") and is_tree_oid(fields["oid"]):
+        raise FileFormatError(name, f"{what} {path!r}: executable goes with a file, not a folder", line_of(key_node))
+    return LockEntry(path, fields["oid"], fields["size"], fields.get("nfiles"), fields.get("executable", False), extra)
+
+
+def _cmd(name: str, node) -> str | list[str]:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return [scalar(name, item, "a command", str) for item in node.value]
+    return scalar(name, node, "cmd", str)
+
+
+def _stage(name: str, key_node, node, artifacts: dict[str, LockEntry]) -> StageRecord:
+    import yaml
+
+    stage = key_node.value
+    record = StageRecord(stage, "")
+    seen_cmd = False
+    for fk, fv in mapping(name, node, f"stage {stage!r}"):
+        if fk.value == "cmd":
+            record.cmd = _cmd(name, fv)
+            seen_cmd = True
+        elif fk.value == "deps":
+            if not is_null(fv):
+                for dk, dv in mapping(name, fv, f"deps of stage {stage!r}"):
+                    path = artifact_path(name, dk, dk.value)
+                    record.deps[path] = _entry(name, dk, dv, path, "dep")
+        elif fk.value == "params":
+            if not is_null(fv):
+                for pk, pv in mapping(name, fv, f"params of stage {stage!r}"):
+                    values = to_python(name, pv) if not is_null(pv) else {}
+                    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+                        raise FileFormatError(name, f"params of {pk.value!r} must map keys to values", line_of(pv))
+                    record.params[pk.value] = values
+        elif fk.value == "outs":
+            if is_null(fv):
+                continue
+            if not isinstance(fv, yaml.SequenceNode):
+                raise FileFormatError(name, f"outs of stage {stage!r} must be a list of paths", line_of(fv))
+            for item in fv.value:
+                path = artifact_path(name, item, scalar(name, item, "an out", str))
+                if path not in artifacts:
+                    raise FileFormatError(name, f"stage {stage!r}: out {path!r} has no entry in artifacts",
+                                          line_of(item), "an out's id is recorded under artifacts:")
+                record.outs.append(path)
+        else:
+            record.extra[fk.value] = to_python(name, fv)
+    if not seen_cmd:
+        raise FileFormatError(name, f"stage {stage!r} needs cmd", line_of(key_node))
+    return record
 
 
 def parse_lock(text: str, name: str = LOCK_FILE) -> Lock:
@@ -55,39 +171,26 @@ def parse_lock(text: str, name: str = LOCK_FILE) -> Lock:
     lock = Lock()
     if node is None:
         return lock
-    have_schema = False
+    schema = None
+    stages_node = None
     for k, v in mapping(name, node, "the file"):
         if k.value == "schema":
-            check_schema(name, v, LOCK_SCHEMA)
-            have_schema = True
+            schema = lock.schema = check_schema(name, v, LOCK_SCHEMA)
         elif k.value == "artifacts":
-            import yaml
-
-            if isinstance(v, yaml.ScalarNode) and v.tag.endswith(":null"):
+            if is_null(v):
                 continue
             for pk, pv in mapping(name, v, "artifacts"):
                 path = artifact_path(name, pk, pk.value)
-                fields: dict[str, Any] = {}
-                for fk, fv in mapping(name, pv, f"artifact {path!r}"):
-                    if fk.value == "oid":
-                        oid = scalar(name, fv, "oid", str)
-                        if not is_valid_oid(oid):
-                            raise FileFormatError(name, f"bad object id {oid!r} for {path!r}", line_of(fv))
-                        fields["oid"] = oid
-                    elif fk.value in ("size", "nfiles"):
-                        fields[fk.value] = scalar(name, fv, fk.value, int)
-                    else:
-                        raise FileFormatError(name, f"unknown key {fk.value!r} in artifact {path!r}", line_of(fk))
-                if "oid" not in fields or "size" not in fields:
-                    raise FileFormatError(name, f"artifact {path!r} needs oid and size", line_of(pk))
-                if is_tree_oid(fields["oid"]) != ("nfiles" in fields):
-                    raise FileFormatError(name, f"artifact {path!r}: nfiles goes with a tree oid, and only with one",
-                                          line_of(pk))
-                lock.artifacts[path] = LockEntry(path, fields["oid"], fields["size"], fields.get("nfiles"))
+                lock.artifacts[path] = _entry(name, pk, pv, path, "artifact")
+        elif k.value == "stages":
+            stages_node = v  # read once every artifact is known: outs refer to them
         else:
-            raise FileFormatError(name, f"unknown key {k.value!r}", line_of(k), "expected schema and artifacts")
-    if not have_schema and lock.artifacts:
-        raise FileFormatError(name, "missing 'schema: 1'")
+            lock.extra[k.value] = to_python(name, v)
+    if schema is None and (lock.artifacts or stages_node is not None or lock.extra):
+        raise FileFormatError(name, f"missing 'schema: {LOCK_SCHEMA}'")
+    if stages_node is not None and not is_null(stages_node):
+        for sk, sv in mapping(name, stages_node, "stages"):
+            lock.stages[sk.value] = _stage(name, sk, sv, lock.artifacts)
     check_nesting(name, list(lock.artifacts))
     return lock
 
@@ -97,21 +200,47 @@ def read_lock(root: str) -> Lock:
     return Lock() if text is None else parse_lock(text)
 
 
+# ------------------------------------------------------------------ writing
+
+
+def _entry_data(e: LockEntry) -> dict[str, Any]:
+    data: dict[str, Any] = {"oid": e.oid, "size": e.size}
+    if e.nfiles is not None:
+        data["nfiles"] = e.nfiles
+    if e.executable:
+        data["executable"] = True
+    data.update((k, v) for k, v in e.extra.items() if k not in data)
+    return data
+
+
+def _sorted(value: Any) -> Any:
+    """A parameter's value with every mapping's keys in order, so the text is deterministic."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value, key=lambda k: (type(k).__name__, str(k)))}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def _stage_data(s: StageRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {"cmd": s.cmd}
+    if s.deps:
+        data["deps"] = {p: _entry_data(s.deps[p]) for p in sorted(s.deps)}
+    if s.params:
+        data["params"] = {f: _sorted(s.params[f]) for f in sorted(s.params)}
+    if s.outs:
+        data["outs"] = sorted(s.outs)
+    data.update((k, v) for k, v in s.extra.items() if k not in data)
+    return data
+
+
 def serialize_lock(lock: Lock) -> str:
-    lines = [f"schema: {LOCK_SCHEMA}", "artifacts:" if lock.artifacts else "artifacts: {}"]
-    for path in sorted(lock.artifacts):
-        e = lock.artifacts[path]
-        key = q(path)
-        if len(key.encode("utf-8", "surrogatepass")) > SIMPLE_KEY_MAX:
-            lines.append(f"  ? {key}")  # an explicit key: YAML's simple keys stop at 1024 characters
-            lines.append("  :")
-        else:
-            lines.append(f"  {key}:")
-        lines.append(f"    oid: {e.oid}")
-        lines.append(f"    size: {e.size}")
-        if e.nfiles is not None:
-            lines.append(f"    nfiles: {e.nfiles}")
-    return "\n".join(lines) + "\n"
+    data: dict[str, Any] = {"schema": LOCK_SCHEMA,
+                            "artifacts": {p: _entry_data(lock.artifacts[p]) for p in sorted(lock.artifacts)}}
+    if lock.stages:
+        data["stages"] = {n: _stage_data(lock.stages[n]) for n in sorted(lock.stages)}
+    data.update((k, v) for k, v in lock.extra.items() if k not in data)
+    return dump_yaml(data)
 
 
 def write_lock(root: str, lock: Lock) -> None:

@@ -1,29 +1,40 @@
-"""``mlvc.yaml``: what is tracked; written by commands, editable by people.
+"""``mlvc.yaml``: what is tracked and how it is built; written by commands, edited by people.
 
-mlvc.yaml::
+Schema 2 (written; schema 1 is read)::
 
-    schema: 1
-    artifacts:
+    schema: 2
+    artifacts:            # paths tracked with `mlvc add`
     - data/images
     - model.pkl
+    stages:               # how artifacts are built (the pipelines feature reads these)
+      featurize:
+        cmd: python featurize.py
+        ...
+
+People write this file, so a key this version does not know is refused naming
+its line (a typo must not be ignored); a newer schema asks for a newer mlvc.
+``stages`` are kept exactly as read (order included) when mlvc rewrites the file.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlvc.errors import FileFormatError
-from mlvc.formats.yamlio import (artifact_path, check_nesting, check_schema, line_of, load_yaml, mapping, q,
-                                 read_text, scalar, write_text)
+from mlvc.formats.yamlio import (artifact_path, check_nesting, check_schema, dump_yaml, is_null, line_of,
+                                 load_yaml, mapping, read_text, scalar, to_python, write_text)
 
 PROJECT_FILE = "mlvc.yaml"
-PROJECT_SCHEMA = 1
+PROJECT_SCHEMA = 2
+_KEYS = ("schema", "artifacts", "stages")
 
 
 @dataclass
 class Project:
     artifacts: list[str] = field(default_factory=list)
+    stages: dict[str, Any] = field(default_factory=dict)  # as written; interpreted by the pipelines feature
     exists: bool = field(default=False, compare=False)  # read from a file (not a default)
 
 
@@ -38,7 +49,7 @@ def parse_project(text: str, name: str = PROJECT_FILE) -> Project:
         if k.value == "schema":
             check_schema(name, v, PROJECT_SCHEMA)
         elif k.value == "artifacts":
-            if isinstance(v, yaml.ScalarNode) and v.tag.endswith(":null"):
+            if is_null(v):
                 continue
             if not isinstance(v, yaml.SequenceNode):
                 raise FileFormatError(name, "artifacts must be a list of paths", line_of(v))
@@ -49,8 +60,15 @@ def parse_project(text: str, name: str = PROJECT_FILE) -> Project:
                     raise FileFormatError(name, f"artifact {path!r} is listed twice", line_of(item))
                 seen.add(path)
                 project.artifacts.append(path)
+        elif k.value == "stages":
+            if is_null(v):
+                continue
+            for sk, sv in mapping(name, v, "stages"):
+                mapping(name, sv, f"stage {sk.value!r}")
+            project.stages = to_python(name, v)
         else:
-            raise FileFormatError(name, f"unknown key {k.value!r}", line_of(k), "expected schema and artifacts")
+            raise FileFormatError(name, f"unknown key {k.value!r}", line_of(k),
+                                  f"known keys: {', '.join(_KEYS)}; if a newer mlvc wrote it, upgrade mlvc")
     check_nesting(name, project.artifacts)
     return project
 
@@ -65,9 +83,10 @@ def read_project(root: str) -> Project:
 
 
 def serialize_project(project: Project) -> str:
-    lines = [f"schema: {PROJECT_SCHEMA}", "artifacts:" if project.artifacts else "artifacts: []"]
-    lines.extend(f"- {q(p)}" for p in sorted(project.artifacts))
-    return "\n".join(lines) + "\n"
+    data: dict[str, Any] = {"schema": PROJECT_SCHEMA, "artifacts": sorted(project.artifacts)}
+    if project.stages:
+        data["stages"] = project.stages
+    return dump_yaml(data)
 
 
 def write_project(root: str, project: Project) -> None:

@@ -1,12 +1,11 @@
 """YAML in and out for the committed text files: composing with line numbers, bounded
-nesting, conflict markers, and the one scalar writer.
+nesting, conflict markers, and the one writer (``dump_yaml``).
 
 Every problem found on read names the file, the line and what is wrong.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
@@ -16,17 +15,7 @@ from mlvc.fs.atomic import atomic_write
 from mlvc.objects.paths import check_relpath
 
 CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(\s|$)", re.M)
-_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@+-]*\Z")
-# Characters a YAML document cannot hold raw (DEL, C1 controls, U+FFFE/FFFF) or
-# reads as line breaks (NEL, LS, PS): written as \uXXXX escapes in double quotes.
-# (Lone surrogates are left alone: they cannot be written as UTF-8 at all.)
-_RAW_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
-SIMPLE_KEY_MAX = 1000
 MAX_DEPTH = 100
-_NOT_STR = re.compile(
-    r"(?i:y|n|yes|no|true|false|on|off|null|~)\Z|[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?\Z|"
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}.*|0[xob].*|[-+]?\.(inf|nan|Inf|NaN|INF|NAN)\Z|[0-9:]+\Z"
-)
 
 
 
@@ -122,11 +111,42 @@ def artifact_path(name: str, node, value: str) -> str:
     return value
 
 
-def check_schema(name: str, node, expected: int) -> None:
+def check_schema(name: str, node, known: int) -> int:
+    """The file's schema: any from 1 to ``known`` is read; a newer one needs a newer mlvc."""
     value = scalar(name, node, "schema", int)
-    if value != expected:
-        raise FileFormatError(name, f"unsupported schema {value} (this mlvc reads schema {expected})",
-                              line_of(node), "upgrade mlvc")
+    if not 1 <= value <= known:
+        raise FileFormatError(name, f"unsupported schema {value} (this mlvc reads schemas 1 to {known})",
+                              line_of(node), "upgrade mlvc" if value > known else None)
+    return value
+
+
+def is_null(node) -> bool:
+    import yaml
+
+    return isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")
+
+
+def to_python(name: str, node) -> Any:
+    """A node's plain value (any YAML type: a parameter's value, a key kept for a newer mlvc)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)("")
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise FileFormatError(name, f"invalid YAML: {getattr(exc, 'problem', None) or exc}", line_of(node)) from None
+    finally:
+        loader.dispose()
+
+
+def dump_yaml(data: dict) -> str:
+    """The one YAML writer: PyYAML's emitter (C where present: the same text), block style,
+    keys in the order given, no line folding, UTF-8 kept. Pinned by golden tests."""
+    import yaml
+
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=2**31 - 1, indent=2)
 
 
 def check_nesting(name: str, paths: list[str]) -> None:
@@ -148,17 +168,6 @@ def read_text(path: str, name: str) -> str | None:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise FileFormatError(name, "is not valid UTF-8") from None
-
-
-def q(value: str) -> str:
-    """A YAML scalar for a string: plain when that reads back as the same string."""
-    if _PLAIN.match(value) and not _NOT_STR.match(value):
-        return value
-    return _RAW_UNSAFE.sub(_escape, json.dumps(value, ensure_ascii=False))
-
-
-def _escape(m: re.Match) -> str:
-    return f"\\u{ord(m.group()):04x}"
 
 
 def _tmp_dir(root: str) -> str:

@@ -123,7 +123,7 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
             if not odb.exists(oid):
                 at_risk.append(rel)
             plan.replaced.add(rel)
-        plan.write.append((rel, entry.oid, entry.size, False))
+        plan.write.append((rel, entry.oid, entry.size, entry.executable))
         if not odb.exists(entry.oid):
             missing.append(entry.oid)
     return plan, at_risk, missing

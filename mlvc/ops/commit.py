@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlvc.errors import MlvcError
-from mlvc.formats.lock import LOCK_FILE, write_lock
+from mlvc.formats.lock import LOCK_FILE, LOCK_SCHEMA, write_lock
 from mlvc.formats.project import PROJECT_FILE, write_project
 from mlvc.ops.add import AddResult
 from mlvc.ops.record import record_all
@@ -32,7 +32,7 @@ def commit(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) 
             project.artifacts = sorted(lock.artifacts)
             write_project(repo.root, project)
             git_files.add(PROJECT_FILE)
-        if len(unchanged) < len(entries) or stale:
+        if len(unchanged) < len(entries) or stale or lock.schema < LOCK_SCHEMA:  # an older schema is migrated
             write_lock(repo.root, lock)
             git_files.add(LOCK_FILE)
         return AddResult(entries, sorted(git_files), unchanged)

@@ -12,7 +12,7 @@ from mlvc.formats.lock import LockEntry
 from mlvc.fs.paths import SafeDirs
 from mlvc.progress import NULL
 from mlvc.repo import Repo
-from mlvc.workspace.build import hash_files, keep_exec_bits, link_workspace, listing_to_tree
+from mlvc.workspace.build import hash_files, is_linked, keep_exec_bits, link_workspace, listing_to_tree
 from mlvc.workspace.cachelink import CacheLinker
 from mlvc.workspace.scan import fingerprint, scan
 from mlvc.workspace.state import Row
@@ -44,8 +44,11 @@ def record(repo: Repo, rel: str, linker: CacheLinker, progress=NULL,
         SafeDirs(repo.root).check(top if found.kind == "dir" else os.path.dirname(top))
         rows = link_workspace(linker, rel, found.files, listing, rows, progress)
     if found.kind == "file":
-        oid, size, _ = listing[""]
-        return LockEntry(rel, oid, size), rows
+        oid, size, x = listing[""]
+        if (not x and previous is not None and previous.executable and previous.oid == oid
+                and is_linked(found.files[0][1])):
+            x = True  # a linked file has the object's mode: the bit is kept while the content is
+        return LockEntry(rel, oid, size, executable=x), rows
     if previous is not None and previous.is_dir and odb.exists(previous.oid):
         keep_exec_bits(odb.load_tree(previous.oid), found.files, listing)
     tree = listing_to_tree(listing)
@@ -69,6 +72,7 @@ def record_all(repo: Repo, targets: list[str], previous: dict[str, LockEntry],
         all_rows.extend(rows)
         if previous.get(rel) == entry:
             unchanged.append(rel)
+            entry = previous[rel]  # as it was read: keys a newer mlvc wrote stay with it
         entries.append(entry)
     repo.odb.flush()  # objects are durable before the lock that names them
     repo.state.save(all_rows)

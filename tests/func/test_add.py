@@ -11,8 +11,8 @@ def test_add_file(repo, mlvc):
     assert r.exit_code == 0, r.output
     assert "git add .gitignore mlvc.yaml mlvc.lock" in r.stdout
     lock = read_lock(repo.root)
-    assert lock == {"schema": 1, "artifacts": {"model.pkl": {"oid": oid_of(b"weights-v1"), "size": 10}}}
-    assert read_project(repo.root) == {"schema": 1, "artifacts": ["model.pkl"]}
+    assert lock == {"schema": 2, "artifacts": {"model.pkl": {"oid": oid_of(b"weights-v1"), "size": 10}}}
+    assert read_project(repo.root) == {"schema": 2, "artifacts": ["model.pkl"]}
     assert "/model.pkl" in (repo.root / ".gitignore").read_text().splitlines()
     assert repo.git("check-ignore", "model.pkl").strip() == "model.pkl"
     with open(object_path(repo.root, oid_of(b"weights-v1")), "rb") as f:

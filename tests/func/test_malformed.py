@@ -6,7 +6,7 @@ import pytest
 from funcutil import one_line_error, oid_of, snapshot
 
 OID = oid_of(b"a")
-GOOD_LOCK = f"schema: 1\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\n"
+GOOD_LOCK = f"schema: 2\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\n"
 
 BAD_LOCKS = [
     # (content, line, words)
@@ -15,10 +15,19 @@ BAD_LOCKS = [
     (f"schema: 1\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: big\n", 5, "size must be a non-negative integer"),
     (f"schema: 1\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: -1\n", 5, "size must be a non-negative integer"),
     ("schema: 1\nartifacts:\n  a.bin:\n    oid: 12\n    size: 1\n", 4, "bad object id"),
-    (f"schema: 1\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\n    color: red\n", 6, "unknown key 'color'"),
-    (f"schema: 1\nextra: 1\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\n", 2, "unknown key 'extra'"),
+    (f"schema: 2\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\n    executable: 1\n", 6,
+     "executable must be true or false"),
+    (f"schema: 2\nartifacts:\n  a.bin:\n    oid: {OID}.tree\n    size: 1\n    nfiles: 1\n    executable: true\n",
+     3, "executable goes with a file"),
+    (f"schema: 2\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\nstages:\n  s:\n    cmd: x\n    outs: [b.bin]\n",
+     9, "out 'b.bin' has no entry in artifacts"),
+    (f"schema: 2\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\nstages:\n  s:\n    outs: [a.bin]\n",
+     7, "needs cmd"),
+    (f"schema: 2\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\nstages:\n  s:\n    cmd: x\n"
+     f"    deps:\n      d.py: {{oid: zz, size: 1}}\n", 10, "bad object id"),
     ("schema: 1\nartifacts:\n  - a.bin\n", 3, "artifacts must be a mapping"),
-    ("schema: 2\nartifacts: {}\n", 1, "unsupported schema 2"),
+    ("schema: 3\nartifacts: {}\n", 1, "unsupported schema 3"),
+    ("schema: 0\nartifacts: {}\n", 1, "unsupported schema 0"),
     ("schema: 1\nartifacts:\n  a.bin:\n    size: 1\n", 3, "needs oid and size"),
     (f"schema: 1\nartifacts:\n  a.bin:\n    oid: {OID}.tree\n    size: 1\n", 3, "nfiles"),
     (f"schema: 1\nartifacts:\n  a.bin:\n    oid: {OID}\n    size: 1\n  a.bin:\n    oid: {OID}\n    size: 1\n",
@@ -30,7 +39,9 @@ BAD_LOCKS = [
 
 BAD_PROJECTS = [
     ("schema: 1\nartifacts: a.bin\n", 2, "artifacts must be a list"),
-    ("schema: 1\nartifacts:\n- a.bin\nstages: {}\n", 4, "unknown key 'stages'"),
+    ("schema: 2\nartifacts:\n- a.bin\nouts: {}\n", 4, "unknown key 'outs'"),
+    ("schema: 3\nartifacts:\n- a.bin\n", 1, "unsupported schema 3"),
+    ("schema: 2\nartifacts:\n- a.bin\nstages:\n  train: python x.py\n", 5, "stage 'train' must be a mapping"),
     ("schema: 1\nartifacts:\n- a.bin\n- [x\n", 5, "invalid YAML"),  # found at the end of the file
     ("schema: 1\nartifacts:\n- a.bin\n- a.bin\n", 4, "listed twice"),
     ("schema: 1\nartifacts:\n- a.bin\n- {x: 1}\n", 4, "must be a str"),
@@ -70,6 +81,12 @@ def test_bad_project(repo, mlvc, content, line, words):
         assert f"mlvc.yaml:{line}:" in err, (args, err)
         assert words in err, (args, err)
     assert snapshot(repo.root) == before
+
+
+def test_a_newer_schema_says_upgrade(repo, mlvc):
+    _setup(repo, mlvc)
+    (repo.root / "mlvc.lock").write_text("schema: 3\nartifacts: {}\n")
+    assert "upgrade mlvc" in one_line_error(mlvc("status"))
 
 
 def test_verbose_shows_the_traceback(repo, mlvc):

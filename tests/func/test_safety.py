@@ -168,7 +168,7 @@ def _assert_lock_sound(root, old_lock: bytes | None):
     if data == old_lock:
         return
     lock = yaml.safe_load(data)  # parses
-    assert lock["schema"] == 1
+    assert lock["schema"] == 2
     for path_, entry in lock["artifacts"].items():
         assert os.path.exists(object_path(root, entry["oid"])), f"{path_}: lock written before its objects"
         if entry["oid"].endswith(".tree"):

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlvc.errors import FileFormatError, MlvcError
-from mlvc.formats.lock import LOCK_FILE, Lock, LockEntry, parse_lock, read_lock, serialize_lock, write_lock
+from mlvc.formats.lock import (LOCK_FILE, Lock, LockEntry, StageRecord, parse_lock, read_lock, serialize_lock,
+                               write_lock)
 from mlvc.formats.project import PROJECT_FILE, Project, parse_project, read_project, serialize_project, write_project
 from mlvc.objects.hashing import is_valid_oid
 from mlvc.objects.paths import check_relpath
@@ -23,9 +24,8 @@ OID_CSV = "3b5f3e4500e12f030322f8b3d7504d46"
 OID_EMPTY = "99aa06d3014798d86001c324468d497f"
 TREE = "62307bc8a53f348150f1a5178926c61a.tree"
 
-# DO NOT MODIFY: mlvc.lock and mlvc.yaml as mlvc 0.1 writes them. Paths that
-# YAML would read as something else ("true", "1.0", "null") are quoted; so are
-# paths with spaces or non-ASCII characters.
+# DO NOT MODIFY: mlvc.lock and mlvc.yaml as mlvc 0.1 wrote them (schema 1). Every
+# later mlvc reads them to the same values.
 GOLDEN_LOCK = Lock(
     {
         e.path: e
@@ -38,7 +38,7 @@ GOLDEN_LOCK = Lock(
         ]
     }
 )
-GOLDEN_LOCK_TEXT = """\
+GOLDEN_LOCK_V1_TEXT = """\
 schema: 1
 artifacts:
   "1.0":
@@ -59,7 +59,7 @@ artifacts:
     size: 0
 """
 GOLDEN_PROJECT = Project(["model.pkl", "data/images", "null", "a b", "é.bin", "2024-01-01"])
-GOLDEN_PROJECT_TEXT = """\
+GOLDEN_PROJECT_V1_TEXT = """\
 schema: 1
 artifacts:
 - "2024-01-01"
@@ -69,6 +69,121 @@ artifacts:
 - "null"
 - "é.bin"
 """
+
+
+# DO NOT MODIFY: schema 2, as mlvc writes it (PyYAML's emitter with pinned settings).
+GOLDEN_LOCK_TEXT = """\
+schema: 2
+artifacts:
+  '1.0':
+    oid: 06b05ab6733a618578af5f94892f3950
+    size: 3
+  data/images:
+    oid: 62307bc8a53f348150f1a5178926c61a.tree
+    size: 17
+    nfiles: 4
+  données/a b.csv:
+    oid: 3b5f3e4500e12f030322f8b3d7504d46
+    size: 4
+  model.pkl:
+    oid: 06b05ab6733a618578af5f94892f3950
+    size: 3
+  'true':
+    oid: 99aa06d3014798d86001c324468d497f
+    size: 0
+"""
+GOLDEN_PROJECT_TEXT = """\
+schema: 2
+artifacts:
+- '2024-01-01'
+- a b
+- data/images
+- model.pkl
+- 'null'
+- é.bin
+"""
+GOLDEN_STAGES_LOCK = Lock(
+    {
+        "data/images": LockEntry("data/images", TREE, 17, 4),
+        "model.pkl": LockEntry("model.pkl", OID_ABC, 3),
+        "tools/run.sh": LockEntry("tools/run.sh", OID_CSV, 4, executable=True),
+    },
+    {
+        "train": StageRecord(
+            "train", ["python train.py", "echo done"],
+            {"train.py": LockEntry("train.py", OID_ABC, 3), "data/images": LockEntry("data/images", TREE, 17, 4)},
+            {"params.yaml": {"lr": 0.001, "layers": [64, 32], "opt": {"name": "adam", "beta": None}, "on": True,
+                             "date": "2024-01-01"}},
+            ["model.pkl"],
+        ),
+    },
+)
+GOLDEN_STAGES_LOCK_TEXT = """\
+schema: 2
+artifacts:
+  data/images:
+    oid: 62307bc8a53f348150f1a5178926c61a.tree
+    size: 17
+    nfiles: 4
+  model.pkl:
+    oid: 06b05ab6733a618578af5f94892f3950
+    size: 3
+  tools/run.sh:
+    oid: 3b5f3e4500e12f030322f8b3d7504d46
+    size: 4
+    executable: true
+stages:
+  train:
+    cmd:
+    - python train.py
+    - echo done
+    deps:
+      data/images:
+        oid: 62307bc8a53f348150f1a5178926c61a.tree
+        size: 17
+        nfiles: 4
+      train.py:
+        oid: 06b05ab6733a618578af5f94892f3950
+        size: 3
+    params:
+      params.yaml:
+        date: '2024-01-01'
+        layers:
+        - 64
+        - 32
+        lr: 0.001
+        'on': true
+        opt:
+          beta: null
+          name: adam
+    outs:
+    - model.pkl
+"""
+
+
+def test_serialize_lock_with_stages_golden():
+    assert serialize_lock(GOLDEN_STAGES_LOCK) == GOLDEN_STAGES_LOCK_TEXT
+    assert parse_lock(GOLDEN_STAGES_LOCK_TEXT) == GOLDEN_STAGES_LOCK
+
+
+def test_schema_1_files_read_the_same():
+    assert parse_lock(GOLDEN_LOCK_V1_TEXT) == GOLDEN_LOCK
+    assert parse_lock(GOLDEN_LOCK_V1_TEXT).schema == 1
+    assert sorted(parse_project(GOLDEN_PROJECT_V1_TEXT).artifacts) == sorted(GOLDEN_PROJECT.artifacts)
+    assert serialize_lock(parse_lock(GOLDEN_LOCK_V1_TEXT)) == GOLDEN_LOCK_TEXT  # migrated on the next write
+
+
+def test_unknown_keys_of_the_lock_are_kept():
+    # A newer mlvc may add keys a reader can ignore: they are kept, never refused.
+    text = (f"schema: 2\nfuture: {{a: 1}}\nartifacts:\n  x:\n    oid: {OID_ABC}\n    size: 3\n    md5: abc\n"
+            "stages:\n  s:\n    cmd: run\n    outs: [x]\n    frozen: true\n")
+    lock = parse_lock(text)
+    assert lock.extra == {"future": {"a": 1}}
+    assert lock.artifacts["x"].extra == {"md5": "abc"}
+    assert lock.stages["s"].extra == {"frozen": True}
+    again = serialize_lock(lock)
+    assert "md5: abc" in again and "frozen: true" in again and "future:" in again
+    assert parse_lock(again) == lock
 
 
 def test_serialize_lock_golden():
@@ -91,8 +206,8 @@ def test_parse_project_golden():
 
 
 def test_empty_files_golden():
-    assert serialize_lock(Lock()) == "schema: 1\nartifacts: {}\n"
-    assert serialize_project(Project()) == "schema: 1\nartifacts: []\n"
+    assert serialize_lock(Lock()) == "schema: 2\nartifacts: {}\n"
+    assert serialize_project(Project()) == "schema: 2\nartifacts: []\n"
     for text in ("schema: 1\nartifacts: {}\n", "schema: 1\nartifacts:\n", "", "# nothing\n", "schema: 1\n"):
         assert parse_lock(text) == Lock()
     for text in ("schema: 1\nartifacts: []\n", "schema: 1\nartifacts:\n", "", "schema: 1\n"):
@@ -158,6 +273,13 @@ _size = st.integers(0, 2**64)
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.text(max_size=10),
+                    st.floats(allow_nan=False))
+_param_value = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                             st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                            max_leaves=8)
+
+
 @st.composite
 def _locks(draw) -> Lock:
     lock = Lock()
@@ -166,7 +288,15 @@ def _locks(draw) -> Lock:
         if draw(st.booleans()):
             lock.artifacts[path] = LockEntry(path, oid + ".tree", draw(_size), draw(st.integers(0, 10**9)))
         else:
-            lock.artifacts[path] = LockEntry(path, oid, draw(_size))
+            lock.artifacts[path] = LockEntry(path, oid, draw(_size), executable=draw(st.booleans()))
+    outs = sorted(lock.artifacts)
+    for name in draw(st.lists(st.sampled_from(["train", "prep", "s@1", "évaluer"]), unique=True, max_size=3)):
+        params = draw(st.dictionaries(st.text(max_size=8), _param_value, max_size=4))
+        lock.stages[name] = StageRecord(
+            name, draw(st.one_of(st.text(max_size=20), st.lists(st.text(max_size=20), max_size=3))),
+            {p: LockEntry(p, draw(_file_oid), draw(_size)) for p in draw(st.lists(_path, max_size=3, unique=True))},
+            {"params.yaml": params} if params else {},
+            draw(st.lists(st.sampled_from(outs), unique=True).map(sorted)) if outs else [])
     return lock
 
 
@@ -262,7 +392,7 @@ def _mutations(draw, text: str) -> str:
 
 
 @FAST
-@given(_mutations(GOLDEN_LOCK_TEXT))
+@given(st.sampled_from([GOLDEN_LOCK_TEXT, GOLDEN_STAGES_LOCK_TEXT, GOLDEN_LOCK_V1_TEXT]).flatmap(_mutations))
 def test_mutated_lock_gives_a_format_error_or_a_valid_lock(text):
     try:
         lock = parse_lock(text)
@@ -394,10 +524,9 @@ def test_conflict_markers_from_read_lock(tmp_path):
         ("schema: 1\nartifacts: [data]\n", 2, "artifacts must be a mapping"),
         ("schema: 1\nartifacts:\n  data: 3\n", 3, "must be a mapping"),
         ("schema: 1\nartifacts:\n  [a]: {}\n", 3, "keys of artifacts must be strings"),
-        ("schema: 1\nversion: 1\n", 2, "unknown key 'version'"),
         ("schema: 1\nschema: 1\n", 2, "duplicate key 'schema'"),
         (_lock_with("good"), 6, "duplicate key 'good'"),
-        (_lock_with("x", f"    oid: {OID_ABC}\n    size: 3\n    md5: abc\n"), 9, "unknown key 'md5'"),
+        (_lock_with("x", f"    oid: {OID_ABC}\n    size: 3\n    executable: yes please\n"), 9, "executable must be"),
         (_lock_with("x", f"    oid: {OID_ABC}\n    size: -3\n"), 8, "non-negative integer"),
         (_lock_with("x", f"    oid: {OID_ABC}\n    size: 3.0\n"), 8, "non-negative integer"),
         (_lock_with("x", f"    oid: {OID_ABC}\n    size: '3'\n"), 8, "non-negative integer"),
@@ -416,7 +545,7 @@ def test_conflict_markers_from_read_lock(tmp_path):
         (_lock_with("x", f"    oid: {OID_ABC}\n    size: 3\n    nfiles: 1\n"), 6, "nfiles goes with a tree oid"),
         (_lock_with("x", f"    oid: {TREE}\n    size: 3\n"), 6, "nfiles goes with a tree oid"),
         (_lock_with("x", f"    oid: {TREE}\n    size: 3\n    nfiles: -1\n"), 9, "non-negative integer"),
-        ("schema: 2\nartifacts: {}\n", 1, "unsupported schema 2"),
+        ("schema: 3\nartifacts: {}\n", 1, "unsupported schema 3"),
         ("schema: 0\nartifacts: {}\n", 1, "unsupported schema 0"),
         ("schema: '1'\nartifacts: {}\n", 1, "schema must be a non-negative integer"),
         ("schema: one\n", 1, "schema must be a non-negative integer"),
@@ -432,15 +561,15 @@ def test_bad_lockfiles_name_file_and_line(text, line, match):
 
 def test_unsupported_schema_says_to_upgrade():
     with pytest.raises(FileFormatError) as exc:
-        parse_lock("schema: 2\nartifacts:\n  x:\n    new_field: 1\n")
+        parse_lock("schema: 3\nartifacts:\n  x:\n    new_field: 1\n")
     assert exc.value.hint == "upgrade mlvc"
     with pytest.raises(FileFormatError) as exc:
-        parse_project("schema: 2\nartifacts: [x]\n")
+        parse_project("schema: 3\nartifacts: [x]\n")
     assert exc.value.hint == "upgrade mlvc"
 
 
 def test_lock_without_schema_is_refused():
-    with pytest.raises(FileFormatError, match="missing 'schema: 1'"):
+    with pytest.raises(FileFormatError, match="missing 'schema: 2'"):
         parse_lock(f"artifacts:\n  x:\n    oid: {OID_ABC}\n    size: 3\n")
 
 
@@ -454,7 +583,8 @@ def test_lock_without_schema_is_refused():
         (_project_with("[a]"), 4, "must be a str"),
         (_project_with("{a: b}"), 4, "must be a str"),
         (_project_with("good"), 4, "listed twice"),
-        ("schema: 1\nartifacts: [a]\nstages: {}\n", 3, "unknown key 'stages'"),
+        ("schema: 2\nartifacts: [a]\nstage: {}\n", 3, "unknown key 'stage'"),
+        ("schema: 2\nartifacts: [a]\nstages: [a]\n", 3, "stages must be a mapping"),
         ("schema: 1\nartifacts:\n- a\n- 'b\n", 5, "invalid YAML"),
         ("schema: 3\nartifacts: []\n", 1, "unsupported schema 3"),
     ],

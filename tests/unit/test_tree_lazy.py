@@ -3,7 +3,7 @@
 import pytest
 
 from mlvc.errors import FileFormatError
-from mlvc.objects.tree import TREE_HEADER_V1, Tree, parse_tree
+from mlvc.objects.tree import TREE_HEADER_V1, parse_tree
 
 GOOD = "0123456789abcdef0123456789abcdef"
 

@@ -45,6 +45,8 @@ def _entry_json(e) -> dict:
     d = {"path": e.path, "oid": e.oid, "size": e.size, "type": "dir" if e.is_dir else "file"}
     if e.nfiles is not None:
         d["nfiles"] = e.nfiles
+    else:
+        d["executable"] = e.executable
     return d
 
 
