@@ -26,7 +26,7 @@ from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.workspace.build import Listing, hash_files, key
 from mlvc.workspace.cachelink import CacheLinker
-from mlvc.workspace.scan import fingerprint, scan
+from mlvc.workspace.scan import Scan, file_stat, fingerprint, scan
 from mlvc.workspace.state import Row
 
 
@@ -50,7 +50,7 @@ class _Plan:
     delete: list[str] = field(default_factory=list)  # repo paths of files
     remove_tree: str | None = None  # a folder (or file) in the way of the artifact
     leftovers: list[str] = field(default_factory=list)  # temp files a killed checkout left
-    before: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # path -> (ino, mtime, ctime, size)
+    before: Scan | None = None  # the folder as it was when planned
     complete: bool = False  # every object of the recorded tree is in the cache
     replaced: set[str] = field(default_factory=set)
     unchanged: int = 0
@@ -60,7 +60,7 @@ def _current(repo: Repo, rel: str, found, progress) -> Listing:
     def hasher(abspath, size, known):
         return (known, size) if known is not None else hash_file(abspath, size)
 
-    listing, rows = hash_files(rel, found.files, repo.state.load(rel), hasher, progress, f"Checking {rel}")
+    listing, rows = hash_files(rel, found, repo.state.load(rel), hasher, progress, f"Checking {rel}")
     repo.state.save(rows)
     return listing
 
@@ -75,7 +75,7 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
     found = scan(repo.root, rel)
     plan.leftovers = found.leftovers
     if found.kind == "dir":
-        plan.before = {p: (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size) for p, _, st in found.files}
+        plan.before = found
     current = _current(repo, rel, found, progress) if found.kind != "missing" else {}
 
     if entry.is_dir:
@@ -204,8 +204,8 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
             path, oid, size, x = item
             dest = os.path.join(repo.root, path)
             linker.place(oid, dest, executable=x, size=size, tmp_dir=staging, new=path not in _plan.replaced)
-            st = os.stat(dest)
-            return (path, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, oid)
+            ino, mtime, ctime, size, _ = file_stat(os.stat(dest))
+            return (path, ino, mtime, ctime, size, oid)
 
         with progress.task(f"Checking out {plan.rel}", len(plan.write)) as task:
             written = run_parallel(write, plan.write, task)
@@ -227,7 +227,8 @@ def _remember_clean(repo: Repo, plan: _Plan, written: list[Row]) -> None:
     rel = plan.rel
     n = len(rel) + 1
     gone = plan.replaced | set(plan.delete)
-    expected = {p: s for p, s in plan.before.items() if f"{rel}/{p}" not in gone}
+    before = plan.before.stat_of() if plan.before is not None else {}
+    expected = {p: s[:4] for p, s in before.items() if f"{rel}/{p}" not in gone}
     newest = 0
     for path, ino, mtime, ctime, size, _ in written:
         expected[path[n:]] = (ino, mtime, ctime, size)
@@ -238,12 +239,12 @@ def _remember_clean(repo: Repo, plan: _Plan, written: list[Row]) -> None:
             return
         time.sleep(wait)  # a few ms: after it, no write can share the files' timestamps
     found = scan(repo.root, rel)
-    if found.kind != "dir" or len(found.files) != len(expected):
+    if found.kind != "dir" or len(found) != len(expected):
         return
-    for p, _, st in found.files:
-        if expected.get(p) != (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size):
+    for p, ino, mtime, ctime, size, _ in found.stats():
+        if expected.get(p) != (ino, mtime, ctime, size):
             return
-    fp = fingerprint(found.files)
+    fp = fingerprint(found)
     if fp is not None:
         repo.state.save_dir(rel, fp, plan.entry.oid, repo.odb.signature() if plan.complete else None)
 

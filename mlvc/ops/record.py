@@ -37,24 +37,24 @@ def record(repo: Repo, rel: str, linker: CacheLinker, progress=NULL,
     def store(abspath: str, size: int, known: str | None):
         return linker.store(abspath, known, size)
 
-    listing, rows = hash_files(rel, found.files, state_rows, store, progress, f"Adding {rel}",
+    listing, rows = hash_files(rel, found, state_rows, store, progress, f"Adding {rel}",
                                 store_known=True)
     if kinds[0] in ("hardlink", "symlink"):
         top = os.path.join(repo.root, rel)
         SafeDirs(repo.root).check(top if found.kind == "dir" else os.path.dirname(top))
-        rows = link_workspace(linker, rel, found.files, listing, rows, progress)
+        rows = link_workspace(linker, rel, found, listing, rows, progress)
     if found.kind == "file":
         oid, size, x = listing[""]
         if (not x and previous is not None and previous.executable and previous.oid == oid
-                and is_linked(found.files[0][1])):
+                and is_linked(found.top)):
             x = True  # a linked file has the object's mode: the bit is kept while the content is
         return LockEntry(rel, oid, size, executable=x), rows
     if previous is not None and previous.is_dir and odb.exists(previous.oid):
-        keep_exec_bits(odb.load_tree(previous.oid), found.files, listing)
+        keep_exec_bits(odb.load_tree(previous.oid), found, listing)
     tree = listing_to_tree(listing)
     oid = odb.save_tree(tree)
     if "hardlink" not in kinds and "symlink" not in kinds:  # the files were only read: the scan still holds
-        fp = fingerprint(found.files)
+        fp = fingerprint(found)
         if fp is not None:
             repo.state.save_dir(rel, fp, oid)
     return LockEntry(rel, oid, sum(v[1] for v in listing.values()), len(listing)), rows

@@ -46,7 +46,7 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
     if found.kind == "missing":
         return ArtifactStatus(rel, MISSING, kind)
     odb = repo.odb
-    fp = fingerprint(found.files) if found.kind == "dir" and entry.is_dir else None
+    fp = fingerprint(found) if found.kind == "dir" and entry.is_dir else None
     saved = repo.state.get_dir(rel) if fp is not None else None
     if saved is not None and saved[:2] == (fp, entry.oid) and odb.exists(entry.oid):
         if saved[2] is not None and saved[2] == odb.signature():
@@ -57,7 +57,7 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
     def hasher(abspath, size, known):
         return (known, size) if known is not None else hash_file(abspath, size)
 
-    listing, rows = hash_files(rel, found.files, state_rows, hasher, progress, f"Checking {rel}")
+    listing, rows = hash_files(rel, found, state_rows, hasher, progress, f"Checking {rel}")
     repo.state.save(rows)
     if not entry.is_dir:
         if found.kind == "dir":

@@ -17,7 +17,7 @@ from mlvc.workspace.scan import scan
 def unprotect_artifact(repo: Repo, rel: str, progress=NULL) -> list[str]:
     """Turn links into the cache under ``rel`` into private writable copies."""
     found = scan(repo.root, rel)
-    todo = [(p, a) for p, a, _ in found.files if is_linked(a)]
+    todo = [(p, a) for p, a in ((p, found.abspath(p)) for p in found.paths) if is_linked(a)]
 
     def copy(item):
         path, abspath = item

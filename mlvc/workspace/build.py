@@ -10,7 +10,7 @@ import stat
 from mlvc.fs.parallel import run_parallel
 from mlvc.objects.tree import Tree
 from mlvc.progress import NULL
-from mlvc.workspace.scan import Found
+from mlvc.workspace.scan import Scan, file_stat, signed_ino
 from mlvc.workspace.state import Row
 
 # What a workspace file holds: path inside the artifact -> (oid, size, executable)
@@ -24,7 +24,7 @@ def key(rel: str, path: str) -> str:
 
 def hash_files(
     rel: str,
-    files: list[Found],
+    found: Scan,
     state_rows: dict[str, tuple[int, int, int, int, str]],
     hasher,
     progress=NULL,
@@ -36,35 +36,33 @@ def hash_files(
     (which may also store the file; with ``store_known`` it is called for the
     files the cache vouches for too). Returns the listing and new cache rows."""
     listing: Listing = {}
-    todo: list[tuple[Found, str | None]] = []
+    todo: list[tuple[str, int, int, int, int, int, str | None]] = []
     base = rel + "/"
     get = state_rows.get
-    for found in files:
-        path, _, st = found
+    for item in found.stats():
+        path, ino, mtime, ctime, size, mode = item
         row = get(base + path if path else rel)
-        if (row is not None and row[0] == st.st_ino and row[1] == st.st_mtime_ns and row[2] == st.st_ctime_ns
-                and row[3] == st.st_size):
-            listing[path] = (row[4], st.st_size, bool(st.st_mode & 0o100))
-            if not store_known:
-                continue
-            todo.append((found, row[4]))
+        if row is not None and row[0] == ino and row[1] == mtime and row[2] == ctime and row[3] == size:
+            listing[path] = (row[4], size, bool(mode & 0o100))
+            if store_known:
+                todo.append((*item, row[4]))
         else:
-            todo.append((found, None))
+            todo.append((*item, None))
     new_rows: list[Row] = []
     if not todo:
         return listing, new_rows
+    top = found.top
 
     def work(item):
-        (path, abspath, st), known = item
-        oid, size = hasher(abspath, st.st_size, known)
-        return path, oid, size, st, known
+        path = item[0]
+        return hasher(f"{top}/{path}" if path else top, item[4], item[6])
 
     with progress.task(description, len(todo)) as task:
         results = run_parallel(work, todo, task)
-    for path, oid, size, st, known in results:
-        listing[path] = (oid, size, bool(st.st_mode & 0o100))
+    for (path, ino, mtime, ctime, _, mode, known), (oid, size) in zip(todo, results):
+        listing[path] = (oid, size, bool(mode & 0o100))
         if known != oid:
-            new_rows.append((key(rel, path), st.st_ino, st.st_mtime_ns, st.st_ctime_ns, size, oid))
+            new_rows.append((key(rel, path), ino, mtime, ctime, size, oid))
     return listing, new_rows
 
 
@@ -72,25 +70,27 @@ def listing_to_tree(listing: Listing) -> Tree:
     return Tree.from_entries((p, o, s, x) for p, (o, s, x) in listing.items())
 
 
-def keep_exec_bits(old, files, listing) -> None:
-    for path, abspath, _ in files:
-        if old.is_executable(path) and old.oid_of(path) == listing[path][0] and is_linked(abspath):
+def keep_exec_bits(old: Tree, found: Scan, listing: Listing) -> None:
+    """A linked file has its object's mode: keep the recorded executable bit while its content is unchanged."""
+    for path in found.paths:
+        if old.is_executable(path) and old.oid_of(path) == listing[path][0] and is_linked(found.abspath(path)):
             oid, size, _ = listing[path]
             listing[path] = (oid, size, True)
 
 
-def link_workspace(linker, rel, files, listing, rows, progress=NULL) -> list[Row]:
+def link_workspace(linker, rel: str, found: Scan, listing: Listing, rows: list[Row], progress=NULL) -> list[Row]:
     """Replace workspace files by links to their objects (hardlink/symlink modes);
     ``linker`` is the ``CacheLinker`` that stored them."""
     odb = linker.odb
     first = linker.kinds[0]
     todo = []
-    for path, abspath, st in files:
+    for path, ino, *_ in found.stats():
         oid = listing[path][0]
         obj = odb.path(oid)
+        abspath = found.abspath(path)
         if first == "hardlink":
             try:
-                if os.stat(obj).st_ino == st.st_ino:
+                if signed_ino(os.stat(obj).st_ino) == ino:
                     continue
             except FileNotFoundError:
                 pass
@@ -103,9 +103,9 @@ def link_workspace(linker, rel, files, listing, rows, progress=NULL) -> list[Row
     with progress.task(f"Linking {rel}", len(todo)) as task:
         for path, abspath, oid, size in todo:
             linker.place(oid, abspath, size=size)
-            st = os.stat(abspath)
+            ino, mtime, ctime, size, _ = file_stat(os.stat(abspath))
             k = key(rel, path)
-            by_path[k] = (k, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, oid)
+            by_path[k] = (k, ino, mtime, ctime, size, oid)
             task.advance()
     return list(by_path.values())
 

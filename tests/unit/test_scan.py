@@ -1,0 +1,92 @@
+"""Scanning the workspace: compact per-file integers, folders opened one at a time and
+never through a symlink, the fingerprint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mlvc.errors import InvalidPathError
+from mlvc.workspace.scan import fingerprint, scan, signed_ino
+
+
+def _gen(root, files: dict[str, bytes]) -> None:
+    for path, data in files.items():
+        p = root / path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+def test_scan_lists_every_file_with_its_stat(tmp_path):
+    _gen(tmp_path, {"d/a.txt": b"a", "d/sub/b.bin": b"bb", "d/sub/deeper/c": b"ccc"})
+    os.chmod(tmp_path / "d/sub/b.bin", 0o755)
+    found = scan(str(tmp_path), "d")
+    assert found.kind == "dir" and len(found) == 3
+    stats = {p: (ino, mt, ct, size, mode) for p, ino, mt, ct, size, mode in found.stats()}
+    assert sorted(stats) == ["a.txt", "sub/b.bin", "sub/deeper/c"]
+    for path, (ino, mtime, ctime, size, mode) in stats.items():
+        st = os.lstat(tmp_path / "d" / path)
+        assert (ino, mtime, ctime, size, mode) == (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_mode)
+    assert found.abspath("sub/b.bin") == str(tmp_path / "d/sub/b.bin")
+
+
+def test_scan_of_a_file_and_of_nothing(tmp_path):
+    _gen(tmp_path, {"f": b"x"})
+    found = scan(str(tmp_path), "f")
+    assert found.kind == "file" and found.paths == [""] and found.abspath("") == str(tmp_path / "f")
+    assert scan(str(tmp_path), "missing").kind == "missing"
+    assert scan(str(tmp_path), "f/below").kind == "missing"
+
+
+def test_a_symlinked_folder_inside_is_refused(tmp_path):
+    _gen(tmp_path, {"d/a": b"a", "elsewhere/secret": b"s"})
+    os.symlink(tmp_path / "elsewhere", tmp_path / "d" / "link")
+    with pytest.raises(InvalidPathError, match="symlink to a folder"):
+        scan(str(tmp_path), "d")
+
+
+def test_a_tree_wider_than_the_open_file_limit_scans(tmp_path):
+    # Folders are opened one at a time: a folder with more sub-folders than the
+    # process may hold open descriptors scans fine.
+    for i in range(300):
+        _gen(tmp_path, {f"d/s{i:03d}/f": b"x"})
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)); "
+            "from mlvc.workspace.scan import scan; print(len(scan(sys.argv[1], 'd')))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "300"
+
+
+def _settled(tmp_path) -> str:
+    """The folder's fingerprint once its files are out of the racy window (20 ms)."""
+    time.sleep(0.03)
+    fp = fingerprint(scan(str(tmp_path), "d"))
+    assert fp is not None
+    return fp
+
+
+def test_fingerprint_changes_with_any_file(tmp_path):
+    _gen(tmp_path, {"d/a": b"a", "d/b": b"b"})
+    fp = _settled(tmp_path)
+    assert _settled(tmp_path) == fp  # stable
+    os.chmod(tmp_path / "d/a", 0o755)  # the mode (and the ctime)
+    assert fingerprint(scan(str(tmp_path), "d")) is None  # just changed: racy, not trusted
+    fp2 = _settled(tmp_path)
+    assert fp2 != fp
+    st = os.stat(tmp_path / "d/b")
+    (tmp_path / "d/b").write_bytes(b"B")  # same size, mtime put back: the ctime still tells
+    os.utime(tmp_path / "d/b", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert _settled(tmp_path) != fp2
+    os.rename(tmp_path / "d/b", tmp_path / "d/c")
+    assert _settled(tmp_path) not in (fp, fp2)
+
+
+def test_signed_ino_is_one_to_one():
+    for ino in (0, 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1):
+        s = signed_ino(ino)
+        assert -(2**63) <= s < 2**63
+        assert s % 2**64 == ino
