@@ -7,12 +7,14 @@ The names most callers need are re-exported here.
 """
 
 from mlvc.fs.atomic import (TMP_PREFIX, atomic_write, fsync_dir, open_tmpfile, publish_tmpfile, read_small,
-                            remove_path, syncfs, tmp_name, unlink_quiet, write_all)
-from mlvc.fs.links import (LINK_TYPES, Linker, copy_file, copy_hashing, copy_verified, is_unsupported, reflink)
+                            remove_path, replace_file, syncfs, tmp_name, unlink_quiet,
+                            write_all)
+from mlvc.fs.links import (LINK_TYPES, Linker, copy_file, copy_hashing, copy_into, copy_verified, is_unsupported,
+                           reflink)
 from mlvc.fs.paths import SafeDirs, check_relpath, is_within
 
 __all__ = [
     "TMP_PREFIX", "atomic_write", "fsync_dir", "open_tmpfile", "publish_tmpfile", "read_small", "remove_path",
-    "syncfs", "tmp_name", "unlink_quiet", "write_all", "LINK_TYPES", "Linker", "copy_file", "copy_hashing",
+    "replace_file", "syncfs", "tmp_name", "unlink_quiet", "write_all", "LINK_TYPES", "Linker", "copy_file", "copy_hashing", "copy_into",
     "copy_verified", "is_unsupported", "reflink", "SafeDirs", "check_relpath", "is_within",
 ]

@@ -175,3 +175,53 @@ def remove_path(path: str) -> None:
         shutil.rmtree(path, onexc=onexc) if sys.version_info >= (3, 12) else shutil.rmtree(path, onerror=onexc)
     else:
         os.unlink(path)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_RENAMEAT2 = None  # libc's renameat2, once looked up (False: there is none)
+
+
+def _renameat2():
+    global _RENAMEAT2
+    if _RENAMEAT2 is None:
+        _RENAMEAT2 = False
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = getattr(libc, "renameat2", None)
+            if fn is not None:
+                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+                _RENAMEAT2 = fn
+    return _RENAMEAT2
+
+
+def replace_file(tmp: str, dest: str) -> None:
+    """Put the new file ``tmp`` at ``dest`` at once (a reader sees the old file or the new).
+
+    Where ``dest`` is a file, the two are exchanged (renameat2 RENAME_EXCHANGE)
+    and the old one, now at ``tmp``, is then removed: a rename over an existing
+    file makes ext4 write the new file's data out there and then (auto_da_alloc),
+    which cost a checkout of 1 GiB 0.5-1.5 s here. Elsewhere, or where the file
+    system cannot exchange, ``os.replace``.
+    """
+    fn = _renameat2()
+    if fn:
+        try:
+            st = os.lstat(dest)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            import ctypes
+
+            if fn(-100, os.fsencode(tmp), -100, os.fsencode(dest), _RENAME_EXCHANGE) == 0:  # -100: AT_FDCWD
+                try:
+                    os.unlink(tmp)
+                except IsADirectoryError:  # a folder took the file's place meanwhile: put it back
+                    fn(-100, os.fsencode(tmp), -100, os.fsencode(dest), _RENAME_EXCHANGE)
+                    raise
+                return
+            if ctypes.get_errno() not in (errno.EINVAL, errno.ENOSYS, errno.ENOENT, errno.EOPNOTSUPP):
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err), dest)
+    os.replace(tmp, dest)

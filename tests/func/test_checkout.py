@@ -268,3 +268,24 @@ def test_checkout_keeps_the_executable_bit(repo, mlvc, kind):
     assert os.stat(repo.root / "tools" / "run.sh").st_mode & 0o100
     assert not os.stat(repo.root / "tools" / "data.txt").st_mode & 0o100
     assert mlvc("status", "--check").exit_code == 0
+
+
+def test_checkout_of_an_older_large_file_replaces_it_whole(repo, mlvc):
+    # Over 4 MiB: the old file is removed first (its content is in the cache), the new one
+    # written unnamed in its folder and given its name whole; nothing is left beside it.
+    big_v1 = os.urandom(5 * 1024 * 1024)
+    repo.root.gen({"data": {"big.bin": big_v1, "small.txt": "s1"}})
+    assert mlvc("add", "data").exit_code == 0
+    repo.commit("v1")
+    big_v2 = big_v1[:1000] + b"changed" + big_v1[1007:]
+    (repo.root / "data" / "big.bin").write_bytes(big_v2)
+    (repo.root / "data" / "small.txt").write_text("s2")
+    assert mlvc("commit").exit_code == 0
+    repo.commit("v2")
+    repo.git("checkout", "-q", "HEAD~1")
+    r = mlvc("checkout")
+    assert r.exit_code == 0, r.output
+    assert (repo.root / "data" / "big.bin").read_bytes() == big_v1
+    assert (repo.root / "data" / "small.txt").read_text() == "s1"
+    assert sorted(os.listdir(repo.root / "data")) == ["big.bin", "small.txt"]
+    assert mlvc("status", "--check").exit_code == 0

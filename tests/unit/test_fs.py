@@ -238,3 +238,48 @@ def test_remove_path(tmp_path):
     assert not d.exists()
     remove_path(str(f))
     assert not f.exists()
+
+
+# ------------------------------------------------------------- replace_file
+
+
+def test_replace_file_puts_the_new_file_in_place_and_removes_the_old(tmp_path):
+    from mlvc.fs import replace_file
+
+    dest, new = tmp_path / "dest", tmp_path / "new"
+    dest.write_bytes(b"old")
+    new.write_bytes(b"new")
+    old_ino = dest.stat().st_ino
+    replace_file(str(new), str(dest))
+    assert dest.read_bytes() == b"new" and dest.stat().st_ino != old_ino
+    assert sorted(os.listdir(tmp_path)) == ["dest"]  # the old file went with the temp name
+
+
+def test_replace_file_where_nothing_is(tmp_path):
+    from mlvc.fs import replace_file
+
+    (tmp_path / "new").write_bytes(b"new")
+    replace_file(str(tmp_path / "new"), str(tmp_path / "dest"))
+    assert (tmp_path / "dest").read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["dest"]
+
+
+def test_replace_file_never_swaps_with_a_folder(tmp_path):
+    from mlvc.fs import replace_file
+
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "keep").write_bytes(b"k")
+    (tmp_path / "new").write_bytes(b"new")
+    with pytest.raises(OSError):
+        replace_file(str(tmp_path / "new"), str(tmp_path / "dest"))
+    assert (tmp_path / "dest" / "keep").read_bytes() == b"k"
+
+
+def test_replace_file_replaces_a_symlink_not_its_target(tmp_path):
+    from mlvc.fs import replace_file
+
+    (tmp_path / "target").write_bytes(b"t")
+    os.symlink(tmp_path / "target", tmp_path / "dest")
+    (tmp_path / "new").write_bytes(b"new")
+    replace_file(str(tmp_path / "new"), str(tmp_path / "dest"))
+    assert not os.path.islink(tmp_path / "dest") and (tmp_path / "dest").read_bytes() == b"new"
+    assert (tmp_path / "target").read_bytes() == b"t"
