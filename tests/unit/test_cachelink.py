@@ -238,3 +238,30 @@ def test_link_out_with_no_working_link_type(odb, stored, tmp_path):
         link_out(odb, stored, str(dest), ["reflink"])
     assert not os.path.lexists(dest)
     assert _leftovers(tmp_path) == []
+
+
+def test_a_replaced_file_is_named_in_the_temp_folder_never_beside_the_users_files(odb, stored, tmp_path,
+                                                                                 monkeypatch):
+    # A kill between naming the new file and exchanging it with the old one must leave
+    # nothing among the user's files: the temp name lives in tmp_dir (.mlvc/tmp/checkout).
+    from mlvc import fs
+    from mlvc.workspace import cachelink
+
+    work = tmp_path / "work"
+    staging = tmp_path / "staging"
+    work.mkdir()
+    staging.mkdir()
+    dest = work / "f"
+    dest.write_bytes(b"old content")
+    seen = []
+    real = fs.replace_file
+
+    def spy(tmp, target):
+        seen.append((os.path.dirname(tmp), sorted(os.listdir(work))))
+        return real(tmp, target)
+
+    monkeypatch.setattr(cachelink.fs, "replace_file", spy)
+    link_out(odb, stored, str(dest), ["copy"], tmp_dir=str(staging))
+    assert seen == [(str(staging), ["f"])]
+    assert dest.read_bytes() == SRC_DATA
+    assert os.listdir(staging) == [] and os.listdir(work) == ["f"]
