@@ -15,6 +15,7 @@ from typing import Callable
 
 from mlvc.errors import ConfigError, FileFormatError
 from mlvc.fs.atomic import atomic_write
+from mlvc.fs.paths import is_within, read_regular
 from mlvc.fs.links import LINK_TYPES
 
 
@@ -43,6 +44,14 @@ def _any(value: str) -> str:
     return value
 
 
+def _cache_dir(value: str) -> str:
+    if not value.strip():
+        raise ConfigError("cache.dir cannot be empty", "unset it for the default .mlvc/cache")
+    if "\0" in value or "\n" in value or "\r" in value:
+        raise ConfigError("cache.dir cannot hold a NUL or a line break")
+    return value
+
+
 def _bool(value: str) -> str:
     low = value.lower()
     if low in ("true", "yes", "1", "on"):
@@ -53,19 +62,34 @@ def _bool(value: str) -> str:
 
 
 KEYS: dict[str, tuple[Callable[[str], str], str | None, str]] = {
-    "cache.dir": (_any, None, "where the object cache lives (default .mlvc/cache); may be shared by several repos"),
+    "cache.dir": (_cache_dir, None, "where the object cache lives (default .mlvc/cache); may be shared by several repos"),
     "cache.type": (_link_types, "reflink,copy", "ordered link types for the workspace: reflink, hardlink, symlink, copy"),
     "core.fsync": (_choice("batch", "always", "never"), "batch",
                    "batch: one file-system sync per command; always: fsync every object; never"),
     "core.remote": (_any, None, "the default remote"),
 }
 REMOTE_OPTION = re.compile(r"remote\.([A-Za-z0-9_.-]+)\.([a-z_]+)\Z")
+# Options whose values are secrets: shown as MASK by `config --list`, never quoted in an error.
+SECRET_OPTION = re.compile(r"(password|passwd|secret|token|credential|private_key|account_key|sas)", re.I)
+MASK = "***"
+MAX_CONFIG_BYTES = 1024 * 1024
+LOCAL_MODE = 0o600  # .mlvc/config.local holds credentials: the user's alone
+
+
+def is_secret(key: str) -> bool:
+    """``remote.NAME.password``, ``remote.NAME.secret_access_key``, ``...token`` and the like."""
+    return bool(SECRET_OPTION.search(key.rsplit(".", 1)[-1]))
+
+
+def masked(values: dict[str, str]) -> dict[str, str]:
+    return {k: (MASK if is_secret(k) and v else v) for k, v in values.items()}
 
 
 @dataclass(frozen=True)
 class ConfigFiles:
     shared: str
     local: str
+    tmp: str | None = None  # where temp files are written (.mlvc/tmp, git-ignored), if a real folder
 
 
 def _section_option(key: str) -> tuple[str, str]:
@@ -87,20 +111,22 @@ def _key(section: str, option: str) -> str:
 
 
 def read_file(path: str) -> dict[str, str]:
+    """The values of one INI file ({} if there is none). A regular file only, never through a
+    symlink, at most ``MAX_CONFIG_BYTES``; an error never quotes a value (it may be a secret)."""
     parser = configparser.ConfigParser(interpolation=None, strict=True)
-    try:
-        with open(path, encoding="utf-8") as f:
-            parser.read_file(f, source=path)
-    except FileNotFoundError:
+    data = read_regular(path, path, MAX_CONFIG_BYTES)
+    if data is None:
         return {}
+    try:
+        parser.read_string(data.decode("utf-8"), source=path)
     except UnicodeDecodeError:
         raise FileFormatError(path, "is not valid UTF-8") from None
     except configparser.Error as exc:
         line = getattr(exc, "lineno", None)
         problem = str(exc).splitlines()[0]
         if line is None and getattr(exc, "errors", None):  # ParsingError: (line, text) of each bad line
-            line, text = exc.errors[0]
-            problem = f"cannot parse {text}"
+            line = exc.errors[0][0]
+            problem = "cannot parse this line (expected KEY = VALUE under a [section])"  # the text may be a secret
         raise FileFormatError(path, problem, line) from None
     values = {}
     for section in parser.sections():
@@ -116,7 +142,7 @@ def read_file(path: str) -> dict[str, str]:
     return values
 
 
-def write_file(path: str, values: dict[str, str]) -> None:
+def write_file(path: str, values: dict[str, str], mode: int = 0o644, tmp_dir: str | None = None) -> None:
     parser = configparser.ConfigParser(interpolation=None)
     for key in sorted(values):
         section, option = _section_option(key)
@@ -125,7 +151,7 @@ def write_file(path: str, values: dict[str, str]) -> None:
         parser.set(section, option, values[key])
     buf = io.StringIO()
     parser.write(buf)
-    atomic_write(path, buf.getvalue().encode("utf-8"))
+    atomic_write(path, buf.getvalue().encode("utf-8"), mode=mode, tmp_dir=tmp_dir)
 
 
 class Config:
@@ -158,8 +184,14 @@ class Config:
             raise ConfigError("config values cannot hold a newline")
         target = self.local if local else self.shared
         target[key] = value
-        write_file(self.files.local if local else self.files.shared, target)
+        self._write(local)
         return value
+
+    def _write(self, local: bool) -> None:
+        if local:
+            write_file(self.files.local, self.local, mode=LOCAL_MODE, tmp_dir=self.files.tmp)
+        else:
+            write_file(self.files.shared, self.shared, tmp_dir=self.files.tmp)
 
     def unset(self, key: str, local: bool = False) -> bool:
         _section_option(key)
@@ -167,7 +199,7 @@ class Config:
         if key not in target:
             return False
         del target[key]
-        write_file(self.files.local if local else self.files.shared, target)
+        self._write(local)
         return True
 
     @property
@@ -182,3 +214,23 @@ def cache_dir(config: Config, root: str) -> str:
     value = os.path.expanduser(value)
     # A relative cache.dir is relative to the .mlvc folder, like DVC's.
     return os.path.normpath(os.path.join(root, ".mlvc", value))
+
+
+def trusted_cache_dir(config: Config, root: str) -> str:
+    """``cache_dir``, refused where the committed ``.mlvc/config`` alone sends it outside the
+    repository: a clone's author must not choose where this machine writes. The user confirms
+    such a folder by setting ``cache.dir`` in ``.mlvc/config.local`` (which wins), e.g. with
+    ``mlvc config --local cache.dir PATH``. A cache.dir that is a file is refused too."""
+    import shlex
+
+    path = cache_dir(config, root)
+    if "cache.dir" in config.shared and "cache.dir" not in config.local and not is_within(root, path):
+        raise ConfigError(
+            f"cache.dir in .mlvc/config (committed with the repository) points outside it, to {path!r}; "
+            "mlvc uses such a cache only once you confirm it",
+            f"if you trust it, run `mlvc config --local cache.dir {shlex.quote(path)}`; to keep the cache "
+            f"in the repository, `mlvc config --local cache.dir {shlex.quote(os.path.join(root, '.mlvc', 'cache'))}`",
+        )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"cache.dir {path!r} is a file, not a folder", "set cache.dir to a folder")
+    return path

@@ -29,6 +29,15 @@ class InvalidPathError(MlvcError):
     """A path that is absolute, escapes the repository, or has forbidden characters."""
 
 
+class UnsafeLinkError(InvalidPathError):
+    """One of mlvc's own folders or files (``.mlvc``, ``.mlvc/tmp``, the lock, the stat cache,
+    the config files, the cache) is a symlink or not the kind of file it must be; never followed."""
+
+
+class UsageError(MlvcError):
+    """The command line is wrong in a way the argument parser cannot see (exit 2)."""
+
+
 class FileFormatError(MlvcError):
     """A malformed `mlvc.yaml`, `mlvc.lock`, tree object or config file."""
 

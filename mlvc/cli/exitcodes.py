@@ -16,10 +16,12 @@ class ExitStatus(enum.IntEnum):
 
 
 def exit_status_for(exc: BaseException) -> ExitStatus:
-    from mlvc.errors import LockHeldError, MlvcError
+    from mlvc.errors import LockHeldError, MlvcError, UsageError
 
     if isinstance(exc, KeyboardInterrupt):
         return ExitStatus.INTERRUPTED
+    if isinstance(exc, UsageError):
+        return ExitStatus.USAGE
     if isinstance(exc, LockHeldError):
         return ExitStatus.LOCKED
     if isinstance(exc, (MlvcError, OSError)):  # an OS failure (no space, no permission ...) is not a bug in mlvc

@@ -12,10 +12,13 @@ from typing import Any
 
 from mlvc.errors import FileFormatError, InvalidPathError
 from mlvc.fs.atomic import atomic_write
+from mlvc.fs.paths import read_regular
 from mlvc.objects.paths import check_relpath
 
 CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(\s|$)", re.M)
 MAX_DEPTH = 100
+MAX_FILE_BYTES = 256 * 1024 * 1024  # mlvc.yaml, mlvc.lock: a million artifacts fit in a tenth of it
+MAX_INT_DIGITS = 20  # sizes and counts: 2**64 has 20 digits (and int() refuses more than 4,300)
 
 
 
@@ -93,7 +96,10 @@ def scalar(name: str, node, what: str, kind: type):
         raise FileFormatError(name, f"{what} must be a {kind.__name__}", line_of(node))
     if kind is int:
         if node.tag != "tag:yaml.org,2002:int" or not re.fullmatch(r"[0-9]+", node.value):
-            raise FileFormatError(name, f"{what} must be a non-negative integer, got {node.value!r}", line_of(node))
+            raise FileFormatError(name, f"{what} must be a non-negative integer, got {node.value[:40]!r}",
+                                  line_of(node))
+        if len(node.value.lstrip("0")) > MAX_INT_DIGITS:
+            raise FileFormatError(name, f"{what} is too large ({len(node.value):,} digits)", line_of(node))
         return int(node.value)
     if node.tag != "tag:yaml.org,2002:str" and not (node.tag.endswith(":int") or node.tag.endswith(":float")):
         raise FileFormatError(name, f"{what} must be a string, got {node.value!r}", line_of(node))
@@ -135,6 +141,8 @@ def to_python(name: str, node) -> Any:
         return loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         raise FileFormatError(name, f"invalid YAML: {getattr(exc, 'problem', None) or exc}", line_of(node)) from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # an integer of more than 4,300 digits ...
+        raise FileFormatError(name, f"invalid value: {str(exc)[:100]}", line_of(node)) from None
     finally:
         loader.dispose()
 
@@ -157,13 +165,11 @@ def check_nesting(name: str, paths: list[str]) -> None:
 
 
 def read_text(path: str, name: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
+    """The text of a committed file (None if there is none): a regular file only, never through a
+    symlink, at most ``MAX_FILE_BYTES``; anything else is a ``FileFormatError`` naming it."""
+    data = read_regular(path, name, MAX_FILE_BYTES, os.path.dirname(path))
+    if data is None:
         return None
-    except IsADirectoryError:
-        raise FileFormatError(name, "is a folder, expected a file") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

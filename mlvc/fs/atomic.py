@@ -48,9 +48,10 @@ def atomic_write(path: str, data: bytes, *, mode: int = 0o644, fsync: bool = Tru
     system, else beside ``path``.
     """
     folder = os.path.dirname(path) or "."
-    if tmp_dir is not None and os.path.isdir(tmp_dir):
-        try:
-            if os.stat(tmp_dir).st_dev == os.stat(folder).st_dev:
+    if tmp_dir is not None:
+        try:  # a real folder only: never a temp file written through a symlink someone put there
+            st = os.lstat(tmp_dir)
+            if stat.S_ISDIR(st.st_mode) and st.st_dev == os.stat(folder).st_dev:
                 folder = tmp_dir
         except OSError:
             pass

@@ -28,13 +28,15 @@ def config(
     Keys: cache.type (ordered link types from reflink, hardlink, symlink, copy;
     default reflink,copy), cache.dir (where the cache lives; may be shared),
     core.fsync (batch, always, never), core.remote, remote.NAME.OPTION.
-    With no KEY, lists every key (like --list). .mlvc/config.local wins
-    over .mlvc/config.
+    With no KEY, lists every key (like --list); secrets such as
+    remote.NAME.password show as ***. .mlvc/config.local wins over
+    .mlvc/config. A cache.dir outside the repository that comes from the
+    committed .mlvc/config is used only once confirmed in .mlvc/config.local.
 
     Example: mlvc config cache.type hardlink,copy
     """
     from mlvc import api
-    from mlvc.errors import MlvcError
+    from mlvc.errors import MlvcError, UsageError
 
     if list_ or key is None:
         items = api.config_list()
@@ -46,7 +48,7 @@ def config(
         return
     if unset:
         if value is not None:
-            raise MlvcError("--unset takes a key and no value")
+            raise UsageError("--unset takes a key and no value", "run `mlvc config --unset KEY`")
         if not api.config_unset(key, local):
             raise MlvcError(f"{key} is not set" + (" in config.local" if local else ""))
         return
