@@ -227,7 +227,7 @@ def trusted_cache_dir(config: Config, root: str) -> str:
     if "cache.dir" in config.shared and "cache.dir" not in config.local and not is_within(root, path):
         raise ConfigError(
             f"cache.dir in .mlvc/config (committed with the repository) points outside it, to {path!r}; "
-            "mlvc uses such a cache only once you confirm it",
+            "mlvc uses such a cache only once you confirm it in .mlvc/config.local",
             f"if you trust it, run `mlvc config --local cache.dir {shlex.quote(path)}`; to keep the cache "
             f"in the repository, `mlvc config --local cache.dir {shlex.quote(os.path.join(root, '.mlvc', 'cache'))}`",
         )

@@ -96,8 +96,13 @@ class Repo:
 
     def safe_tmp(self, sub: str | None = None) -> str:
         """``.mlvc/tmp`` (or a folder ``sub`` in it), created if missing, each part checked not to be
-        a symlink (``UnsafeLinkError`` otherwise): the only way to reach a folder of .mlvc/tmp."""
-        return fs.safe_dir(self.root, f"{TMP}/{sub}" if sub else TMP)
+        a symlink (``UnsafeLinkError`` otherwise): the only way to reach a folder of .mlvc/tmp.
+
+        Everything directly in ``.mlvc/tmp`` is mlvc's own (the lock, the stat cache, ``checkout/``,
+        temp files) and never a symlink, so one listing refuses a link anywhere there at once."""
+        tmp = fs.safe_dir(self.root, TMP)
+        fs.check_no_links(tmp, self.root)
+        return fs.safe_dir(self.root, f"{TMP}/{sub}") if sub else tmp
 
     @cached_property
     def config(self) -> Config:
@@ -107,9 +112,10 @@ class Repo:
     @cached_property
     def odb(self) -> LocalObjectStore:
         cache = trusted_cache_dir(self.config, self.root)
-        if fs.is_within(self.root, cache):  # no symlink on the way from the root (git may carry one)
+        inside = fs.is_within(self.root, cache)
+        if inside:  # no symlink on the way from the root (git may carry one)
             fs.safe_dir(self.root, os.path.relpath(cache, self.root).replace(os.sep, "/"), create=False)
-        objects = fs.safe_dir(cache, "/".join(LAYOUT), create=False)
+        objects = fs.safe_dir(cache, "/".join(LAYOUT), create=False, shown_root=self.root if inside else None)
         fs.check_no_links(cache, self.root)  # the cache's own folders (files/, format 1 fan-outs)
         fs.check_no_links(objects, self.root)  # the fan-out folders of objects
         store = LocalObjectStore(cache, fsync=self.config.get("core.fsync") or "batch")

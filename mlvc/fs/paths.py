@@ -35,13 +35,15 @@ def _refuse(path: str, st: os.stat_result, root: str | None, what: str = "a fold
                            "mlvc made it; move it away and run the command again")
 
 
-def safe_dir(root: str, rel: str, create: bool = True) -> str:
+def safe_dir(root: str, rel: str, create: bool = True, shown_root: str | None = "") -> str:
     """The folder ``root/rel`` (``rel`` POSIX, e.g. ``.mlvc/tmp/checkout``), checked one component
     at a time below ``root`` with ``lstat``: a symlink, or anything but a folder, is refused with
     ``UnsafeLinkError`` naming it, so nothing is ever read, written or deleted through a link.
     Missing folders are created (``create``), else the path is returned as it is (nothing there
-    can lead elsewhere). ``root`` itself is trusted (the caller found it). Returns the path."""
+    can lead elsewhere). ``root`` itself is trusted (the caller found it). Returns the path.
+    Errors name the path relative to ``shown_root`` (default ``root``; None: absolute)."""
     root = os.path.abspath(root)
+    shown = root if shown_root == "" else shown_root
     path = root
     parts = [p for p in rel.split("/") if p not in ("", ".")]
     for i, part in enumerate(parts):
@@ -59,7 +61,7 @@ def safe_dir(root: str, rel: str, create: bool = True) -> str:
             except FileExistsError:  # made meanwhile (by another mlvc): check what is there now
                 st = os.lstat(path)
         if not stat.S_ISDIR(st.st_mode):
-            raise _refuse(path, st, root)
+            raise _refuse(path, st, shown)
     return path
 
 
