@@ -163,12 +163,7 @@ class Tree:
 
     def oids(self) -> set[str]:
         """Every file object id the tree names (each checked: an id becomes a path in the cache)."""
-        oids = set(map(_OID_PART, self.metas))
-        blob = "".join(oids)
-        if len(blob) != 32 * len(oids) or not blob.isascii() or blob.encode().translate(None, _HEX_BYTES):
-            bad = next(o for o in oids if _OID_RE.match(o) is None)
-            raise FileFormatError("tree", f"bad object id {bad!r}", hint=_UNSAFE)
-        return oids
+        return check_oids(set(map(_OID_PART, self.metas)))
 
     def tree_oids(self) -> set[str]:
         """The ids of the tree objects this tree is made of (its own included)."""
@@ -188,51 +183,100 @@ class Tree:
         below it (so a store that holds a folder's tree holds everything below it); the top
         folder's comes last. Sets ``folders`` and, for a tree not loaded from format 1, ``oid``."""
         objects: list[tuple[str, bytes]] = []
-        folders: dict[str, str] = {}
-        # The open folders, outermost first: (folder path, its lines, names in it, size, nfiles).
-        stack: list[tuple[str, list[str], set[str], list[int]]] = [("", [], set(), [0, 0])]
-
-        def close() -> None:
-            folder, lines, _, (size, nfiles) = stack.pop()
-            data = (TREE_HEADER + "".join(lines)).encode("utf-8")
-            oid = hash_bytes(data)
-            objects.append((oid + TREE_SUFFIX, data))
-            folders[folder] = oid + TREE_SUFFIX
-            if stack:
-                name = folder.rpartition("/")[2]
-                parent = stack[-1]
-                parent[1].append(f"{name}\0{oid} d {size} {nfiles}\n")
-                parent[3][0] += size
-                parent[3][1] += nfiles
-
-        current = ""
-        for path, meta in zip(self.paths, self.metas):
-            parent, _, name = path.rpartition("/")
-            if parent != current:
-                while stack[-1][0] and not (parent + "/").startswith(stack[-1][0] + "/"):
-                    close()
-                top = stack[-1][0]
-                rest = parent[len(top) + 1:] if top else parent
-                for part in rest.split("/") if rest else ():
-                    folder = f"{stack[-1][0]}/{part}" if stack[-1][0] else part
-                    if part in stack[-1][2]:
-                        raise InvalidPathError(f"tree path {folder!r} is both a file and a folder")
-                    stack[-1][2].add(part)
-                    stack.append((folder, [], set(), [0, 0]))
-                current = parent
-            entry = stack[-1]
-            if name in entry[2]:
-                raise InvalidPathError(f"tree path {path!r} is both a file and a folder")
-            entry[2].add(name)
-            entry[1].append(f"{name}\0{meta}\n")
-            entry[3][0] += int(meta[35:])
-            entry[3][1] += 1
-        while stack:
-            close()
+        oid, folders = encode_entries(zip(self.paths, self.metas), lambda o, d: objects.append((o, d)))
         self.folders = folders
         if self._oid is None or self.version != 1:
-            self._oid = folders[""]
+            self._oid = oid
         return objects
+
+
+def file_meta(oid: str, size: int, executable: bool) -> str:
+    """A file's metadata as trees hold it (what ``encode_entries`` and ``walk_tree`` carry)."""
+    return _meta(oid, size, executable)
+
+
+def encode_entries(entries: Iterable[tuple[str, str]], sink: Callable[[str, bytes], None]) -> tuple[str, dict[str, str]]:
+    """Encode ``(path, file metadata)`` pairs, sorted by path, as format 2 tree objects.
+
+    Each folder's object goes to ``sink(id, bytes)`` as soon as the folder is
+    complete, after the folders below it; only the open folders are held, so
+    a million files encode in the memory of one folder. Returns the top tree's
+    id and every folder's id ('' for the top). A file and a folder of one name
+    ('a' and 'a/b') are refused.
+    """
+    folders: dict[str, str] = {}
+    # The open folders, outermost first: (folder path, its lines, names in it, [size, nfiles]).
+    stack: list[tuple[str, list[str], set[str], list[int]]] = [("", [], set(), [0, 0])]
+
+    def close() -> None:
+        folder, lines, _, (size, nfiles) = stack.pop()
+        data = (TREE_HEADER + "".join(lines)).encode("utf-8")
+        oid = hash_bytes(data)
+        sink(oid + TREE_SUFFIX, data)
+        folders[folder] = oid + TREE_SUFFIX
+        if stack:
+            name = folder.rpartition("/")[2]
+            parent = stack[-1]
+            parent[1].append(f"{name}\0{oid} d {size} {nfiles}\n")
+            parent[3][0] += size
+            parent[3][1] += nfiles
+
+    current = ""
+    for path, meta in entries:
+        parent, _, name = path.rpartition("/")
+        if parent != current:
+            while stack[-1][0] and not (parent + "/").startswith(stack[-1][0] + "/"):
+                close()
+            top = stack[-1][0]
+            rest = parent[len(top) + 1:] if top else parent
+            for part in rest.split("/") if rest else ():
+                folder = f"{stack[-1][0]}/{part}" if stack[-1][0] else part
+                if part in stack[-1][2]:
+                    raise InvalidPathError(f"tree path {folder!r} is both a file and a folder")
+                stack[-1][2].add(part)
+                stack.append((folder, [], set(), [0, 0]))
+            current = parent
+        entry = stack[-1]
+        if name in entry[2]:
+            raise InvalidPathError(f"tree path {path!r} is both a file and a folder")
+        entry[2].add(name)
+        entry[1].append(f"{name}\0{meta}\n")
+        entry[3][0] += int(meta[35:])
+        entry[3][1] += 1
+    while stack:
+        close()
+    return folders[""], folders
+
+
+def file_oids(entries: Iterable[tuple[str, str]]) -> set[str]:
+    """The file ids of a ``(path, file metadata)`` stream, checked in bulk."""
+    return check_oids({meta[:32] for _, meta in entries})
+
+
+def check_oids(oids: set[str]) -> set[str]:
+    """``oids``, each checked to be 32 lowercase hex characters (an id becomes a path in the
+    cache), in bulk: one join and one translate for a million ids."""
+    blob = "".join(oids)
+    if len(blob) != 32 * len(oids) or not blob.isascii() or blob.encode().translate(None, _HEX_BYTES):
+        bad = next(o for o in oids if _OID_RE.match(o) is None)
+        raise FileFormatError("tree", f"bad object id {bad!r}", hint=_UNSAFE)
+    return oids
+
+
+def meta_oid(meta: str) -> str:
+    """The object id in a file's metadata (unchecked: see ``check_oid``, ``check_oids``)."""
+    return meta[:32]
+
+
+def split_meta(meta: str) -> tuple[str, int, bool]:
+    """``(oid, size, executable)`` of a file's metadata that was checked when read."""
+    return meta[:32], int(meta[35:]), meta[33] == "x"
+
+
+def check_oid(oid: str) -> str:
+    if _OID_RE.match(oid) is None:
+        raise FileFormatError("tree", f"bad object id {oid!r}", hint=_UNSAFE)
+    return oid
 
 
 def _parse_meta(meta: str, path: str) -> tuple[str, int, bool]:
@@ -341,8 +385,6 @@ def load_tree(oid: str, read: Callable[[str], bytes], check_meta: bool = True) -
     """The flat ``Tree`` whose top tree object is ``oid``, of either format.
 
     ``read(oid)`` returns a tree object's bytes, checked against its id.
-    Format 2 sub-folders are followed depth-first, without recursion (a
-    crafted tree may be deep), so paths come out sorted.
     """
     data = read(oid)
     if not data.startswith(TREE_HEADER.encode()):
@@ -351,10 +393,39 @@ def load_tree(oid: str, read: Callable[[str], bytes], check_meta: bool = True) -
         return tree
     paths: list[str] = []
     metas: list[str] = []
-    folders = {"": oid}
-    # Each frame: (folder prefix, names, metas, next index)
+    folders: dict[str, str] = {}
+    for chunk_paths, chunk_metas in _walk_folders(oid, data, read, check_meta, folders):
+        paths.extend(chunk_paths)
+        metas.extend(chunk_metas)
+    tree = Tree(paths, metas, oid)
+    tree.folders = folders
+    return tree
+
+
+def walk_tree(oid: str, read: Callable[[str], bytes], check_meta: bool = True,
+              folders: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+    """``(path, file metadata)`` of every file of tree ``oid``, sorted by path, read folder by
+    folder as it goes (format 2) so that only the open folders are in memory. ``folders``,
+    when given, receives each folder's tree id. Each folder is checked before any of its
+    entries is yielded; a consumer that must see a whole tree checked first reads it all."""
+    data = read(oid)
+    if not data.startswith(TREE_HEADER.encode()):
+        tree = parse_tree(data, f"tree {oid}", check_meta)
+        if folders is not None:
+            folders[""] = oid
+        yield from zip(tree.paths, tree.metas)
+        return
+    for chunk_paths, chunk_metas in _walk_folders(oid, data, read, check_meta, folders):
+        yield from zip(chunk_paths, chunk_metas)
+
+
+def _walk_folders(oid: str, data: bytes, read, check_meta: bool, folders: dict[str, str] | None):
+    """Depth-first over a format 2 tree, without recursion (a crafted tree may be deep):
+    runs of files as ``(paths, metas)`` lists, in sorted order."""
+    if folders is not None:
+        folders[""] = oid
     names, ms = parse_folder(data, f"tree {oid}", check_meta)
-    stack = [["", names, ms, 0]]
+    stack = [["", names, ms, 0]]  # each frame: folder prefix, names, metas, next index
     while stack:
         frame = stack[-1]
         prefix, names, ms, i = frame
@@ -365,22 +436,19 @@ def load_tree(oid: str, read: Callable[[str], bytes], check_meta: bool = True) -
             i += 1
         start = frame[3]
         if i > start:
-            paths.extend([prefix + nm for nm in names[start:i]] if prefix else names[start:i])
-            metas.extend(ms[start:i])
+            yield ([prefix + nm for nm in names[start:i]] if prefix else names[start:i]), ms[start:i]
         if i == n:
             stack.pop()
             continue
         frame[3] = i + 1
         sub = ms[i][:32] + TREE_SUFFIX
         folder = prefix + names[i]
-        folders[folder] = sub
+        if folders is not None:
+            folders[folder] = sub
         sub_names, sub_metas = parse_folder(read(sub), f"tree {sub} ({folder})", check_meta)
         if not sub_names:
             raise FileFormatError(f"tree {sub} ({folder})", "a sub-folder holds no files", None, _UNSAFE)
         stack.append([folder + "/", sub_names, sub_metas, 0])
-    tree = Tree(paths, metas, oid)
-    tree.folders = folders
-    return tree
 
 
 def _decode(data: bytes, name: str) -> str:

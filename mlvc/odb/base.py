@@ -11,7 +11,7 @@ from typing import Iterator
 
 from mlvc.errors import CorruptObjectError, FileFormatError, MlvcError, ObjectNotFoundError
 from mlvc.objects.hashing import OID_HEX_LEN, TREE_SUFFIX, hash_bytes, is_tree_oid, is_valid_oid
-from mlvc.objects.tree import TREE_VERSION, Tree, check_object, load_tree
+from mlvc.objects.tree import TREE_VERSION, Tree, check_object, encode_entries, load_tree, walk_tree
 
 
 class ObjectStore:
@@ -76,6 +76,20 @@ class ObjectStore:
     def load_tree(self, oid: str, check_meta: bool = True) -> Tree:
         """The whole tree ``oid`` (following format 2 sub-folders), flat."""
         return load_tree(oid, self.read_tree_object, check_meta)
+
+    def walk_tree(self, oid: str, check_meta: bool = True, folders: dict[str, str] | None = None):
+        """``(path, file metadata)`` of every file of tree ``oid`` in sorted order, read as it goes."""
+        return walk_tree(oid, self.read_tree_object, check_meta, folders)
+
+    def save_entries(self, entries) -> str:
+        """Store the format 2 trees of sorted ``(path, file metadata)`` pairs as they are encoded
+        (the folders below first); return the top tree's id."""
+
+        def put(oid: str, data: bytes) -> None:
+            if not self.exists(oid):
+                self._put(oid, data)
+
+        return encode_entries(entries, put)[0]
 
     def check(self, oid: str) -> bool:
         """Rehash one object: True when its content matches its name (and a tree is well formed)."""

@@ -10,8 +10,11 @@ either as it was or as recorded, and no temp file among the user's files.
 
 from __future__ import annotations
 
+import heapq
+import operator
 import os
 import time
+from array import array
 from dataclasses import dataclass, field
 
 from mlvc import fs
@@ -24,10 +27,10 @@ from mlvc.objects.hashing import hash_file
 from mlvc.ops.targets import select, writing
 from mlvc.progress import NULL
 from mlvc.repo import Repo
-from mlvc.workspace.build import Listing, hash_files, key
+from mlvc.objects.tree import split_meta
+from mlvc.workspace.build import BATCH, hash_files, key
 from mlvc.workspace.cachelink import CacheLinker
 from mlvc.workspace.scan import Scan, file_stat, fingerprint, scan
-from mlvc.workspace.state import Row
 
 
 @dataclass
@@ -42,11 +45,36 @@ class CheckoutResult:
         return bool(self.added or self.modified or self.deleted)
 
 
+class _Writes:
+    """The files a plan writes, in sorted order, as columns (a million files fit in ~170 MB)."""
+
+    __slots__ = ("paths", "oids", "sizes", "execs")
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.oids: list[str] = []
+        self.sizes = array("q")
+        self.execs = bytearray()
+
+    def append(self, path: str, oid: str, size: int, executable: bool) -> None:
+        self.paths.append(path)
+        self.oids.append(oid)
+        self.sizes.append(size)
+        self.execs.append(executable)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def rows(self, start: int = 0, stop: int | None = None):
+        stop = len(self.paths) if stop is None else stop
+        return zip(self.paths[start:stop], self.oids[start:stop], self.sizes[start:stop], self.execs[start:stop])
+
+
 @dataclass
 class _Plan:
     rel: str
     entry: LockEntry
-    write: list[tuple[str, str, int, bool]] = field(default_factory=list)  # repo path, oid, size, x
+    write: _Writes = field(default_factory=_Writes)  # repo paths, sorted
     delete: list[str] = field(default_factory=list)  # repo paths of files
     remove_tree: str | None = None  # a folder (or file) in the way of the artifact
     leftovers: list[str] = field(default_factory=list)  # temp files a killed checkout left
@@ -56,17 +84,12 @@ class _Plan:
     unchanged: int = 0
 
 
-def _current(repo: Repo, rel: str, found, progress) -> Listing:
-    def hasher(abspath, size, known):
-        return (known, size) if known is not None else hash_file(abspath, size)
-
-    listing, rows = hash_files(rel, found, repo.state.load(rel), hasher, progress, f"Checking {rel}")
-    repo.state.save(rows)
-    return listing
-
-
 def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = False) -> tuple[_Plan, list[str], list[str]]:
-    """Return the plan, the paths whose local changes would be lost, and the missing oids."""
+    """Return the plan, the paths whose local changes would be lost, and the missing oids.
+
+    The workspace (scanned and hashed in sorted order) and the recorded tree
+    (read folder by folder, every line checked) are merged as two sorted
+    sequences; the whole tree is read, and so checked, before anything changes."""
     rel = entry.path
     odb = repo.odb
     plan = _Plan(rel, entry)
@@ -76,54 +99,67 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
     plan.leftovers = found.leftovers
     if found.kind == "dir":
         plan.before = found
-    current = _current(repo, rel, found, progress) if found.kind != "missing" else {}
+    oids: list[str] = []
+    if found.kind != "missing":
+        def hasher(abspath, size, known):
+            return (known, size) if known is not None else hash_file(abspath, size)
+
+        oids = hash_files(rel, found, repo.state, hasher, progress, f"Checking {rel}")[0]
 
     if entry.is_dir:
-        try:
-            tree = odb.load_tree(entry.oid)
-        except ObjectNotFoundError as exc:  # the tree, or one of its sub-folders' trees
-            return plan, at_risk, exc.oids
-        recorded = tree.oid_map()
+        paths = found.paths if found.kind == "dir" else []
         if found.kind == "file":
             plan.remove_tree = rel
-            if not odb.exists(current[""][0]):
+            if not odb.exists(oids[0]):
                 at_risk.append(rel)
-            current = {}
-        for path, (oid, _, _) in current.items():
-            was = recorded.get(path)
-            if was == oid:
-                if relink:
+            oids = []
+        n = len(paths)
+        i = 0
+        recorded: set[str] = set()
+
+        def gone(j: int) -> None:  # a workspace file the recorded tree does not have
+            if not odb.exists(oids[j]):
+                at_risk.append(key(rel, paths[j]))
+            plan.delete.append(key(rel, paths[j]))
+
+        try:
+            for path, meta in odb.walk_tree(entry.oid):
+                while i < n and paths[i] < path:
+                    gone(i)
+                    i += 1
+                oid, size, x = split_meta(meta)
+                recorded.add(oid)
+                if i < n and paths[i] == path:
+                    if oids[i] == oid and not relink:
+                        plan.unchanged += 1
+                        i += 1
+                        continue
+                    if oids[i] != oid and not odb.exists(oids[i]):
+                        at_risk.append(key(rel, path))
                     plan.replaced.add(key(rel, path))
-                else:
-                    plan.unchanged += 1
-                continue
-            if not odb.exists(oid):
-                at_risk.append(key(rel, path))
-            if was is None:
-                plan.delete.append(key(rel, path))
-            else:
-                plan.replaced.add(key(rel, path))
-        for path, oid, size, x in tree.entries():
-            cur = current.get(path)
-            if cur is not None and cur[0] == oid and not relink:
-                continue
-            plan.write.append((key(rel, path), oid, size, x))
-        absent = set(odb.missing(tree.oids()))
+                    i += 1
+                plan.write.append(key(rel, path), oid, size, x)
+        except ObjectNotFoundError as exc:  # the tree, or one of its sub-folders' trees
+            return plan, at_risk, exc.oids
+        for j in range(i, n):
+            gone(j)
+        absent = set(odb.missing(recorded))
         plan.complete = not absent
-        missing.extend({w[1] for w in plan.write} & absent)
+        if absent:
+            missing.extend(absent.intersection(plan.write.oids))
     else:
         if found.kind == "dir":
             plan.remove_tree = rel
-            at_risk.extend(key(rel, p) for p, (oid, _, _) in current.items() if not odb.exists(oid))
+            at_risk.extend(key(rel, p) for p, oid in zip(found.paths, oids) if not odb.exists(oid))
         elif found.kind == "file":
-            oid = current[""][0]
+            oid = oids[0]
             if oid == entry.oid and not relink:
                 plan.unchanged = 1
                 return plan, at_risk, missing
             if not odb.exists(oid):
                 at_risk.append(rel)
             plan.replaced.add(rel)
-        plan.write.append((rel, entry.oid, entry.size, entry.executable))
+        plan.write.append(rel, entry.oid, entry.size, entry.executable)
         if not odb.exists(entry.oid):
             missing.append(entry.oid)
     return plan, at_risk, missing
@@ -184,7 +220,6 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
     for name in os.listdir(staging):  # left by a killed checkout; we hold the lock
         fs.remove_path(os.path.join(staging, name))
     result = CheckoutResult()
-    rows: list[Row] = []
     for plan in plans:
         result.unchanged += plan.unchanged
         for path in plan.leftovers:  # temp files of an older mlvc, or of a copy beside dest (EXDEV)
@@ -197,56 +232,80 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
             result.deleted.append(path)
         if plan.delete and plan.entry.is_dir:
             _prune_empty_dirs(os.path.join(repo.root, plan.rel), plan.delete, repo.root)
-        for path, _, _, _ in plan.write:
-            safe.makedirs(os.path.dirname(os.path.join(repo.root, path)))
+        made: set[str] = set()
+        for path in plan.write.paths:
+            folder = os.path.dirname(path)
+            if folder not in made:
+                safe.makedirs(os.path.join(repo.root, folder))
+                made.add(folder)
 
         def write(item, _plan=plan):
             path, oid, size, x = item
             dest = os.path.join(repo.root, path)
             linker.place(oid, dest, executable=x, size=size, tmp_dir=staging, new=path not in _plan.replaced)
-            ino, mtime, ctime, size, _ = file_stat(os.stat(dest))
-            return (path, ino, mtime, ctime, size, oid)
+            return file_stat(os.stat(dest))[:4]
 
+        # Each written file's (inode, mtime, ctime, size), in write order: 32 bytes a file.
+        written = array("q")
         with progress.task(f"Checking out {plan.rel}", len(plan.write)) as task:
-            written = run_parallel(write, plan.write, task)
-        rows.extend(written)
+            for start in range(0, len(plan.write), BATCH):
+                for ints in run_parallel(write, list(plan.write.rows(start, start + BATCH)), task):
+                    written.extend(ints)
+        _save_written(repo, plan, written)
         if plan.entry.is_dir:
             _remember_clean(repo, plan, written)
-        for path, _, _, _ in plan.write:
+        for path in plan.write.paths:
             (result.modified if path in plan.replaced else result.added).append(path)
-    repo.state.save(rows)
     return result
 
 
-def _remember_clean(repo: Repo, plan: _Plan, written: list[Row]) -> None:
+def _newest(written: array) -> int:
+    return max(max(written[1::4], default=0), max(written[2::4], default=0))
+
+
+def _save_written(repo: Repo, plan: _Plan, written: array) -> None:
+    """The stat cache rows of the files just written, saved once they are old enough to be
+    trusted (a few ms at most; rows still racily new are not kept)."""
+    wait = (_newest(written) + RACY_NS - time.time_ns()) / 1e9
+    if 0 < wait <= 0.1:
+        time.sleep(wait)  # after it, no write can share the files' timestamps
+    w = plan.write
+    it = iter(written)
+    repo.state.save(zip(w.paths, it, it, it, it, w.oids))
+
+
+def _remember_clean(repo: Repo, plan: _Plan, written: array) -> None:
     """Save the folder's fingerprint with its tree id, so the next status is instant.
 
     Only when a fresh scan finds exactly the files this checkout left: those it
     did not touch as they were when planned, and those it wrote as it wrote them
-    (so an edit made meanwhile is never taken for the recorded content)."""
+    (so an edit made meanwhile is never taken for the recorded content). All
+    three are sorted by path, so they are compared as they are merged."""
     rel = plan.rel
+    if _newest(written) + RACY_NS > time.time_ns():
+        return  # too new to vouch for (_save_written waited up to 0.1 s)
     n = len(rel) + 1
     gone = plan.replaced | set(plan.delete)
-    before = plan.before.stat_of() if plan.before is not None else {}
-    expected = {p: s[:4] for p, s in before.items() if f"{rel}/{p}" not in gone}
-    newest = 0
-    for path, ino, mtime, ctime, size, _ in written:
-        expected[path[n:]] = (ino, mtime, ctime, size)
-        newest = max(newest, mtime, ctime)
-    wait = (newest + RACY_NS - time.time_ns()) / 1e9
-    if wait > 0:
-        if wait > 0.1:
-            return
-        time.sleep(wait)  # a few ms: after it, no write can share the files' timestamps
+    before = plan.before.stats() if plan.before is not None else iter(())
+    kept = ((p, (ino, m, c, s)) for p, ino, m, c, s, _ in before if f"{rel}/{p}" not in gone)
+    it = iter(written)
+    made = ((p[n:], (ino, m, c, s)) for p, ino, m, c, s in zip(plan.write.paths, it, it, it, it))
     found = scan(repo.root, rel)
-    if found.kind != "dir" or len(found) != len(expected):
+    if found.kind != "dir":
         return
-    for p, ino, mtime, ctime, size, _ in found.stats():
-        if expected.get(p) != (ino, mtime, ctime, size):
+    now = found.stats()
+    for path, ints in heapq.merge(kept, made, key=_FIRST):
+        got = next(now, None)
+        if got is None or got[0] != path or got[1:5] != ints:
             return
+    if next(now, None) is not None:
+        return
     fp = fingerprint(found)
     if fp is not None:
         repo.state.save_dir(rel, fp, plan.entry.oid, repo.odb.signature() if plan.complete else None)
+
+
+_FIRST = operator.itemgetter(0)
 
 
 def _prune_empty_dirs(top: str, deleted: list[str], root: str) -> None:

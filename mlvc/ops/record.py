@@ -12,15 +12,14 @@ from mlvc.formats.lock import LockEntry
 from mlvc.fs.paths import SafeDirs
 from mlvc.progress import NULL
 from mlvc.repo import Repo
-from mlvc.workspace.build import hash_files, is_linked, keep_exec_bits, link_workspace, listing_to_tree
+from mlvc.workspace.build import file_entries, hash_files, is_linked, keep_exec_bits, link_workspace
 from mlvc.workspace.cachelink import CacheLinker
 from mlvc.workspace.scan import fingerprint, scan
-from mlvc.workspace.state import Row
 
 
 def record(repo: Repo, rel: str, linker: CacheLinker, progress=NULL,
-           previous: LockEntry | None = None) -> tuple[LockEntry, list[Row]]:
-    """Store the workspace content at ``rel`` in the cache; return its lock entry and stat rows.
+           previous: LockEntry | None = None) -> LockEntry:
+    """Store the workspace content at ``rel`` in the cache; return its lock entry.
 
     With ``hardlink`` or ``symlink`` first in ``cache.type`` the workspace
     files are then replaced by read-only links to the cache objects. A linked
@@ -32,32 +31,30 @@ def record(repo: Repo, rel: str, linker: CacheLinker, progress=NULL,
         raise InvalidPathError(f"{rel} does not exist", "check the path, or `mlvc remove` it to stop tracking it")
     odb = repo.odb
     kinds = linker.kinds
-    state_rows = repo.state.load(rel)
+    linking = kinds[0] in ("hardlink", "symlink")
 
     def store(abspath: str, size: int, known: str | None):
         return linker.store(abspath, known, size)
 
-    listing, rows = hash_files(rel, found, state_rows, store, progress, f"Adding {rel}",
-                                store_known=True)
-    if kinds[0] in ("hardlink", "symlink"):
+    oids, sizes = hash_files(rel, found, repo.state, store, progress, f"Adding {rel}", store_known=True)
+    it = iter(found.ints)
+    executable = [bool(m & 0o100) for _, _, _, _, m in zip(it, it, it, it, it)]
+    if linking:
         top = os.path.join(repo.root, rel)
         SafeDirs(repo.root).check(top if found.kind == "dir" else os.path.dirname(top))
-        rows = link_workspace(linker, rel, found, listing, rows, progress)
+        if previous is not None and previous.is_dir and odb.exists(previous.oid):
+            keep_exec_bits(odb.load_tree(previous.oid), found, oids, executable)
+        elif previous is not None and previous.executable and previous.oid == oids[0] and is_linked(found.top):
+            executable[0] = True
+        link_workspace(linker, rel, found, oids, sizes, repo.state, progress)
     if found.kind == "file":
-        oid, size, x = listing[""]
-        if (not x and previous is not None and previous.executable and previous.oid == oid
-                and is_linked(found.top)):
-            x = True  # a linked file has the object's mode: the bit is kept while the content is
-        return LockEntry(rel, oid, size, executable=x), rows
-    if previous is not None and previous.is_dir and odb.exists(previous.oid):
-        keep_exec_bits(odb.load_tree(previous.oid), found, listing)
-    tree = listing_to_tree(listing)
-    oid = odb.save_tree(tree)
-    if "hardlink" not in kinds and "symlink" not in kinds:  # the files were only read: the scan still holds
+        return LockEntry(rel, oids[0], sizes[0], executable=executable[0])
+    oid = odb.save_entries(file_entries(found, oids, sizes, executable))
+    if not linking:  # the files were only read: the scan still holds
         fp = fingerprint(found)
         if fp is not None:
             repo.state.save_dir(rel, fp, oid)
-    return LockEntry(rel, oid, sum(v[1] for v in listing.values()), len(listing)), rows
+    return LockEntry(rel, oid, sum(sizes), len(found))
 
 
 def record_all(repo: Repo, targets: list[str], previous: dict[str, LockEntry],
@@ -66,16 +63,13 @@ def record_all(repo: Repo, targets: list[str], previous: dict[str, LockEntry],
     linker = CacheLinker(repo.odb, repo.config.link_types)
     entries = []
     unchanged = []
-    all_rows = []
     for rel in targets:
-        entry, rows = record(repo, rel, linker, progress, previous.get(rel))
-        all_rows.extend(rows)
+        entry = record(repo, rel, linker, progress, previous.get(rel))
         if previous.get(rel) == entry:
             unchanged.append(rel)
             entry = previous[rel]  # as it was read: keys a newer mlvc wrote stay with it
         entries.append(entry)
     repo.odb.flush()  # objects are durable before the lock that names them
-    repo.state.save(all_rows)
     sig = repo.odb.signature()  # every object of these trees was just stored or found
     if sig is not None:
         repo.state.set_cache_sig([e.path for e in entries if e.is_dir], sig)

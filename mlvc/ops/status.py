@@ -9,10 +9,11 @@ from mlvc.errors import ObjectNotFoundError
 from mlvc.formats.lock import LockEntry, read_lock
 from mlvc.formats.project import read_project
 from mlvc.objects.hashing import hash_file
+from mlvc.objects.tree import check_oids, encode_entries, file_oids
 from mlvc.ops.targets import select
 from mlvc.progress import NULL
 from mlvc.repo import Repo
-from mlvc.workspace.build import hash_files, listing_to_tree
+from mlvc.workspace.build import file_entries, hash_files
 from mlvc.workspace.compare import Change, diff
 from mlvc.workspace.scan import fingerprint, scan
 
@@ -52,46 +53,45 @@ def artifact_status(repo: Repo, rel: str, entry: LockEntry | None, progress=NULL
         if saved[2] is not None and saved[2] == odb.signature():
             return ArtifactStatus(rel, OK, kind)  # nothing changed here, nor in the cache, since all was seen
         return _cache_status(repo, rel, entry, fp=fp)
-    state_rows = repo.state.load(rel)
 
     def hasher(abspath, size, known):
         return (known, size) if known is not None else hash_file(abspath, size)
 
-    listing, rows = hash_files(rel, found, state_rows, hasher, progress, f"Checking {rel}")
-    repo.state.save(rows)
+    oids, sizes = hash_files(rel, found, repo.state, hasher, progress, f"Checking {rel}")
     if not entry.is_dir:
         if found.kind == "dir":
             return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, None)])
-        oid = listing[""][0]
-        if oid != entry.oid:
-            return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, oid)])
+        if oids[0] != entry.oid:
+            return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, oids[0])])
         if not odb.exists(entry.oid):
             return ArtifactStatus(rel, NOT_IN_CACHE, kind, missing_objects=1)
         return ArtifactStatus(rel, OK, kind)
     if found.kind == "file":
-        return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, listing[""][0])])
+        return ArtifactStatus(rel, MODIFIED, kind, [Change(rel, "modified", entry.oid, oids[0])])
     try:
-        tree = odb.load_tree(entry.oid, check_meta=False)  # diff compares ids; oids() checks them
+        # Compared as it is read, folder by folder: a tree's ids are checked where used.
+        changes = diff(rel, found.paths, oids, odb.walk_tree(entry.oid, check_meta=False))
     except ObjectNotFoundError as exc:  # the tree, or one of its sub-folders' trees
         # Without the tree the changes cannot be listed, only whether the content is the same.
-        same = listing_to_tree(listing).oid == entry.oid
+        same = encode_entries(file_entries(found, oids, sizes), lambda o, d: None)[0] == entry.oid
         return ArtifactStatus(rel, NOT_IN_CACHE if same else MODIFIED, kind,
                               missing_objects=len(exc.oids) if same else 0)
-    changes = diff(rel, tree, listing)
     if changes:
         return ArtifactStatus(rel, MODIFIED, kind, changes)
-    return _cache_status(repo, rel, entry, tree, fp)
+    return _cache_status(repo, rel, entry, check_oids(set(oids)), fp)
 
 
-def _cache_status(repo: Repo, rel: str, entry: LockEntry, tree=None, fp: str | None = None) -> ArtifactStatus:
+def _cache_status(repo: Repo, rel: str, entry: LockEntry, oids: set[str] | None = None,
+                  fp: str | None = None) -> ArtifactStatus:
     """A folder whose content matches the lock: ok if every object is in the cache.
 
     When all are, the cache's signature is saved with the folder's fingerprint,
     so the next status need not look again until an object comes or goes."""
     odb = repo.odb
     sig = odb.signature()  # taken before looking: a change made while we look alters it
-    tree = tree or odb.load_tree(entry.oid, check_meta=False)
-    missing = len(odb.missing(tree.oids()))
+    if oids is None:
+        oids = file_oids(odb.walk_tree(entry.oid, check_meta=False))
+    missing = len(odb.missing(oids))
     if fp is not None:
         repo.state.save_dir(rel, fp, entry.oid, sig if not missing else None)
     if missing:

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 import stat
+from array import array
 
 from mlvc.fs.parallel import run_parallel
-from mlvc.objects.tree import Tree
+from mlvc.objects.tree import Tree, file_meta
 from mlvc.progress import NULL
 from mlvc.workspace.scan import Scan, file_stat, signed_ino
 from mlvc.workspace.state import Row
 
-# What a workspace file holds: path inside the artifact -> (oid, size, executable)
-Listing = dict[str, tuple[str, int, bool]]
 
 
 def key(rel: str, path: str) -> str:
@@ -22,71 +21,107 @@ def key(rel: str, path: str) -> str:
     return f"{rel}/{path}" if path else rel
 
 
+BATCH = 8192  # files hashed (and their stat cache rows saved) at a time: memory stays bounded
+
+
 def hash_files(
     rel: str,
     found: Scan,
-    state_rows: dict[str, tuple[int, int, int, int, str]],
+    state,
     hasher,
     progress=NULL,
     description: str = "Hashing",
     store_known: bool = False,
-) -> tuple[Listing, list[Row]]:
-    """Find the object id of every file, from the stat cache where it vouches for
-    the file, else with ``hasher(abs_path, size, known_oid) -> (oid, size)``
-    (which may also store the file; with ``store_known`` it is called for the
-    files the cache vouches for too). Returns the listing and new cache rows."""
-    listing: Listing = {}
-    todo: list[tuple[str, int, int, int, int, int, str | None]] = []
+) -> tuple[list[str], array]:
+    """The object id and size of every file of ``found``, in its (sorted) order.
+
+    Where the stat cache vouches for a file (same inode, times and size) its id is
+    taken from there; every other file goes to ``hasher(abs_path, size, known_oid) ->
+    (oid, size)``, which may also store it (with ``store_known``, the files the cache
+    vouches for go to it too, with their id). The scan and the stat cache's rows are
+    both sorted by path and merged, and files are hashed and their new rows saved a
+    batch at a time, so nothing per file is held but the ids and sizes returned.
+    """
+    n = len(found)
+    oids: list[str] = [""] * n
+    sizes = array("q", bytes(8 * n))
+    rows = state.rows(rel)
+    row = next(rows, None)
     base = rel + "/"
-    get = state_rows.get
-    for item in found.stats():
-        path, ino, mtime, ctime, size, mode = item
-        row = get(base + path if path else rel)
-        if row is not None and row[0] == ino and row[1] == mtime and row[2] == ctime and row[3] == size:
-            listing[path] = (row[4], size, bool(mode & 0o100))
-            if store_known:
-                todo.append((*item, row[4]))
-        else:
-            todo.append((*item, None))
-    new_rows: list[Row] = []
-    if not todo:
-        return listing, new_rows
     top = found.top
+    batch: list[tuple[int, str, int, int, int, int, str | None]] = []
+    task = None
+    vouched = 0
 
-    def work(item):
-        path = item[0]
-        return hasher(f"{top}/{path}" if path else top, item[4], item[6])
+    def flush() -> None:
+        nonlocal task, vouched
+        if task is None:  # no bar at all when the stat cache vouches for every file
+            task = progress.task(description, n)
+        task.advance(vouched)
+        vouched = 0
 
-    with progress.task(description, len(todo)) as task:
-        results = run_parallel(work, todo, task)
-    for (path, ino, mtime, ctime, _, mode, known), (oid, size) in zip(todo, results):
-        listing[path] = (oid, size, bool(mode & 0o100))
-        if known != oid:
-            new_rows.append((key(rel, path), ino, mtime, ctime, size, oid))
-    return listing, new_rows
+        def work(item):
+            path = item[1]
+            return hasher(f"{top}/{path}" if path else top, item[5], item[6])
+
+        new_rows = []
+        for (i, path, ino, mtime, ctime, _, known), (oid, size) in zip(batch, run_parallel(work, batch, task)):
+            oids[i] = oid
+            sizes[i] = size
+            if known != oid:
+                new_rows.append((key(rel, path), ino, mtime, ctime, size, oid))
+        state.save(new_rows)
+        batch.clear()
+
+    for i, (path, ino, mtime, ctime, size, _) in enumerate(found.stats()):
+        k = base + path if path else rel
+        while row is not None and row[0] < k:
+            row = next(rows, None)
+        sizes[i] = size
+        if row is not None and row[0] == k and row[1] == ino and row[2] == mtime and row[3] == ctime and row[4] == size:
+            oids[i] = row[5]
+            if not store_known:
+                vouched += 1
+                continue
+            batch.append((i, path, ino, mtime, ctime, size, row[5]))
+        else:
+            batch.append((i, path, ino, mtime, ctime, size, None))
+        if len(batch) >= BATCH:
+            flush()
+    if batch:
+        flush()
+    if task is not None:
+        task.advance(vouched)
+        task.close()
+    rows.close()  # the reader's connection closes with it
+    return oids, sizes
 
 
-def listing_to_tree(listing: Listing) -> Tree:
-    return Tree.from_entries((p, o, s, x) for p, (o, s, x) in listing.items())
+def file_entries(found: Scan, oids: list[str], sizes: array, executable: list[bool] | None = None):
+    """``(path, file metadata)`` of a scanned folder, sorted: what a tree is built from."""
+    it = iter(found.ints)
+    modes = (m for _, _, _, _, m in zip(it, it, it, it, it))
+    if executable is None:
+        executable = [bool(m & 0o100) for m in modes]
+    return ((p, file_meta(o, s, x)) for p, o, s, x in zip(found.paths, oids, sizes, executable))
 
 
-def keep_exec_bits(old: Tree, found: Scan, listing: Listing) -> None:
+def keep_exec_bits(old: Tree, found: Scan, oids: list[str], executable: list[bool]) -> None:
     """A linked file has its object's mode: keep the recorded executable bit while its content is unchanged."""
-    for path in found.paths:
-        if old.is_executable(path) and old.oid_of(path) == listing[path][0] and is_linked(found.abspath(path)):
-            oid, size, _ = listing[path]
-            listing[path] = (oid, size, True)
+    for i, path in enumerate(found.paths):
+        if not executable[i] and old.is_executable(path) and old.oid_of(path) == oids[i] \
+                and is_linked(found.abspath(path)):
+            executable[i] = True
 
 
-def link_workspace(linker, rel: str, found: Scan, listing: Listing, rows: list[Row], progress=NULL) -> list[Row]:
-    """Replace workspace files by links to their objects (hardlink/symlink modes);
-    ``linker`` is the ``CacheLinker`` that stored them."""
+def link_workspace(linker, rel: str, found: Scan, oids: list[str], sizes: array, state, progress=NULL) -> None:
+    """Replace workspace files by links to their objects (hardlink/symlink modes), and
+    save their new stat rows; ``linker`` is the ``CacheLinker`` that stored them."""
     odb = linker.odb
     first = linker.kinds[0]
     todo = []
-    for path, ino, *_ in found.stats():
-        oid = listing[path][0]
-        obj = odb.path(oid)
+    for i, (path, ino, *_) in enumerate(found.stats()):
+        obj = odb.path(oids[i])
         abspath = found.abspath(path)
         if first == "hardlink":
             try:
@@ -96,18 +131,22 @@ def link_workspace(linker, rel: str, found: Scan, listing: Listing, rows: list[R
                 pass
         elif os.path.islink(abspath) and os.readlink(abspath) == obj:
             continue
-        todo.append((path, abspath, oid, listing[path][1]))
+        todo.append(i)
     if not todo:
-        return rows
-    by_path = {r[0]: r for r in rows}
+        return
+    rows = []
     with progress.task(f"Linking {rel}", len(todo)) as task:
-        for path, abspath, oid, size in todo:
-            linker.place(oid, abspath, size=size)
+        for i in todo:
+            path = found.paths[i]
+            abspath = found.abspath(path)
+            linker.place(oids[i], abspath, size=sizes[i])
             ino, mtime, ctime, size, _ = file_stat(os.stat(abspath))
-            k = key(rel, path)
-            by_path[k] = (k, ino, mtime, ctime, size, oid)
+            rows.append((key(rel, path), ino, mtime, ctime, size, oids[i]))
+            if len(rows) >= BATCH:
+                state.save(rows)
+                rows.clear()
             task.advance()
-    return list(by_path.values())
+    state.save(rows)
 
 
 def is_linked(path: str) -> bool:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlvc.objects.tree import Tree
-from mlvc.workspace.build import Listing, key
+from typing import Iterable
+
+from mlvc.objects.tree import check_oid, meta_oid
+from mlvc.workspace.build import key
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,17 +18,23 @@ class Change:
     new_oid: str | None = None
 
 
-def diff(rel: str, recorded: Tree | None, current: Listing) -> list[Change]:
-    """Files added, modified or deleted in ``current`` relative to ``recorded`` (content only)."""
+def diff(rel: str, paths: list[str], oids: list[str], recorded: Iterable[tuple[str, str]]) -> list[Change]:
+    """Files added, modified or deleted in the workspace (``paths`` with their ``oids``, sorted)
+    relative to the ``recorded`` tree's ``(path, file metadata)`` stream (sorted): a merge of
+    two sorted sequences, holding nothing per file but the changes."""
     changes: list[Change] = []
-    old = recorded.oid_map() if recorded is not None else {}
-    for path, (oid, _, _) in current.items():
-        was = old.get(path)
-        if was is None:
-            changes.append(Change(key(rel, path), "added", None, oid))
-        elif was != oid:
-            changes.append(Change(key(rel, path), "modified", was, oid))
-    for path in old.keys() - current.keys():
-        changes.append(Change(key(rel, path), "deleted", old[path], None))
-    changes.sort(key=lambda c: c.path)
+    n = len(paths)
+    i = 0
+    for path, meta in recorded:
+        while i < n and paths[i] < path:
+            changes.append(Change(key(rel, paths[i]), "added", None, oids[i]))
+            i += 1
+        was = meta_oid(meta)
+        if i < n and paths[i] == path:
+            if oids[i] != was:
+                changes.append(Change(key(rel, path), "modified", check_oid(was), oids[i]))
+            i += 1
+        else:
+            changes.append(Change(key(rel, path), "deleted", check_oid(was), None))
+    changes.extend(Change(key(rel, paths[j]), "added", None, oids[j]) for j in range(i, n))
     return changes

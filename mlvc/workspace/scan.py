@@ -6,11 +6,13 @@ not a ``stat_result`` object, so a million files scan in about 100 MB.
 Each folder is listed through its own descriptor and its files are stat'ed
 relative to it (``fstatat``): one path component looked up per file. A
 sub-folder is opened without following a symlink put in its place; only one
-folder is open at a time, however wide the tree.
+folder is open at a time, however wide the tree. Paths come out sorted (the
+order of trees and of the stat cache), so what follows merges sorted runs.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import stat
 import time
@@ -100,44 +102,72 @@ def scan(root: str, rel: str) -> Scan:
     paths: list[str] = []
     ints = array("q")
     leftovers: list[str] = []
-    stack = [("", top)]
-    add_path = paths.append
-    add_ints = ints.extend
+    # Depth-first in the trees' order (a folder sorts as 'name/'), so paths come out sorted
+    # and every later step can merge sorted sequences instead of building dicts. Each
+    # frame: [prefix, folder, items sorted by key, next index]; an item is
+    # (key, name, five integers) for a file, (key, name, None) for a sub-folder.
+    stack = [["", top, _list_folder(top, "", rel, leftovers, True), 0]]
     while stack:
-        prefix, folder = stack.pop()
-        # The top may be a symlink to a folder (refused elsewhere if it leaves the repository);
-        # below it, a symlink where a folder was listed is never followed.
-        fd = os.open(folder, _DIR_FLAGS | (os.O_NOFOLLOW if prefix else 0))
-        try:
-            with os.scandir(fd) as it:
-                for entry in it:
-                    name = entry.name
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append((f"{prefix}{name}/", f"{folder}/{name}"))
-                        continue
-                    if entry.is_file(follow_symlinks=False):
-                        if name.startswith(TMP_PREFIX):
-                            leftovers.append(f"{folder}/{name}")
-                            continue
-                        est = entry.stat(follow_symlinks=False)  # fstatat(fd, name)
-                    elif entry.is_symlink():
-                        if name.startswith(TMP_PREFIX):
-                            leftovers.append(f"{folder}/{name}")
-                            continue
-                        est = _follow(f"{folder}/{name}", rel, prefix + name)
-                    else:
-                        raise InvalidPathError(f"{rel}/{prefix}{name} is not a regular file "
-                                               "(a socket, pipe or device?)", "move it out of the tracked folder")
-                    if not name.isascii() or "\\" in name:
-                        problem = _bad_name(name)
-                        if problem:
-                            raise InvalidPathError(f"cannot track {rel}/{prefix}{name!r}: its name {problem}",
-                                                   "rename it")
-                    add_path(prefix + name)
-                    add_ints((signed_ino(est.st_ino), est.st_mtime_ns, est.st_ctime_ns, est.st_size, est.st_mode))
-        finally:
-            os.close(fd)
+        frame = stack[-1]
+        prefix, folder, items, i = frame
+        n = len(items)
+        while i < n:
+            item = items[i]
+            if item[2] is None:
+                break
+            paths.append(prefix + item[1])
+            ints.extend(item[2])
+            i += 1
+        if i == n:
+            stack.pop()
+            continue
+        frame[3] = i + 1
+        name = items[i][1]
+        sub = f"{folder}/{name}"
+        stack.append([f"{prefix}{name}/", sub, _list_folder(sub, f"{prefix}{name}/", rel, leftovers), 0])
     return Scan("dir", top, paths, ints, leftovers)
+
+
+def _list_folder(folder: str, prefix: str, rel: str, leftovers: list[str], top: bool = False) -> list:
+    """One folder's entries, stat'ed through its descriptor, sorted by key (see ``scan``)."""
+    # The top may be a symlink to a folder (refused elsewhere if it leaves the repository);
+    # below it, a symlink where a folder was listed is never followed.
+    fd = os.open(folder, _DIR_FLAGS | (0 if top else os.O_NOFOLLOW))
+    items = []
+    try:
+        with os.scandir(fd) as it:
+            for entry in it:
+                name = entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    items.append((name + "/", name, None))
+                    continue
+                if entry.is_file(follow_symlinks=False):
+                    if name.startswith(TMP_PREFIX):
+                        leftovers.append(f"{folder}/{name}")
+                        continue
+                    est = entry.stat(follow_symlinks=False)  # fstatat(fd, name)
+                elif entry.is_symlink():
+                    if name.startswith(TMP_PREFIX):
+                        leftovers.append(f"{folder}/{name}")
+                        continue
+                    est = _follow(f"{folder}/{name}", rel, prefix + name)
+                else:
+                    raise InvalidPathError(f"{rel}/{prefix}{name} is not a regular file "
+                                           "(a socket, pipe or device?)", "move it out of the tracked folder")
+                if not name.isascii() or "\\" in name:
+                    problem = _bad_name(name)
+                    if problem:
+                        raise InvalidPathError(f"cannot track {rel}/{prefix}{name!r}: its name {problem}",
+                                               "rename it")
+                items.append((name, name, (signed_ino(est.st_ino), est.st_mtime_ns, est.st_ctime_ns, est.st_size,
+                                           est.st_mode)))
+    finally:
+        os.close(fd)
+    items.sort(key=_KEY)
+    return items
+
+
+_KEY = operator.itemgetter(0)
 
 
 def fingerprint(found: Scan) -> str | None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from typing import Iterable
+from itertools import islice
+from typing import Iterable, Iterator
 
 from mlvc.fs.atomic import RACY_NS  # rows this close to the moment they are saved are not kept
 
@@ -44,6 +45,9 @@ class StateNoop:
 
     def load(self, prefix: str = "") -> dict[str, tuple[int, int, int, int, str]]:
         return {}
+
+    def rows(self, prefix: str) -> Iterator[Row]:
+        return iter(())
 
     def save(self, rows: Iterable[Row]) -> None:
         pass
@@ -124,6 +128,31 @@ class State(StateNoop):
         """Every entry whose path is ``prefix`` or lies below it ('' for all)."""
         return self._guard(self._load, prefix)
 
+    def rows(self, prefix: str) -> Iterator[Row]:
+        """The rows of ``prefix`` and everything below it, sorted by path (the scan's order),
+        read as they are used. Read through a connection of their own, which sees the
+        database as it was when reading began, so rows may be saved meanwhile."""
+        try:
+            self.conn  # opened (and rebuilt if damaged) before a second connection reads it
+            reader = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
+        except sqlite3.DatabaseError:
+            return
+        try:
+            # One range of the primary key, read in its order (no sort): it holds the prefix,
+            # everything below it, and names such as 'prefix.x' that the caller passes over.
+            cur = reader.execute(
+                "SELECT path, inode, mtime_ns, ctime_ns, size, oid FROM files WHERE path >= ? AND path < ? "
+                "ORDER BY path", (prefix, prefix + "0"))
+            while True:
+                batch = cur.fetchmany(4096)
+                if not batch:
+                    return
+                yield from batch
+        except sqlite3.DatabaseError:
+            return  # damaged: nothing is vouched for, every file is hashed
+        finally:
+            reader.close()
+
     def _load(self, prefix: str) -> dict[str, tuple[int, int, int, int, str]]:
         if not prefix:
             cur = self.conn.execute("SELECT path, inode, mtime_ns, ctime_ns, size, oid FROM files")
@@ -136,10 +165,12 @@ class State(StateNoop):
         return {r[0]: r[1:] for r in cur}
 
     def save(self, rows: Iterable[Row]) -> None:
+        """Save rows (an iterable is read 50,000 rows at a time, so it may be a generator over a
+        million files); rows racily new are left out."""
         now = time.time_ns()
-        fresh = [r for r in rows if max(r[2], r[3]) + RACY_NS <= now]
-        if fresh:
-            self._guard(self._save, fresh)
+        fresh = (r for r in rows if max(r[2], r[3]) + RACY_NS <= now)
+        while chunk := list(islice(fresh, 50_000)):
+            self._guard(self._save, chunk)
 
     def _save(self, rows: list[Row]) -> None:
         conn = self.conn

@@ -90,3 +90,45 @@ def test_signed_ino_is_one_to_one():
         s = signed_ino(ino)
         assert -(2**63) <= s < 2**63
         assert s % 2**64 == ino
+
+
+def test_paths_come_out_sorted_as_trees_sort_them(tmp_path):
+    # 'a.b' < 'a/x' < 'a0' in code point order: a folder sorts as 'name/'.
+    names = ["a.b", "a/x", "a/y/z", "a0", "a-b/c", "b", "é", "z/a", "Z"]
+    _gen(tmp_path, {f"d/{n}": n.encode() for n in names})
+    found = scan(str(tmp_path), "d")
+    assert found.paths == sorted(names)
+
+
+def test_hash_files_merges_the_stat_cache_in_order(tmp_path):
+    # Stale rows (deleted files, names that sort between) must not be taken for a file's.
+    from mlvc.objects.hashing import hash_bytes
+    from mlvc.workspace.build import hash_files
+    from mlvc.workspace.state import State
+
+    files = {"a.b": b"1", "a/x": b"2", "a0": b"3", "c": b"4"}
+    _gen(tmp_path, {f"d/{n}": data for n, data in files.items()})
+    time.sleep(0.03)  # out of the racy window, so rows are kept
+    state = State(str(tmp_path / "state.db"))
+    calls = []
+
+    def hasher(path, size, known):
+        calls.append(os.path.relpath(path, tmp_path / "d"))
+        return hash_bytes(open(path, "rb").read()), size
+
+    found = scan(str(tmp_path), "d")
+    oids, sizes = hash_files("d", found, state, hasher)
+    assert oids == [hash_bytes(files[p]) for p in found.paths] and list(sizes) == [1, 1, 1, 1]
+    assert sorted(calls) == sorted(files)
+    # Rows of files that are gone, and of another artifact, sort around ours.
+    state.save([("d/a", 1, 1, 1, 1, "0" * 32), ("d/a/w", 1, 1, 1, 1, "0" * 32), ("d.x/a", 1, 1, 1, 1, "0" * 32),
+                ("d/b", 1, 1, 1, 1, "0" * 32)])
+    calls.clear()
+    assert hash_files("d", found, state, hasher)[0] == oids
+    assert calls == []  # every file vouched for by its own row
+    (tmp_path / "d" / "a0").write_bytes(b"33")
+    time.sleep(0.03)
+    found = scan(str(tmp_path), "d")
+    oids2, _ = hash_files("d", found, state, hasher)
+    assert calls == ["a0"] and oids2[2] == hash_bytes(b"33")
+    state.close()
