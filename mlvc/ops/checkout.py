@@ -215,8 +215,7 @@ def checkout_entries(repo: Repo, entries: list[LockEntry], force: bool = False, 
 
 def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> CheckoutResult:
     linker = CacheLinker(repo.odb, repo.config.link_types)
-    staging = os.path.join(repo.tmp_dir, "checkout")
-    os.makedirs(staging, exist_ok=True)
+    staging = repo.safe_tmp("checkout")  # made if missing; never through a link (.mlvc, tmp or itself)
     for name in os.listdir(staging):  # left by a killed checkout; we hold the lock
         fs.remove_path(os.path.join(staging, name))
     result = CheckoutResult()
