@@ -10,8 +10,6 @@ either as it was or as recorded, and no temp file among the user's files.
 
 from __future__ import annotations
 
-import heapq
-import operator
 import os
 import time
 from array import array
@@ -27,7 +25,7 @@ from mlvc.objects.hashing import hash_file
 from mlvc.ops.targets import select, writing
 from mlvc.progress import NULL
 from mlvc.repo import Repo
-from mlvc.objects.tree import split_meta
+from mlvc.objects.tree import meta_oid, split_meta
 from mlvc.workspace.build import BATCH, hash_files, key
 from mlvc.workspace.cachelink import CacheLinker
 from mlvc.workspace.scan import Scan, file_stat, fingerprint, scan
@@ -251,10 +249,12 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
                 for ints in run_parallel(write, list(plan.write.rows(start, start + BATCH)), task):
                     written.extend(ints)
         _save_written(repo, plan, written)
-        if plan.entry.is_dir:
-            _remember_clean(repo, plan, written)
         for path in plan.write.paths:
             (result.modified if path in plan.replaced else result.added).append(path)
+        newest = _newest(written)
+        plan.write = plan.before = written = None  # released before the folder is scanned again
+        if plan.entry.is_dir:
+            _remember_clean(repo, plan, newest)
     return result
 
 
@@ -273,38 +273,42 @@ def _save_written(repo: Repo, plan: _Plan, written: array) -> None:
     repo.state.save(zip(w.paths, it, it, it, it, w.oids))
 
 
-def _remember_clean(repo: Repo, plan: _Plan, written: array) -> None:
+def _remember_clean(repo: Repo, plan: _Plan, newest: int) -> None:
     """Save the folder's fingerprint with its tree id, so the next status is instant.
 
-    Only when a fresh scan finds exactly the files this checkout left: those it
-    did not touch as they were when planned, and those it wrote as it wrote them
-    (so an edit made meanwhile is never taken for the recorded content). All
-    three are sorted by path, so they are compared as they are merged."""
-    rel = plan.rel
-    if _newest(written) + RACY_NS > time.time_ns():
+    Only when a fresh scan finds exactly what the stat cache now says of every
+    file (the rows of the files left as they were, and of those just written,
+    as written) and those rows name the recorded tree's ids: an edit made
+    meanwhile is never taken for the recorded content. The scan, the rows and
+    the tree are all sorted by path and compared as they are read."""
+    if newest + RACY_NS > time.time_ns():
         return  # too new to vouch for (_save_written waited up to 0.1 s)
-    n = len(rel) + 1
-    gone = plan.replaced | set(plan.delete)
-    before = plan.before.stats() if plan.before is not None else iter(())
-    kept = ((p, (ino, m, c, s)) for p, ino, m, c, s, _ in before if f"{rel}/{p}" not in gone)
-    it = iter(written)
-    made = ((p[n:], (ino, m, c, s)) for p, ino, m, c, s in zip(plan.write.paths, it, it, it, it))
+    rel = plan.rel
     found = scan(repo.root, rel)
     if found.kind != "dir":
         return
-    now = found.stats()
-    for path, ints in heapq.merge(kept, made, key=_FIRST):
-        got = next(now, None)
-        if got is None or got[0] != path or got[1:5] != ints:
+    rows = repo.state.rows(rel)
+    tree = repo.odb.walk_tree(plan.entry.oid, check_meta=False)
+    base = rel + "/"
+    try:
+        for path, ino, mtime, ctime, size, _ in found.stats():
+            k = base + path
+            row = next(rows, None)
+            while row is not None and row[0] < k:
+                row = next(rows, None)
+            recorded = next(tree, None)
+            if (row is None or row[0] != k or row[1:5] != (ino, mtime, ctime, size) or recorded is None
+                    or recorded[0] != path or meta_oid(recorded[1]) != row[5]):
+                return
+        if next(tree, None) is not None:
             return
-    if next(now, None) is not None:
-        return
+    finally:
+        rows.close()
     fp = fingerprint(found)
     if fp is not None:
         repo.state.save_dir(rel, fp, plan.entry.oid, repo.odb.signature() if plan.complete else None)
 
 
-_FIRST = operator.itemgetter(0)
 
 
 def _prune_empty_dirs(top: str, deleted: list[str], root: str) -> None:
