@@ -3,9 +3,12 @@
 Two phases. First every artifact is planned: what to write, what to delete,
 which objects are needed, and which local changes would be lost. If any
 object is missing, or any change would be lost without ``force``, nothing is
-touched. Then the plan is carried out: each file is made in ``.mlvc/tmp/``
-and renamed into place, so a killed checkout leaves every workspace file
-either as it was or as recorded, and no temp file among the user's files.
+touched. Then the plan is carried out: each file is written unnamed in its
+folder and named (or exchanged with the file it replaces) only when whole
+(``CacheLinker.place``), so a killed checkout leaves every workspace file as
+it was or as recorded, and temp names only in ``.mlvc/tmp/checkout``. (A
+replaced file over 4 MiB is removed just before it is written: killed then,
+its path is absent until the next checkout.)
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Building an artifact's record from the workspace: hash each file (or take its id from
-the stat cache), store it in the cache, and turn the listing into a tree.
+the stat cache), store it in the cache, and give the tree's entries in sorted order.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from mlvc.fs.parallel import run_parallel
 from mlvc.objects.tree import Tree, file_meta
 from mlvc.progress import NULL
 from mlvc.workspace.scan import Scan, file_stat, signed_ino
-from mlvc.workspace.state import Row
-
 
 
 def key(rel: str, path: str) -> str:
@@ -46,55 +44,57 @@ def hash_files(
     oids: list[str] = [""] * n
     sizes = array("q", bytes(8 * n))
     rows = state.rows(rel)
-    row = next(rows, None)
-    base = rel + "/"
-    top = found.top
-    batch: list[tuple[int, str, int, int, int, int, str | None]] = []
-    task = None
-    vouched = 0
-
-    def flush() -> None:
-        nonlocal task, vouched
-        if task is None:  # no bar at all when the stat cache vouches for every file
-            task = progress.task(description, n)
-        task.advance(vouched)
+    try:
+        row = next(rows, None)
+        base = rel + "/"
+        top = found.top
+        batch: list[tuple[int, str, int, int, int, int, str | None]] = []
+        task = None
         vouched = 0
 
-        def work(item):
-            path = item[1]
-            return hasher(f"{top}/{path}" if path else top, item[5], item[6])
+        def flush() -> None:
+            nonlocal task, vouched
+            if task is None:  # no bar at all when the stat cache vouches for every file
+                task = progress.task(description, n)
+            task.advance(vouched)
+            vouched = 0
 
-        new_rows = []
-        for (i, path, ino, mtime, ctime, _, known), (oid, size) in zip(batch, run_parallel(work, batch, task)):
-            oids[i] = oid
+            def work(item):
+                path = item[1]
+                return hasher(f"{top}/{path}" if path else top, item[5], item[6])
+
+            new_rows = []
+            for (i, path, ino, mtime, ctime, _, known), (oid, size) in zip(batch, run_parallel(work, batch, task)):
+                oids[i] = oid
+                sizes[i] = size
+                if known != oid:
+                    new_rows.append((key(rel, path), ino, mtime, ctime, size, oid))
+            state.save(new_rows)
+            batch.clear()
+
+        for i, (path, ino, mtime, ctime, size, _) in enumerate(found.stats()):
+            k = base + path if path else rel
+            while row is not None and row[0] < k:
+                row = next(rows, None)
             sizes[i] = size
-            if known != oid:
-                new_rows.append((key(rel, path), ino, mtime, ctime, size, oid))
-        state.save(new_rows)
-        batch.clear()
-
-    for i, (path, ino, mtime, ctime, size, _) in enumerate(found.stats()):
-        k = base + path if path else rel
-        while row is not None and row[0] < k:
-            row = next(rows, None)
-        sizes[i] = size
-        if row is not None and row[0] == k and row[1] == ino and row[2] == mtime and row[3] == ctime and row[4] == size:
-            oids[i] = row[5]
-            if not store_known:
-                vouched += 1
-                continue
-            batch.append((i, path, ino, mtime, ctime, size, row[5]))
-        else:
-            batch.append((i, path, ino, mtime, ctime, size, None))
-        if len(batch) >= BATCH:
+            if row is not None and row[0] == k and row[1:5] == (ino, mtime, ctime, size):
+                oids[i] = row[5]
+                if not store_known:
+                    vouched += 1
+                    continue
+                batch.append((i, path, ino, mtime, ctime, size, row[5]))
+            else:
+                batch.append((i, path, ino, mtime, ctime, size, None))
+            if len(batch) >= BATCH:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
-    if task is not None:
-        task.advance(vouched)
-        task.close()
-    rows.close()  # the reader's connection closes with it
-    return oids, sizes
+        if task is not None:
+            task.advance(vouched)
+            task.close()
+        return oids, sizes
+    finally:
+        rows.close()  # the reader's connection closes with it, also on an error
 
 
 def file_entries(found: Scan, oids: list[str], sizes: array, executable: list[bool] | None = None):
