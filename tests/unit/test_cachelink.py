@@ -9,11 +9,10 @@ import stat
 import pytest
 
 from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
-from mlvc.fs.atomic import TMP_PREFIX
 from mlvc.fs.links import reflink
 from mlvc.objects.hashing import SMALL, hash_bytes
 from mlvc.odb import LocalObjectStore
-from mlvc.workspace.cachelink import CacheLinker
+from storeutil import add_file, all_leftovers, leftovers, link_out, mode_of
 
 
 @pytest.fixture
@@ -21,24 +20,9 @@ def odb(tmp_path):
     return LocalObjectStore(str(tmp_path / "cache"))
 
 
-def add_file(odb, src, kinds, oid=None, size=-1):
-    return CacheLinker(odb, kinds).store(src, oid, size)
 
 
-def link_out(odb, oid, dest, kinds, **kw):
-    return CacheLinker(odb, kinds).place(oid, dest, **kw)
 
-
-def _mode(path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-def _leftovers(folder) -> list[str]:
-    return [n for n in os.listdir(folder) if n.startswith(TMP_PREFIX)]
-
-
-def _all_leftovers(root) -> list[str]:
-    return [n for _, _, names in os.walk(root) for n in names if n.startswith(TMP_PREFIX)]
 
 
 # ------------------------------------------------------------------ add_file
@@ -61,7 +45,7 @@ def test_add_file_copy(odb, src):
     obj = os.stat(odb.path(oid))
     assert obj.st_ino != src.stat().st_ino
     assert src.read_bytes() == SRC_DATA
-    assert _mode(src) == 0o644  # the source is not touched at all
+    assert mode_of(src) == 0o644  # the source is not touched at all
 
 
 def test_add_file_copy_of_a_large_file(odb, tmp_path):
@@ -73,7 +57,7 @@ def test_add_file_copy_of_a_large_file(odb, tmp_path):
         assert (oid, got) == (hash_bytes(data), len(data))
     assert odb.read_bytes(oid) == data
     assert p.read_bytes() == data
-    assert _all_leftovers(odb.root) == []
+    assert all_leftovers(odb.root) == []
 
 
 def test_add_file_reflink_falls_back_to_a_copy(odb, src):
@@ -81,7 +65,7 @@ def test_add_file_reflink_falls_back_to_a_copy(odb, src):
     assert (oid, size) == (hash_bytes(SRC_DATA), len(SRC_DATA))
     assert os.stat(odb.path(oid)).st_ino != src.stat().st_ino  # a copy (or a reflink clone): its own inode
     assert odb.read_bytes(oid) == SRC_DATA == src.read_bytes()
-    assert _mode(odb.path(oid)) == 0o444
+    assert mode_of(odb.path(oid)) == 0o444
 
 
 def _reflink_works(tmp_path) -> bool:
@@ -100,7 +84,7 @@ def test_add_file_with_no_working_link_type_says_to_add_copy(odb, src, tmp_path)
         add_file(odb, str(src), ["reflink"])
     assert "copy" in exc.value.hint
     assert list(odb.iter_oids()) == []
-    assert _all_leftovers(odb.root) == []
+    assert all_leftovers(odb.root) == []
 
 
 @pytest.mark.parametrize("kind", ["hardlink", "symlink"])
@@ -144,8 +128,8 @@ def test_link_out_copy(odb, stored, tmp_path):
     assert link_out(odb, stored, str(dest), ["copy"]) == "copy"
     assert dest.read_bytes() == SRC_DATA
     assert os.stat(dest).st_ino != os.stat(odb.path(stored)).st_ino
-    assert _mode(dest) & 0o200  # the workspace copy is writable
-    assert _leftovers(dest.parent) == []
+    assert mode_of(dest) & 0o200  # the workspace copy is writable
+    assert leftovers(dest.parent) == []
 
 
 def test_link_out_reflink_falls_back_to_a_copy(odb, stored, tmp_path):
@@ -176,7 +160,7 @@ def test_link_out_symlink(odb, stored, tmp_path):
 def test_link_out_copy_honours_the_executable_bit(odb, stored, tmp_path, executable):
     dest = tmp_path / "run.sh"
     link_out(odb, stored, str(dest), ["copy"], executable=executable)
-    assert bool(_mode(dest) & stat.S_IXUSR) is executable
+    assert bool(mode_of(dest) & stat.S_IXUSR) is executable
 
 
 @pytest.mark.parametrize("kinds", [["copy"], ["reflink", "copy"], ["hardlink"], ["symlink"]])
@@ -187,7 +171,7 @@ def test_link_out_replaces_dest_atomically(odb, stored, tmp_path, kinds):
         link_out(odb, stored, str(dest), kinds)
         assert reader.read() == b"old content"  # the old file was replaced, not rewritten in place
     assert dest.read_bytes() == SRC_DATA
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
     assert odb.read_bytes(stored) == SRC_DATA
 
 
@@ -219,7 +203,7 @@ def test_link_out_copy_refuses_a_corrupted_object(odb, tmp_path, size, existing)
         assert dest.read_bytes() == b"old"
     else:
         assert not os.path.lexists(dest)
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_link_out_of_a_missing_object(odb, tmp_path):
@@ -237,7 +221,7 @@ def test_link_out_with_no_working_link_type(odb, stored, tmp_path):
     with pytest.raises(MlvcError, match="none of the link types"):
         link_out(odb, stored, str(dest), ["reflink"])
     assert not os.path.lexists(dest)
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_a_replaced_file_is_named_in_the_temp_folder_never_beside_the_users_files(odb, stored, tmp_path,

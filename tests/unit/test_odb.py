@@ -7,7 +7,6 @@ and says how to make a store and how to damage an object in it. Remote stores
 from __future__ import annotations
 
 import os
-import stat
 
 import pytest
 
@@ -16,17 +15,11 @@ from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
 from mlvc.objects.hashing import SMALL, hash_bytes, is_valid_oid
 from mlvc.objects.tree import Tree, TreeEntry, serialize_tree
 from mlvc.odb import LocalObjectStore, MemoryObjectStore, ObjectStore
-from mlvc.workspace.cachelink import CacheLinker
+from storeutil import add_file, all_leftovers, mode_of
 
 DATA = [b"", b"abc", b"hello\n", bytes(range(256)) * 40]
 
 
-def add_file(odb, src, kinds, oid=None, size=-1):
-    return CacheLinker(odb, kinds).store(src, oid, size)
-
-
-def link_out(odb, oid, dest, kinds, **kw):
-    return CacheLinker(odb, kinds).place(oid, dest, **kw)
 
 
 def _sample_tree() -> Tree:
@@ -206,16 +199,7 @@ def odb(tmp_path) -> LocalObjectStore:
     return LocalObjectStore(str(tmp_path / "cache"))
 
 
-def _mode(path) -> int:
-    return stat.S_IMODE(os.lstat(path).st_mode)
 
-
-def _leftovers(folder) -> list[str]:
-    return [n for n in os.listdir(folder) if n.startswith(TMP_PREFIX)]
-
-
-def _all_leftovers(root) -> list[str]:
-    return [n for _, _, names in os.walk(root) for n in names if n.startswith(TMP_PREFIX)]
 
 
 def test_layout_is_files_xxh3_then_two_hex_then_thirty(odb, tmp_path):
@@ -279,7 +263,7 @@ def test_objects_are_read_only(odb, tmp_path):
     medium.write_bytes(b"m" * 5000)
     oids.append(add_file(odb, str(medium), ["reflink", "copy"])[0])
     for oid in oids:
-        assert _mode(odb.path(oid)) == 0o444, oid
+        assert mode_of(odb.path(oid)) == 0o444, oid
 
 
 def test_an_existing_object_is_never_rewritten(odb, tmp_path):
@@ -292,7 +276,7 @@ def test_an_existing_object_is_never_rewritten(odb, tmp_path):
         assert add_file(odb, str(src), kinds)[0] == oid
     after = os.stat(odb.path(oid))
     assert (after.st_ino, after.st_mtime_ns, after.st_nlink) == (before.st_ino, before.st_mtime_ns, before.st_nlink)
-    assert _all_leftovers(odb.root) == []
+    assert all_leftovers(odb.root) == []
 
 
 def test_iter_oids_ignores_temp_files_and_junk(odb):
