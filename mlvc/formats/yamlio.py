@@ -17,6 +17,7 @@ from mlvc.objects.paths import check_relpath
 
 CONFLICT = re.compile(r"^(<{7}|={7}|>{7})(\s|$)", re.M)
 MAX_DEPTH = 100
+OWN_FILES = ("mlvc.yaml", "mlvc.lock")  # at the repository root; with every .gitignore, never an artifact
 MAX_FILE_BYTES = 256 * 1024 * 1024  # mlvc.yaml, mlvc.lock: a million artifacts fit in a tenth of it
 MAX_INT_DIGITS = 20  # sizes and counts: 2**64 has 20 digits (and int() refuses more than 4,300)
 
@@ -114,6 +115,9 @@ def artifact_path(name: str, node, value: str) -> str:
     first = value.split("/", 1)[0]
     if first in (".git", ".mlvc"):
         raise FileFormatError(name, f"artifact path {value!r} is inside {first}/", line_of(node))
+    if value in OWN_FILES or value.rpartition("/")[2] == ".gitignore":
+        raise FileFormatError(name, f"artifact path {value!r} is a file git must track, not data",
+                              line_of(node), "remove that entry")
     return value
 
 

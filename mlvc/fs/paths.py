@@ -143,7 +143,8 @@ class SafeDirs:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.root_real = os.path.realpath(root)
-        self._ok: set[str] = {self.root}
+        self._ok: set[str] = {self.root}  # checked to resolve inside the root (they may not exist)
+        self._made: set[str] = {self.root}  # known to exist as folders
 
     def check(self, folder: str) -> None:
         folder = os.path.abspath(folder)
@@ -160,27 +161,34 @@ class SafeDirs:
         self._ok.add(folder)
 
     def makedirs(self, folder: str) -> None:
-        """Create ``folder`` (and parents) after checking each existing parent."""
+        """Create ``folder`` and the folders above it that are missing, from the root down,
+        checking each one that exists (no recursion: a path may be thousands of folders deep)."""
         folder = os.path.abspath(folder)
-        if folder in self._ok:
+        if folder in self._made:
             return
-        parent = os.path.dirname(folder)
-        if parent != folder and parent not in self._ok:
-            self.makedirs(parent)
-        try:
-            st = os.lstat(folder)
-        except FileNotFoundError:
-            os.mkdir(folder)
-            self._ok.add(folder)
-            return
-        if stat.S_ISLNK(st.st_mode):
-            self.check(folder)
-            if not os.path.isdir(folder):
-                raise InvalidPathError(f"{os.path.relpath(folder, self.root)!r} is a symlink to a file, not a folder")
-            return
-        if not stat.S_ISDIR(st.st_mode):
-            raise InvalidPathError(
-                f"cannot create folder {os.path.relpath(folder, self.root)!r}: a file is in the way",
-                "move or remove that file, or run with --force",
-            )
-        self._ok.add(folder)
+        if not is_within(self.root, folder):
+            raise InvalidPathError(f"refusing to write to {folder!r}: it is outside the repository")
+        chain = []
+        while folder not in self._made:
+            chain.append(folder)
+            folder = os.path.dirname(folder)
+        for folder in reversed(chain):
+            try:
+                st = os.lstat(folder)
+            except FileNotFoundError:
+                os.mkdir(folder)
+                self._ok.add(folder)
+                self._made.add(folder)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                self._ok.discard(folder)
+                self.check(folder)
+                if not os.path.isdir(folder):
+                    raise InvalidPathError(
+                        f"{os.path.relpath(folder, self.root)!r} is a symlink to a file, not a folder")
+            elif not stat.S_ISDIR(st.st_mode):
+                raise InvalidPathError(
+                    f"cannot create folder {os.path.relpath(folder, self.root)!r}: a file is in the way",
+                    "move or remove that file, or run with --force",
+                )
+            self._made.add(folder)

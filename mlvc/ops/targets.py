@@ -42,6 +42,8 @@ def to_repo_path(repo: Repo, path: str, cwd: str | None = None) -> str:
         raise InvalidPathError(f"{path} is inside {first}/, which mlvc never tracks")
     if rel in (PROJECT_FILE, LOCK_FILE):
         raise InvalidPathError(f"{rel} is mlvc's own file; commit it with git")
+    if rel.rpartition("/")[2] == ".gitignore":
+        raise InvalidPathError(f"{rel} holds git's ignore rules (mlvc writes to it); commit it with git")
     fs.check_relpath(rel)
     return rel
 

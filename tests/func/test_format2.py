@@ -108,3 +108,34 @@ def test_a_format_1_repository_is_read_and_migrated(repo, mlvc):
     r = mlvc("checkout")
     assert r.exit_code == 0, r.output
     assert workspace_files(repo.root / "data") == files
+
+
+def test_checkout_recreates_a_missing_parent_folder(repo, mlvc):
+    repo.root.gen({"models": {"model.pkl": "weights"}})
+    assert mlvc("add", "models/model.pkl").exit_code == 0
+    import shutil
+
+    shutil.rmtree(repo.root / "models")
+    r = mlvc("checkout")
+    assert r.exit_code == 0, r.output
+    assert (repo.root / "models" / "model.pkl").read_text() == "weights"
+
+
+def test_mlvc_and_git_files_are_never_artifacts(repo, mlvc):
+    from funcutil import one_line_error, snapshot
+
+    repo.root.gen({".gitignore": "x\n", "sub": {".gitignore": "y\n"}})
+    for path in (".gitignore", "sub/.gitignore", "mlvc.lock", "mlvc.yaml"):
+        r = mlvc("add", path)
+        assert r.exit_code == 3, (path, r.output)
+        one_line_error(r)
+    # A crafted lock that names mlvc.lock as an artifact: refused before anything is written.
+    oid = oid_of(b"evil")
+    (repo.root / "mlvc.yaml").write_text("schema: 2\nartifacts:\n- mlvc.lock\n")
+    (repo.root / "mlvc.lock").write_text(f"schema: 2\nartifacts:\n  mlvc.lock:\n    oid: {oid}\n    size: 4\n")
+    before = snapshot(repo.root)
+    for args in (["checkout", "--force"], ["status"], ["commit"]):
+        r = mlvc(*args)
+        assert r.exit_code == 3, (args, r.output)
+        assert "mlvc.lock:3:" in one_line_error(r) or "mlvc.yaml:3:" in one_line_error(r)
+    assert snapshot(repo.root) == before

@@ -283,3 +283,18 @@ def test_replace_file_replaces_a_symlink_not_its_target(tmp_path):
     replace_file(str(tmp_path / "new"), str(tmp_path / "dest"))
     assert not os.path.islink(tmp_path / "dest") and (tmp_path / "dest").read_bytes() == b"new"
     assert (tmp_path / "target").read_bytes() == b"t"
+
+
+def test_safedirs_creates_a_deep_folder_without_recursion(tmp_path):
+    deep = tmp_path / "/".join(["d"] * 1100)  # deeper than Python's recursion limit
+    SafeDirs(str(tmp_path)).makedirs(str(deep))
+    assert deep.is_dir()
+
+
+def test_safedirs_creates_a_folder_it_checked_while_it_was_missing(tmp_path):
+    # check() of a missing folder (checkout checks every artifact's parent) must not make
+    # makedirs() believe it exists: `rm -rf models; mlvc checkout` failed that way.
+    safe = SafeDirs(str(tmp_path))
+    safe.check(str(tmp_path / "models"))
+    safe.makedirs(str(tmp_path / "models"))
+    assert (tmp_path / "models").is_dir()
