@@ -13,7 +13,7 @@ import typer
 
 from mlvc import __version__
 from mlvc.cli import render
-from mlvc.cli.exitcodes import exit_status_for
+from mlvc.cli.exitcodes import ExitStatus, exit_status_for
 from mlvc.cli.render import OPTIONS
 
 app = typer.Typer(
@@ -55,6 +55,9 @@ def command(fn):
             code = fn(*args, **kwargs)
         except typer.Exit:
             raise
+        except BrokenPipeError:
+            render.silence_stdout()
+            raise typer.Exit(int(ExitStatus.BROKEN_PIPE)) from None
         except (Exception, KeyboardInterrupt) as exc:  # the one place errors become exit codes
             render.error(exc)
             raise typer.Exit(int(exit_status_for(exc))) from None
@@ -76,7 +79,15 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    app(args=hoist_global_flags(sys.argv[1:]), prog_name="mlvc")
+    try:
+        app(args=hoist_global_flags(sys.argv[1:]), prog_name="mlvc")
+    except SystemExit:
+        try:
+            sys.stdout.flush()  # what is still buffered goes out now, where a closed pipe can be handled
+        except BrokenPipeError:
+            render.silence_stdout()
+            raise SystemExit(int(ExitStatus.BROKEN_PIPE)) from None
+        raise
 
 
 # Commands live in their own modules and register themselves on ``app``.

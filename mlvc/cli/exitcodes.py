@@ -13,6 +13,7 @@ class ExitStatus(enum.IntEnum):
     LOCKED = 4  # another mlvc process holds the repository lock
     INTERNAL = 70  # a bug in mlvc: please report it with the --verbose output
     INTERRUPTED = 130  # Ctrl-C
+    BROKEN_PIPE = 141  # the reader of the output went away (`| head`): quiet, as git (128 + SIGPIPE)
 
 
 def exit_status_for(exc: BaseException) -> ExitStatus:

@@ -23,6 +23,22 @@ def out(text: str = "") -> None:
         sys.stdout.write(text + "\n")
 
 
+def data(text: str) -> None:
+    """Output the user asked for (a value, a listing): printed even with -q, which hides only messages."""
+    sys.stdout.write(text + "\n")
+
+
+def silence_stdout() -> None:
+    """The reader of our output has gone (`mlvc ls | head -1`): send the rest nowhere, so that
+    neither a later write nor the flush at exit raises again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def emit_json(value) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 

@@ -71,3 +71,8 @@ def test_config_file_malformed(repo, mlvc):
     r = mlvc("add", "a.bin")
     assert r.exit_code == 3
     assert "teleport" in one_line_error(r)
+
+
+def test_q_does_not_hide_a_value_asked_for(repo, mlvc):
+    assert mlvc("-q", "config", "cache.type").stdout == "reflink,copy\n"
+    assert "cache.type=reflink,copy" in mlvc("-q", "config", "--list").stdout

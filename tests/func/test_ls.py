@@ -94,3 +94,28 @@ def test_ls_malformed_lock_in_history(repo, mlvc):
     assert r.exit_code == 3
     line = one_line_error(r)
     assert "mlvc.lock@HEAD:4" in line and "bad object id" in line
+
+
+def test_ls_says_1_file_not_1_files_and_q_keeps_the_listing(repo, mlvc):
+    repo.root.gen({"one": {"a": "a"}, "two": {"a": "a", "b": "b"}})
+    assert mlvc("add", "one", "two").exit_code == 0
+    r = mlvc("ls")
+    assert "1 file " in r.stdout and "1 files" not in r.stdout and "2 files" in r.stdout
+    assert mlvc("-q", "ls").stdout == r.stdout  # -q hides messages, not the data asked for
+
+
+def test_output_into_a_closed_pipe_exits_quietly(repo, mlvc):
+    import subprocess
+    import sys
+
+    repo.root.gen({"d": {f"f{i}": str(i) for i in range(50)}})
+    assert mlvc("add", "d").exit_code == 0
+    for f in (repo.root / "d").iterdir():
+        f.write_text("changed")
+    for args in (["status", "--all"], ["ls"], ["config", "--list"]):
+        p = subprocess.Popen([sys.executable, "-m", "mlvc", *args], cwd=repo.root, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdout.close()  # the reader is gone before anything is written (`| head -0`)
+        err = p.stderr.read().decode()
+        assert p.wait() == 141, (args, err)
+        assert err == "", (args, err)

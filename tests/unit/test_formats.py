@@ -457,7 +457,7 @@ def test_paths_inside_git_or_mlvc_are_refused(path):
     assert exc.value.line == 4
 
 
-@pytest.mark.parametrize("path", [".gitignore", ".github/x", "a/.git", ".mlvcx", "x/.mlvc/y"])
+@pytest.mark.parametrize("path", [".gitignore2", "a.gitignore", ".github/x", "a/.git", ".mlvcx", "x/.mlvc/y", "x/mlvc.lock"])
 def test_names_that_only_look_like_git_or_mlvc_are_fine(path):
     assert list(parse_lock(_lock_with(json.dumps(path))).artifacts) == ["good", path]
     assert parse_project(_project_with(json.dumps(path))).artifacts == ["good", path, "other"]
@@ -640,3 +640,12 @@ def test_large_valid_files_with_many_indicators_parse():
     lock = Lock({p: LockEntry(p, OID_ABC, i) for i, p in enumerate(paths)})
     assert parse_lock(serialize_lock(lock)) == lock
     assert parse_project(serialize_project(Project(paths))).artifacts == sorted(paths)
+
+
+@pytest.mark.parametrize("path", ["mlvc.lock", "mlvc.yaml", ".gitignore", "data/.gitignore"])
+def test_mlvc_and_git_files_are_refused_as_artifacts(path):
+    with pytest.raises(FileFormatError, match="a file git must track") as exc:
+        parse_lock(_lock_with(json.dumps(path)))
+    assert exc.value.line == 6
+    with pytest.raises(FileFormatError, match="a file git must track"):
+        parse_project(_project_with(json.dumps(path)))

@@ -287,8 +287,15 @@ def test_replace_file_replaces_a_symlink_not_its_target(tmp_path):
 
 def test_safedirs_creates_a_deep_folder_without_recursion(tmp_path):
     deep = tmp_path / "/".join(["d"] * 1100)  # deeper than Python's recursion limit
-    SafeDirs(str(tmp_path)).makedirs(str(deep))
-    assert deep.is_dir()
+    try:
+        SafeDirs(str(tmp_path)).makedirs(str(deep))
+        assert deep.is_dir()
+    finally:  # removed here, bottom up: pytest's own clean-up (shutil.rmtree) recurses
+        folder = str(deep)
+        while folder != str(tmp_path):
+            if os.path.isdir(folder):
+                os.rmdir(folder)
+            folder = os.path.dirname(folder)
 
 
 def test_safedirs_creates_a_folder_it_checked_while_it_was_missing(tmp_path):

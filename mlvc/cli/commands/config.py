@@ -9,7 +9,7 @@ import typer
 from mlvc.cli import app, command
 from mlvc.cli.commands.data import JSON
 from mlvc.cli.exitcodes import ExitStatus
-from mlvc.cli.render import emit_json, out
+from mlvc.cli.render import data, emit_json
 
 
 @app.command()
@@ -44,7 +44,7 @@ def config(
             emit_json(items)
         else:
             for k, v in items.items():
-                out(f"{k}={v}")
+                data(f"{k}={v}")
         return
     if unset:
         if value is not None:
@@ -59,6 +59,6 @@ def config(
         if as_json:
             emit_json({key: got})
         else:
-            out(got)
+            data(got)
         return
     api.config_set(key, value, local)

@@ -10,7 +10,7 @@ import typer
 
 from mlvc.cli import app, command, render
 from mlvc.cli.exitcodes import ExitStatus
-from mlvc.cli.render import emit_json, human_size, out
+from mlvc.cli.render import data, emit_json, human_size, out
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
@@ -264,8 +264,8 @@ def ls_(
         return
     width = max(len(e.path) for e in result.entries)
     for e in result.entries:
-        files = f"{e.nfiles} files" if e.nfiles is not None else "file"
-        out(f"{e.path:<{width}}  {human_size(e.size):>10}  {files:>12}  {e.oid[:12]}")
+        files = f"{e.nfiles} file{'s' if e.nfiles != 1 else ''}" if e.nfiles is not None else "file"
+        data(f"{e.path:<{width}}  {human_size(e.size):>10}  {files:>12}  {e.oid[:12]}")
 
 
 @app.command()
