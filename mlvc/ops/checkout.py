@@ -170,12 +170,14 @@ def checkout(repo: Repo, paths: list[str] | None = None, force: bool = False, cw
              progress=NULL, relink: bool = False) -> CheckoutResult:
     """Make the artifacts named by ``paths`` (all recorded ones when empty) match mlvc.lock."""
     with writing(repo) as (project, lock):
-        targets = select(repo, paths or [], Project(), lock, cwd)
-        if paths:
-            for rel in select(repo, paths, project, lock, cwd):
+        if paths:  # named: each must be recorded (one listed in mlvc.yaml only is an error of its own)
+            targets = select(repo, paths, project, lock, cwd)
+            for rel in targets:
                 if rel not in lock.artifacts:
                     raise ArtifactNotFoundError(f"{rel} has no recorded version in {LOCK_FILE}",
                                                 f"record it with `mlvc commit {rel}`")
+        else:  # everything recorded
+            targets = select(repo, [], Project(), lock, cwd)
         return checkout_entries(repo, [lock.artifacts[t] for t in targets], force, progress, relink)
 
 

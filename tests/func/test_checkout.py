@@ -289,3 +289,13 @@ def test_checkout_of_an_older_large_file_replaces_it_whole(repo, mlvc):
     assert (repo.root / "data" / "small.txt").read_text() == "s1"
     assert sorted(os.listdir(repo.root / "data")) == ["big.bin", "small.txt"]
     assert mlvc("status", "--check").exit_code == 0
+
+
+def test_checkout_of_an_artifact_never_recorded_says_so(repo, mlvc):
+    repo.root.gen({"a.bin": "a", "later": {"x": "x"}})
+    assert mlvc("add", "a.bin").exit_code == 0
+    (repo.root / "mlvc.yaml").write_text("schema: 2\nartifacts:\n- a.bin\n- later\n")  # listed by hand
+    r = mlvc("checkout", "later")
+    assert r.exit_code == 3
+    assert "later has no recorded version in mlvc.lock" in r.stderr and "mlvc commit later" in r.stderr
+    assert mlvc("checkout").exit_code == 0  # with no path: what is recorded
