@@ -47,7 +47,8 @@ def _main(
 
 
 def command(fn):
-    """Run a command body, turning any error into one line on stderr and an exit code."""
+    """Run a command body, turning any error into one line on stderr and an exit code
+    (and, for a command run with ``--json``, a JSON object on stdout)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -59,8 +60,9 @@ def command(fn):
             render.silence_stdout()
             raise typer.Exit(int(ExitStatus.BROKEN_PIPE)) from None
         except (Exception, KeyboardInterrupt) as exc:  # the one place errors become exit codes
-            render.error(exc)
-            raise typer.Exit(int(exit_status_for(exc))) from None
+            code = int(exit_status_for(exc))
+            render.error(exc, code, as_json=bool(kwargs.get("as_json")))
+            raise typer.Exit(code) from None
         if code:
             raise typer.Exit(int(code))
 

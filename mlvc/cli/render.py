@@ -43,20 +43,28 @@ def emit_json(value) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
-def error(exc: BaseException) -> None:
+def error(exc: BaseException, exit_code: int, as_json: bool = False) -> None:
+    """One line on stderr; with ``--json`` also ``{"error", "hint", "exit_code"}`` on stdout."""
     from mlvc.errors import MlvcError
 
     if OPTIONS.verbose:
         traceback.print_exception(exc, file=sys.stderr)
+    hint = None
     if isinstance(exc, MlvcError):
-        msg = f"error: {exc.message}" + (f"; {exc.hint}" if exc.hint else "")
+        what, hint = exc.message, exc.hint
+        msg = f"error: {what}" + (f"; {hint}" if hint else "")
     elif isinstance(exc, KeyboardInterrupt):
-        msg = "interrupted"
+        what = msg = "interrupted"
     elif isinstance(exc, OSError):
-        msg = f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        what = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        msg = f"error: {what}"
     else:
-        msg = f"internal error: {type(exc).__name__}: {exc}; run again with --verbose and report it"
+        what = f"internal error: {type(exc).__name__}: {exc}"
+        hint = "run again with --verbose and report it"
+        msg = f"{what}; {hint}"
     sys.stderr.write(msg + "\n")
+    if as_json:
+        emit_json({"error": what, "hint": hint, "exit_code": exit_code})
 
 
 def human_size(n: int) -> str:

@@ -158,3 +158,18 @@ def test_conflict_markers_in_project(repo, mlvc):
     assert r.exit_code == 3
     err = one_line_error(r)
     assert "mlvc.yaml:3:" in err and "conflict markers" in err and "resolve the merge" in err
+
+
+def test_json_errors_are_json_on_stdout_too(repo, mlvc):
+    import json
+
+    _setup(repo, mlvc)
+    (repo.root / "mlvc.lock").write_text("schema: 3\nartifacts: {}\n")
+    for args in (["status", "--json"], ["ls", "--json"], ["checkout", "--json"]):
+        r = mlvc(*args)
+        assert r.exit_code == 3, args
+        got = json.loads(r.stdout)
+        assert got["exit_code"] == 3 and "unsupported schema 3" in got["error"] and got["hint"] == "upgrade mlvc"
+        assert one_line_error(r).startswith("error: mlvc.lock:1:")
+    r = mlvc("status")  # without --json: nothing on stdout
+    assert r.stdout == "" and r.exit_code == 3
