@@ -11,6 +11,7 @@ from mlvc.errors import InvalidPathError
 from mlvc.formats.lock import LockEntry
 from mlvc.fs.paths import SafeDirs
 from mlvc.progress import NULL
+from mlvc.ops.targets import check_inside
 from mlvc.repo import Repo
 from mlvc.workspace.build import file_entries, hash_files, is_linked, keep_exec_bits, link_workspace
 from mlvc.workspace.cachelink import CacheLinker
@@ -60,6 +61,8 @@ def record(repo: Repo, rel: str, linker: CacheLinker, progress=NULL,
 def record_all(repo: Repo, targets: list[str], previous: dict[str, LockEntry],
                progress=NULL) -> tuple[list[LockEntry], list[str]]:
     """Record every target; return the entries and the targets whose entry did not change."""
+    for rel in targets:  # all of them before the first is recorded
+        check_inside(repo, rel)
     linker = CacheLinker(repo.odb, repo.config.link_types)
     entries = []
     unchanged = []

@@ -48,6 +48,25 @@ def to_repo_path(repo: Repo, path: str, cwd: str | None = None) -> str:
     return rel
 
 
+def check_inside(repo: Repo, rel: str) -> None:
+    """Refuse an artifact whose path leaves the repository through a symlink: a folder on
+    its way (``data -> /victim`` committed by someone else), or the artifact itself (a
+    link to an outside file or folder). Checked before anything is written, hashed into
+    the cache, linked or chmod'ed, so a hostile clone cannot point mlvc at a victim."""
+    root_real = os.path.realpath(repo.root)
+    top = os.path.join(repo.root, rel)
+    parent = os.path.dirname(top)
+    real = os.path.realpath(parent)
+    if not fs.is_within(root_real, real):
+        raise InvalidPathError(f"{rel} is reached through a symlink to {real}, outside the repository",
+                               "mlvc never reads or writes outside it; remove the link")
+    if os.path.islink(top):
+        target = os.path.realpath(top)
+        if not fs.is_within(root_real, target):
+            raise InvalidPathError(f"{rel} is a symlink to {target}, outside the repository",
+                                   "track the data itself, inside the repository")
+
+
 def all_artifacts(project: Project, lock: Lock) -> list[str]:
     """What is tracked: mlvc.yaml says so; without one, whatever mlvc.lock records."""
     return sorted(project.artifacts) if project.exists else sorted(lock.artifacts)

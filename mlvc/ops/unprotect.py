@@ -7,7 +7,7 @@ import os
 from mlvc import fs
 from mlvc.errors import ArtifactNotFoundError, InvalidPathError, MlvcError
 from mlvc.fs.parallel import run_parallel
-from mlvc.ops.targets import all_artifacts, to_repo_path, writing
+from mlvc.ops.targets import all_artifacts, check_inside, to_repo_path, writing
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.workspace.build import is_linked
@@ -16,6 +16,7 @@ from mlvc.workspace.scan import scan
 
 def unprotect_artifact(repo: Repo, rel: str, progress=NULL) -> list[str]:
     """Turn links into the cache under ``rel`` into private writable copies."""
+    check_inside(repo, rel)
     found = scan(repo.root, rel)
     todo = [(p, a) for p, a in ((p, found.abspath(p)) for p in found.paths) if is_linked(a)]
 

@@ -357,3 +357,46 @@ def test_removing_the_lock_file_does_not_let_a_second_writer_in(repo):
         p.wait()
     r = run(repo.root, "add", "a.txt")
     assert r.returncode == 0, r.stderr
+
+
+# ------------------------------------------- links on the way to an artifact
+
+
+def test_committed_symlink_above_an_artifact_is_refused(repo, tmp_path_factory, victim):
+    # mlvc.yaml lists data/x and git carries data -> /victim: commit used to write
+    # /victim/.gitignore and record /victim/x.
+    def plant(root):
+        (root / "mlvc.yaml").write_text("schema: 2\nartifacts:\n- data/x\n")
+        (root / "mlvc.lock").write_text("schema: 2\nartifacts: {}\n")
+        os.symlink(victim, root / "data")
+
+    clone = hostile_clone(repo, tmp_path_factory, plant, data=False)
+    before = snapshot(victim)
+    for args in (["commit"], ["add", "data/x"], ["unprotect", "data/x"]):
+        r = run(clone, *args)
+        assert r.returncode == 3, (args, r.stderr)
+        assert "outside the repository" in one_line_error(r), args
+    assert snapshot(victim) == before
+    assert not (victim / ".gitignore").exists()
+
+
+@pytest.mark.parametrize("kind", ["folder", "file"])
+@pytest.mark.parametrize("cache_type", ["copy", "hardlink"])
+def test_an_artifact_that_is_a_link_out_is_refused(repo, tmp_path_factory, victim, kind, cache_type):
+    # In hardlink mode a commit used to link the victim's files into the cache and make
+    # them read-only before refusing.
+    def plant(root):
+        (root / "mlvc.yaml").write_text("schema: 2\nartifacts:\n- vdata\n")
+        (root / "mlvc.lock").write_text("schema: 2\nartifacts: {}\n")
+        os.symlink(victim if kind == "folder" else victim / "file", root / "vdata")
+
+    clone = hostile_clone(repo, tmp_path_factory, plant, data=False)
+    assert run(clone, "config", "cache.type", cache_type).returncode == 0
+    before = snapshot(victim)
+    modes = {p: os.stat(victim / p).st_mode for p in ("file", "sub/x.bin")}
+    for args in (["commit"], ["add", "vdata"]):
+        r = run(clone, *args)
+        assert r.returncode == 3, (args, r.stderr)
+        assert "outside the repository" in one_line_error(r), args
+    assert snapshot(victim) == before
+    assert {p: os.stat(victim / p).st_mode for p in modes} == modes
