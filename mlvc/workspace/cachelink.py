@@ -95,7 +95,7 @@ class CacheLinker:
         return self.linker.run(src, put)[1]
 
     def _store_large_copy(self, src: str, oid: str | None, size: int) -> tuple[str, int]:
-        """Hash first (through mmap), copy only if the object is new (in the kernel),
+        """Hash first, copy only if the object is new (in the kernel),
         then hash the copy: an object never holds bytes that do not match its name."""
         odb = self.odb
         if oid is None:

@@ -83,3 +83,27 @@ def test_valid_oids(oid):
 )
 def test_invalid_oids(oid):
     assert not is_valid_oid(oid)
+
+
+def test_hash_file_never_maps_a_file(tmp_path, monkeypatch):
+    # A workspace file truncated while mapped kills the process with SIGBUS, with no message.
+    import mmap
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("hash_file mapped a file")
+
+    monkeypatch.setattr(mmap, "mmap", refuse)
+    data = os.urandom(3 * SMALL + 17)
+    p = tmp_path / "big"
+    p.write_bytes(data)
+    assert hash_file(p) == (hash_bytes(data), len(data))
+    assert hash_file(p, len(data)) == (hash_bytes(data), len(data))
+
+
+def test_a_file_truncated_while_hashed_gives_what_was_read(tmp_path):
+    # The hint says 3 chunks but the file now holds 1: the read ends, nothing crashes, and the
+    # size returned is what was hashed (the caller sees it differs from the scan's).
+    p = tmp_path / "f"
+    p.write_bytes(b"x" * CHUNK)
+    oid, size = hash_file(p, 3 * CHUNK + SMALL)
+    assert (oid, size) == (hash_bytes(b"x" * CHUNK), CHUNK)
