@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from mlvc.errors import FileFormatError, InvalidPathError
-from mlvc.fs.atomic import atomic_write
+from mlvc.fs.atomic import atomic_write_all
 from mlvc.fs.paths import read_regular
 from mlvc.objects.paths import check_relpath
 
@@ -186,4 +186,10 @@ def _tmp_dir(root: str) -> str:
 
 def write_text(root: str, name: str, text: str) -> None:
     """Write a committed file at the repository root atomically (its temp file in .mlvc/tmp)."""
-    atomic_write(os.path.join(root, name), text.encode("utf-8"), tmp_dir=_tmp_dir(root))
+    write_texts(root, {name: text})
+
+
+def write_texts(root: str, texts: dict[str, str]) -> None:
+    """Write committed files at the repository root: all of them or, on any error, none."""
+    atomic_write_all([(os.path.join(root, name), text.encode("utf-8")) for name, text in texts.items()],
+                     tmp_dir=_tmp_dir(root))

@@ -47,35 +47,49 @@ def atomic_write(path: str, data: bytes, *, mode: int = 0o644, fsync: bool = Tru
     write leaves nothing in ``git status``) when it is on the same file
     system, else beside ``path``.
     """
-    folder = os.path.dirname(path) or "."
-    if tmp_dir is not None:
-        try:  # a real folder only: never a temp file written through a symlink someone put there
-            st = os.lstat(tmp_dir)
-            if stat.S_ISDIR(st.st_mode) and st.st_dev == os.stat(folder).st_dev:
-                folder = tmp_dir
-        except OSError:
-            pass
-    tmp = tmp_name(folder)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    atomic_write_all([(path, data)], mode=mode, fsync=fsync, tmp_dir=tmp_dir)
+
+
+def atomic_write_all(files: list[tuple[str, bytes]], *, mode: int = 0o644, fsync: bool = True,
+                     tmp_dir: str | None = None) -> None:
+    """Write several files so that either all are replaced or none is: every temp file is
+    written (and synced) before the first rename, so a full disk or any other error while
+    writing leaves every file as it was. (Only a crash between the renames, which need
+    no space, can leave some renamed.)"""
+    done: list[tuple[str, str]] = []
     try:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
-        if fsync:
-            os.fsync(fd)
+        for path, data in files:
+            folder = os.path.dirname(path) or "."
+            if tmp_dir is not None:
+                try:  # a real folder only: never a temp file written through a symlink someone put there
+                    st = os.lstat(tmp_dir)
+                    if stat.S_ISDIR(st.st_mode) and st.st_dev == os.stat(folder).st_dev:
+                        folder = tmp_dir
+                except OSError:
+                    pass
+            tmp = tmp_name(folder)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            done.append((tmp, path))
+            try:
+                write_all(fd, data)
+                if fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
     except BaseException:
-        os.close(fd)
-        unlink_quiet(tmp)
+        for tmp, _ in done:
+            unlink_quiet(tmp)
         raise
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        unlink_quiet(tmp)
-        raise
+    for i, (tmp, path) in enumerate(done):
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            for later, _ in done[i:]:
+                unlink_quiet(later)
+            raise
     if fsync:
-        fsync_dir(os.path.dirname(path) or ".")
+        for folder in {os.path.dirname(path) or "." for _, path in files}:
+            fsync_dir(folder)
 
 
 def unlink_quiet(path: str) -> None:

@@ -6,10 +6,10 @@ import os
 from dataclasses import dataclass, field
 
 from mlvc.errors import InvalidPathError, MlvcError
-from mlvc.formats.lock import LOCK_FILE, LockEntry, write_lock
-from mlvc.formats.project import PROJECT_FILE, write_project
+from mlvc.formats.lock import LOCK_FILE, LockEntry
+from mlvc.formats.project import PROJECT_FILE
 from mlvc.ops.record import record_all
-from mlvc.ops.targets import all_artifacts, to_repo_path, writing
+from mlvc.ops.targets import all_artifacts, save, to_repo_path, writing
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.scm import git_tracked
@@ -65,7 +65,6 @@ def add(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) -> 
                 project.artifacts.append(entry.path)
             gi = gitignore.ignore(repo.root, entry.path)
             git_files.append(gi or ignore_file_for(entry.path))
-        write_project(repo.root, project)
-        write_lock(repo.root, lock)
+        save(repo, project, lock)  # both or neither
         git_files = sorted(set(git_files)) + [PROJECT_FILE, LOCK_FILE]
         return AddResult(entries, git_files, unchanged)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from mlvc.errors import MlvcError
-from mlvc.formats.lock import LOCK_FILE, LOCK_SCHEMA, write_lock
-from mlvc.formats.project import PROJECT_FILE, write_project
+from mlvc.formats.lock import LOCK_FILE, LOCK_SCHEMA
+from mlvc.formats.project import PROJECT_FILE
 from mlvc.ops.add import AddResult
 from mlvc.ops.record import record_all
-from mlvc.ops.targets import select, writing
+from mlvc.ops.targets import save, select, writing
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.workspace import gitignore
@@ -28,11 +28,13 @@ def commit(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) 
         stale = [p for p in lock.artifacts if project.exists and p not in project.artifacts]
         for p in stale:  # taken out of mlvc.yaml by hand
             del lock.artifacts[p]
+        new_project = new_lock = None
         if not project.exists:
             project.artifacts = sorted(lock.artifacts)
-            write_project(repo.root, project)
+            new_project = project
             git_files.add(PROJECT_FILE)
         if len(unchanged) < len(entries) or stale or lock.schema < LOCK_SCHEMA:  # an older schema is migrated
-            write_lock(repo.root, lock)
+            new_lock = lock
             git_files.add(LOCK_FILE)
+        save(repo, new_project, new_lock)  # both or neither
         return AddResult(entries, sorted(git_files), unchanged)

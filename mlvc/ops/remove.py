@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlvc.errors import ArtifactNotFoundError, MlvcError
-from mlvc.formats.lock import LOCK_FILE, write_lock
-from mlvc.formats.project import PROJECT_FILE, write_project
-from mlvc.ops.targets import all_artifacts, to_repo_path, writing
+from mlvc.formats.lock import LOCK_FILE
+from mlvc.formats.project import PROJECT_FILE
+from mlvc.ops.targets import all_artifacts, save, to_repo_path, writing
 from mlvc.ops.unprotect import unprotect_artifact
 from mlvc.progress import NULL
 from mlvc.repo import Repo
@@ -41,6 +41,5 @@ def remove(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) 
             if rel in project.artifacts:
                 project.artifacts.remove(rel)
             repo.state.forget(rel)
-        write_project(repo.root, project)
-        write_lock(repo.root, lock)
+        save(repo, project, lock)  # both or neither
         return RemoveResult(sorted(targets), sorted(git_files) + [PROJECT_FILE, LOCK_FILE])

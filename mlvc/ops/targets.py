@@ -9,8 +9,9 @@ from typing import Iterator
 
 from mlvc import fs
 from mlvc.errors import ArtifactNotFoundError, InvalidPathError
-from mlvc.formats.lock import LOCK_FILE, Lock, read_lock
-from mlvc.formats.project import PROJECT_FILE, Project, read_project
+from mlvc.formats.lock import LOCK_FILE, Lock, read_lock, serialize_lock
+from mlvc.formats.project import PROJECT_FILE, Project, read_project, serialize_project
+from mlvc.formats.yamlio import write_texts
 from mlvc.repo import MLVC_DIR, Repo
 
 
@@ -19,6 +20,16 @@ def writing(repo: Repo) -> Iterator[tuple[Project, Lock]]:
     """mlvc.yaml and mlvc.lock as they are now, read under the repository lock (held until the end)."""
     with repo.lock():
         yield read_project(repo.root), read_lock(repo.root)
+
+
+def save(repo: Repo, project: Project | None, lock: Lock | None) -> None:
+    """Write mlvc.yaml and mlvc.lock (either may be None: left as it is): both or neither."""
+    texts = {}
+    if project is not None:
+        texts[PROJECT_FILE] = serialize_project(project)
+    if lock is not None:
+        texts[LOCK_FILE] = serialize_lock(lock)
+    write_texts(repo.root, texts)
 
 
 def to_repo_path(repo: Repo, path: str, cwd: str | None = None) -> str:

@@ -305,3 +305,51 @@ def test_safedirs_creates_a_folder_it_checked_while_it_was_missing(tmp_path):
     safe.check(str(tmp_path / "models"))
     safe.makedirs(str(tmp_path / "models"))
     assert (tmp_path / "models").is_dir()
+
+
+def test_atomic_write_all_replaces_every_file_or_none(tmp_path):
+    from mlvc.fs.atomic import atomic_write_all
+
+    (tmp_path / "a").write_bytes(b"old a")
+    (tmp_path / "b").write_bytes(b"old b")
+    # The second file cannot be written (its folder is missing, as a full disk would fail it):
+    # the first must not have been replaced, and no temp file is left.
+    with pytest.raises(OSError):
+        atomic_write_all([(str(tmp_path / "a"), b"new a"), (str(tmp_path / "missing" / "b"), b"new b")])
+    assert (tmp_path / "a").read_bytes() == b"old a"
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+    atomic_write_all([(str(tmp_path / "a"), b"new a"), (str(tmp_path / "b"), b"new b")])
+    assert (tmp_path / "a").read_bytes() == b"new a" and (tmp_path / "b").read_bytes() == b"new b"
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+def test_add_writes_both_of_its_files_or_neither(tmp_path, monkeypatch):
+    # ENOSPC while writing mlvc.lock used to leave the new mlvc.yaml beside the old mlvc.lock.
+    import errno
+    import subprocess
+    import sys
+
+    from mlvc.fs import atomic
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([sys.executable, "-m", "mlvc", "init"], cwd=tmp_path, check=True, capture_output=True)
+    (tmp_path / "a.bin").write_bytes(b"a")
+    from mlvc import api
+
+    api.add(["a.bin"], cwd=str(tmp_path))
+    before = {n: (tmp_path / n).read_bytes() for n in ("mlvc.yaml", "mlvc.lock")}
+    (tmp_path / "b.bin").write_bytes(b"b")
+    real = atomic.write_all
+    calls = []
+
+    def full_disk(fd, data):
+        if bytes(data).startswith(b"schema: 2\nartifacts:\n  a.bin:"):  # mlvc.lock, the second file
+            calls.append("lock")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(atomic, "write_all", full_disk)
+    with pytest.raises(OSError):
+        api.add(["b.bin"], cwd=str(tmp_path))
+    assert calls == ["lock"]  # mlvc.yaml was written out first, then the disk was full
+    assert {n: (tmp_path / n).read_bytes() for n in before} == before
