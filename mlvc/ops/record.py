@@ -38,8 +38,7 @@ def record(repo: Repo, rel: str, linker: CacheLinker, progress=NULL,
         return linker.store(abspath, known, size)
 
     oids, sizes = hash_files(rel, found, repo.state, store, progress, f"Adding {rel}", store_known=True)
-    it = iter(found.ints)
-    executable = [bool(m & 0o100) for _, _, _, _, m in zip(it, it, it, it, it)]
+    executable = found.executables()
     if linking:
         top = os.path.join(repo.root, rel)
         SafeDirs(repo.root).check(top if found.kind == "dir" else os.path.dirname(top))

@@ -99,10 +99,8 @@ def hash_files(
 
 def file_entries(found: Scan, oids: list[str], sizes: array, executable: list[bool] | None = None):
     """``(path, file metadata)`` of a scanned folder, sorted: what a tree is built from."""
-    it = iter(found.ints)
-    modes = (m for _, _, _, _, m in zip(it, it, it, it, it))
     if executable is None:
-        executable = [bool(m & 0o100) for m in modes]
+        executable = found.executables()
     return ((p, file_meta(o, s, x)) for p, o, s, x in zip(found.paths, oids, sizes, executable))
 
 
