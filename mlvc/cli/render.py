@@ -94,13 +94,42 @@ class _RichTask:
         self.close()
 
 
-class RichProgress:
+class Reporter:
+    """The core's progress callback without bars: warnings go to stderr, each text once
+    (shown with -q too: -q hides messages about work done, not what may be wrong)."""
+
+    def __init__(self) -> None:
+        self._warned: set[str] = set()
+
+    def task(self, description: str, total: int | None = None):
+        from mlvc.progress import Task
+
+        return Task()
+
+    def warn(self, message: str) -> None:
+        if message in self._warned:
+            return
+        self._warned.add(message)
+        self._write_warning(f"warning: {message}\n")
+
+    def _write_warning(self, text: str) -> None:
+        sys.stderr.write(text)
+
+
+class RichProgress(Reporter):
     """The core's progress callback, drawn by rich on stderr (only on a terminal)."""
 
     MIN_TOTAL = 200  # smaller jobs finish before a bar is worth drawing
 
     def __init__(self) -> None:
+        super().__init__()
         self._bar = None
+
+    def _write_warning(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(text, end="", markup=False, highlight=False)
+        else:
+            sys.stderr.write(text)
 
     def task(self, description: str, total: int | None = None):
         from mlvc.progress import Task
@@ -123,9 +152,7 @@ class RichProgress:
 
 
 def progress():
-    """A progress callback: bars on a terminal, silence otherwise or with -q."""
-    from mlvc.progress import NULL
-
+    """A progress callback: bars on a terminal, none otherwise or with -q; warnings on stderr always."""
     if OPTIONS.quiet or os.environ.get("MLVC_NO_PROGRESS") or not (sys.stdout.isatty() and sys.stderr.isatty()):
-        return NULL
+        return Reporter()
     return RichProgress()
