@@ -99,12 +99,20 @@ def test_a_damaged_database_is_rebuilt(state, tmp_path):
 
 
 def test_a_database_damaged_while_open_is_rebuilt(state, tmp_path):
-    db = tmp_path / "tmp" / "state.db"
+    db = str(tmp_path / "tmp" / "state.db")
     state.save(_rows("a"))
-    with open(db, "r+b") as f:  # overwrite the header of the open database
-        f.write(b"garbage" * 100)
-    state.save(_rows("b"))
-    assert "b" in state.load()
+    # Overwrite the open database, its WAL and its shared-memory index in place (the header
+    # alone is not enough: the open connection reads pages from the WAL and never sees it).
+    for suffix in ("", "-wal", "-shm"):
+        size = os.path.getsize(db + suffix)
+        with open(db + suffix, "r+b") as f:
+            f.write((b"garbage!" * (size // 8 + 1))[:size])
+    with pytest.raises(sqlite3.DatabaseError):  # the damage is seen by a plain query ...
+        state._load("")
+    state.save(_rows("b"))  # ... and the guarded save rebuilds the database, cold
+    assert set(state.load()) == {"b"}  # 'a' went with the damaged database
+    with open(db, "rb") as f:
+        assert f.read(16) == b"SQLite format 3\0"
 
 
 def test_a_database_of_another_version_is_rebuilt(state, tmp_path):
