@@ -138,16 +138,28 @@ def _new_repo(path):
     git("commit", "-q", "-m", "init", cwd=path)
 
 
-def _kill_after(root, delay, *args) -> int | None:
-    """Start `mlvc ARGS`, SIGKILL it after ``delay`` seconds; the exit code if it finished first."""
+def _kill_after(root, delay, *args) -> int:
+    """Start `mlvc ARGS`, SIGKILL it after ``delay`` seconds; its return code (-SIGKILL if the kill landed)."""
     p = subprocess.Popen([sys.executable, "-m", "mlvc", *args], cwd=root, env=_env(),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         return p.wait(timeout=delay)
     except subprocess.TimeoutExpired:
         p.send_signal(signal.SIGKILL)
-        p.wait()
-        return None
+        return p.wait()
+
+
+def _kill_mid_run(root, delay, args, again, ctx) -> float:
+    """SIGKILL `mlvc ARGS` after ``delay`` s; when it finished first, call ``again()`` (undo its work)
+    and retry with a shorter delay. Fails unless a kill lands mid-run; returns the delay that landed."""
+    for _ in range(8):
+        code = _kill_after(root, delay, *args)
+        if code == -signal.SIGKILL:
+            return delay
+        assert code == 0, f"{ctx}: exited {code} before the kill after {delay:.3f}s"
+        again()
+        delay *= 0.6
+    pytest.fail(f"{ctx}: every kill came after the command had finished")
 
 
 def _timed(root, *args) -> float:
@@ -201,8 +213,8 @@ def test_kill_add(tmp_path, kind):
     for i, frac in enumerate(FRACTIONS):
         _reset_add(root)
         delay = duration * frac * rng.uniform(0.8, 1.2)
-        finished = _kill_after(root, delay, "add", "data", "big.bin")
-        print(f"add {kind} {delay:.2f}/{duration:.2f} finished={finished} objects={len(cache_oids(root))} lock={os.path.exists(os.path.join(root, 'mlvc.lock'))}")
+        delay = _kill_mid_run(root, delay, ["add", "data", "big.bin"], lambda: _reset_add(root),
+                              f"add kind={kind} (seed {SEED})")
         ctx = f"kind={kind} killed after {delay:.3f}s of {duration:.3f}s (seed {SEED})"
         assert bad_objects(root) == [], ctx
         _assert_lock_sound(root, None)
@@ -244,9 +256,15 @@ def test_kill_checkout(tmp_path):
         git("checkout", "-q", target, cwd=root)
         with open(os.path.join(root, "mlvc.lock"), "rb") as f:
             lock_bytes = f.read()
+        back = sha1 if target == sha2 else sha2
+
+        def again():  # it finished first: back to the other version, then to the target again
+            git("checkout", "-q", back, cwd=root)
+            assert _run(root, "checkout").returncode == 0
+            git("checkout", "-q", target, cwd=root)
+
         delay = duration * frac * rng.uniform(0.8, 1.2)
-        finished = _kill_after(root, delay, "checkout")
-        print(f"checkout {delay:.2f}/{duration:.2f} finished={finished}", sum(d == want.get(r) for r, d in workspace_files(os.path.join(root, "data")).items()))
+        delay = _kill_mid_run(root, delay, ["checkout"], again, f"checkout (seed {SEED})")
         ctx = f"checkout killed after {delay:.3f}s of {duration:.3f}s (seed {SEED})"
         assert bad_objects(root) == [], ctx
         with open(os.path.join(root, "mlvc.lock"), "rb") as f:
@@ -348,7 +366,7 @@ def test_tree_with_escaping_path_is_refused(repo, bad):
 
 
 def test_ctrl_c_during_add(tmp_path):
-    """SIGINT: exit 130 and one line 'interrupted' (or 0 if it finished first); the repository stays sound."""
+    """SIGINT mid-run: exit 130 and one line 'interrupted'; the repository stays sound."""
     rng = random.Random(SEED + 3)
     root = str(tmp_path / "repo")
     _new_repo(root)
@@ -356,19 +374,27 @@ def test_ctrl_c_during_add(tmp_path):
     _write(os.path.join(root, "data"), files)
     duration = _timed(root, "add", "data")
     for frac in (0.4, 0.8):
-        _reset_add(root)
-        p = subprocess.Popen([sys.executable, "-m", "mlvc", "add", "data"], cwd=root, env=_env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(duration * frac)
-        p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-        # -SIGINT: the signal came while the interpreter itself was starting, before Python
-        # handles SIGINT at all (seen on a loaded machine); nothing had been written then.
-        assert p.returncode in (130, 0, -signal.SIGINT), err
-        if p.returncode == 130:
-            assert err == "interrupted\n"
-        assert bad_objects(root) == []
-        _assert_lock_sound(root, None)
-        assert workspace_files(os.path.join(root, "data")) == files
+        delay = duration * frac
+        for _ in range(8):
+            _reset_add(root)
+            p = subprocess.Popen([sys.executable, "-m", "mlvc", "add", "data"], cwd=root, env=_env(),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            time.sleep(delay)
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=60)
+            assert bad_objects(root) == []
+            _assert_lock_sound(root, None)
+            assert workspace_files(os.path.join(root, "data")) == files
+            if p.returncode == 130:
+                assert err == "interrupted\n"
+                break
+            if p.returncode == 0:  # it finished first: interrupt sooner
+                delay *= 0.6
+            elif p.returncode == -signal.SIGINT:  # came while the interpreter was starting: later
+                delay *= 1.3
+            else:
+                pytest.fail(f"SIGINT after {delay:.3f}s: exit {p.returncode}: {err}")
+        else:
+            pytest.fail(f"SIGINT never landed mid-run (started at {duration * frac:.3f}s of {duration:.3f}s)")
     assert _run(root, "add", "data").returncode == 0
     assert _run(root, "status", "--check").returncode == 0
