@@ -22,6 +22,8 @@ Schema 2 (written; schema 1 is read and rewritten as 2 by the next command that 
           params.yaml: {featurize.window: 5}
         outs:                            # each names an entry of artifacts:, where its id lives
         - data/features
+        uncached_outs:                   # outs not cached (`cache: false`, metrics): their ids here
+          reports/features.json: {oid: <32 hex>, size: 80}
 
 Compatibility (docs/concepts.md): keys this version does not know are kept, not
 refused, at the top level, in an artifact and in a stage; they are written back
@@ -43,7 +45,7 @@ from mlvc.objects.hashing import is_tree_oid, is_valid_oid
 LOCK_FILE = "mlvc.lock"
 LOCK_SCHEMA = 2
 _ENTRY_KEYS = ("oid", "size", "nfiles", "executable")
-_STAGE_KEYS = ("cmd", "deps", "params", "outs")
+_STAGE_KEYS = ("cmd", "deps", "params", "outs", "uncached_outs")
 
 
 def _conflict_hint(name: str) -> str:
@@ -77,6 +79,7 @@ class StageRecord:
     deps: dict[str, LockEntry] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     outs: list[str] = field(default_factory=list)
+    uncached_outs: dict[str, LockEntry] = field(default_factory=dict)  # `cache: false` outs and metrics
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -136,11 +139,12 @@ def _stage(name: str, key_node, node, artifacts: dict[str, LockEntry]) -> StageR
         if fk.value == "cmd":
             record.cmd = _cmd(name, fv)
             seen_cmd = True
-        elif fk.value == "deps":
+        elif fk.value in ("deps", "uncached_outs"):
             if not is_null(fv):
-                for dk, dv in mapping(name, fv, f"deps of stage {stage!r}"):
+                what = "dep" if fk.value == "deps" else "uncached out"
+                for dk, dv in mapping(name, fv, f"{fk.value} of stage {stage!r}"):
                     path = artifact_path(name, dk, dk.value)
-                    record.deps[path] = _entry(name, dk, dv, path, "dep")
+                    getattr(record, fk.value)[path] = _entry(name, dk, dv, path, what)
         elif fk.value == "params":
             if not is_null(fv):
                 for pk, pv in mapping(name, fv, f"params of stage {stage!r}"):
@@ -230,6 +234,8 @@ def _stage_data(s: StageRecord) -> dict[str, Any]:
         data["params"] = {f: _sorted(s.params[f]) for f in sorted(s.params)}
     if s.outs:
         data["outs"] = sorted(s.outs)
+    if s.uncached_outs:
+        data["uncached_outs"] = {p: _entry_data(s.uncached_outs[p]) for p in sorted(s.uncached_outs)}
     data.update((k, v) for k, v in s.extra.items() if k not in data)
     return data
 

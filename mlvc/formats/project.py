@@ -6,14 +6,17 @@ Schema 2 (written; schema 1 is read)::
     artifacts:            # paths tracked with `mlvc add`
     - data/images
     - model.pkl
-    stages:               # how artifacts are built (the pipelines feature reads these)
+    vars:                 # values and params files for ${...} in stages (optional)
+    - params.yaml
+    stages:               # how artifacts are built (mlvc/pipeline reads these)
       featurize:
         cmd: python featurize.py
         ...
 
 People write this file, so a key this version does not know is refused naming
 its line (a typo must not be ignored); a newer schema asks for a newer mlvc.
-``stages`` are kept exactly as read (order included) when mlvc rewrites the file.
+``stages`` and ``vars`` are kept exactly as read (order included) when mlvc rewrites
+the file; their YAML nodes are kept too, so ``mlvc.pipeline`` can name lines.
 """
 
 from __future__ import annotations
@@ -28,14 +31,16 @@ from mlvc.formats.yamlio import (artifact_path, check_nesting, check_schema, dum
 
 PROJECT_FILE = "mlvc.yaml"
 PROJECT_SCHEMA = 2
-_KEYS = ("schema", "artifacts", "stages")
+_KEYS = ("schema", "artifacts", "vars", "stages")
 
 
 @dataclass
 class Project:
     artifacts: list[str] = field(default_factory=list)
-    stages: dict[str, Any] = field(default_factory=dict)  # as written; interpreted by the pipelines feature
+    stages: dict[str, Any] = field(default_factory=dict)  # as written; interpreted by mlvc.pipeline
+    vars: list[Any] = field(default_factory=list)  # as written; interpreted by mlvc.pipeline
     exists: bool = field(default=False, compare=False)  # read from a file (not a default)
+    nodes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # "stages"/"vars": YAML nodes
 
 
 def parse_project(text: str, name: str = PROJECT_FILE) -> Project:
@@ -66,6 +71,14 @@ def parse_project(text: str, name: str = PROJECT_FILE) -> Project:
             for sk, sv in mapping(name, v, "stages"):
                 mapping(name, sv, f"stage {sk.value!r}")
             project.stages = to_python(name, v)
+            project.nodes["stages"] = v
+        elif k.value == "vars":
+            if is_null(v):
+                continue
+            if not isinstance(v, yaml.SequenceNode):
+                raise FileFormatError(name, "vars must be a list (of params files and mappings)", line_of(v))
+            project.vars = to_python(name, v)
+            project.nodes["vars"] = v
         else:
             raise FileFormatError(name, f"unknown key {k.value!r}", line_of(k),
                                   f"known keys: {', '.join(_KEYS)}; if a newer mlvc wrote it, upgrade mlvc")
@@ -84,6 +97,8 @@ def read_project(root: str) -> Project:
 
 def serialize_project(project: Project) -> str:
     data: dict[str, Any] = {"schema": PROJECT_SCHEMA, "artifacts": sorted(project.artifacts)}
+    if project.vars:
+        data["vars"] = project.vars
     if project.stages:
         data["stages"] = project.stages
     return dump_yaml(data)
