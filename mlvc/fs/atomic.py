@@ -68,12 +68,17 @@ def atomic_write_all(files: list[tuple[str, bytes]], *, mode: int = 0o644, fsync
                 except OSError:
                     pass
             tmp = tmp_name(folder)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            except OSError as exc:
+                raise naming(exc, path) from None
             done.append((tmp, path))
             try:
                 write_all(fd, data)
                 if fsync:
                     os.fsync(fd)
+            except OSError as exc:
+                raise naming(exc, path) from None
             finally:
                 os.close(fd)
     except BaseException:
@@ -83,13 +88,21 @@ def atomic_write_all(files: list[tuple[str, bytes]], *, mode: int = 0o644, fsync
     for i, (tmp, path) in enumerate(done):
         try:
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             for later, _ in done[i:]:
                 unlink_quiet(later)
+            if isinstance(exc, OSError):
+                raise naming(exc, path) from None
             raise
     if fsync:
         for folder in {os.path.dirname(path) or "." for _, path in files}:
             fsync_dir(folder)
+
+
+def naming(exc: OSError, path: str) -> OSError:
+    """``exc`` (same errno, same class) naming ``path``, the file the user knows, instead of
+    the temp file it was written through (``Is a directory: mlvc.lock``, not a ``.mlvc-tmp-`` name)."""
+    return OSError(exc.errno, exc.strerror or str(exc), path)
 
 
 def unlink_quiet(path: str) -> None:
@@ -232,11 +245,14 @@ def replace_file(tmp: str, dest: str) -> None:
             if fn(-100, os.fsencode(tmp), -100, os.fsencode(dest), _RENAME_EXCHANGE) == 0:  # -100: AT_FDCWD
                 try:
                     os.unlink(tmp)
-                except IsADirectoryError:  # a folder took the file's place meanwhile: put it back
+                except IsADirectoryError as exc:  # a folder took the file's place meanwhile: put it back
                     fn(-100, os.fsencode(tmp), -100, os.fsencode(dest), _RENAME_EXCHANGE)
-                    raise
+                    raise naming(exc, dest) from None
                 return
             if ctypes.get_errno() not in (errno.EINVAL, errno.ENOSYS, errno.ENOENT, errno.EOPNOTSUPP):
                 err = ctypes.get_errno()
                 raise OSError(err, os.strerror(err), dest)
-    os.replace(tmp, dest)
+    try:
+        os.replace(tmp, dest)
+    except OSError as exc:  # it names the temp file first: name the user's file
+        raise naming(exc, dest) from None

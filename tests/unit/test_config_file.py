@@ -150,3 +150,26 @@ def test_cache_dir(files, tmp_path):
     assert cache_dir(c, root) == os.path.join(root, "shared-cache")
     c.set("cache.dir", "/srv/cache")
     assert cache_dir(c, root) == "/srv/cache"
+
+
+def test_a_failed_rename_names_the_users_file_not_the_temp_file(files, tmp_path):
+    """A rename onto a non-empty folder really fails (EISDIR/ENOTEMPTY): the error names the
+    destination the user knows, for the config writer and for fs.replace_file."""
+    from mlvc import fs
+
+    c = Config(ConfigFiles(files.shared, files.local, tmp=str(tmp_path / ".mlvc" / "tmp")))
+    (tmp_path / ".mlvc" / "tmp").mkdir()
+    os.makedirs(files.shared + "/inside")  # .mlvc/config became a folder after it was read
+    with pytest.raises(OSError) as err:
+        c.set("core.fsync", "never")
+    assert err.value.filename == files.shared and err.value.filename2 is None
+    assert os.listdir(tmp_path / ".mlvc" / "tmp") == []  # the temp file is gone
+
+    tmp = tmp_path / "new"
+    tmp.write_text("x")
+    dest = tmp_path / "dest"
+    (dest / "sub").mkdir(parents=True)
+    with pytest.raises(OSError) as err:
+        fs.replace_file(str(tmp), str(dest))
+    assert err.value.filename == str(dest) and ".mlvc-tmp" not in str(err.value)
+    assert err.value.errno in (21, 39)  # EISDIR, ENOTEMPTY
