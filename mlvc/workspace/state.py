@@ -4,8 +4,11 @@ The ctime is part of the key, as in git's index, so that an edit whose mtime
 was put back (``cp -p``, ``rsync -t``, ``tar x``) is still seen.
 
 A sqlite database in ``.mlvc/tmp/`` (never tracked). Paths are stored
-relative to the repository root. It is only a cache: a damaged database is
-deleted and rebuilt, never fatal.
+relative to the repository root. It is only a cache, never required: a damaged
+database is deleted and rebuilt; one that cannot be opened or written (a full
+disk, a read-only ``.mlvc/tmp``, an I/O error) switches the stat cache off for
+the rest of the command, with one warning in ``warnings`` for the verb to pass
+on (files are then hashed instead of trusted). Neither is ever fatal.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class StateNoop:
         return {}
 
     def rows(self, prefix: str) -> Iterator[Row]:
-        return iter(())
+        yield from ()  # a generator, as State's: callers close() it
 
     def save(self, rows: Iterable[Row]) -> None:
         pass
@@ -64,6 +67,10 @@ class StateNoop:
     def set_cache_sig(self, paths: list[str], cache_sig: str) -> None:
         pass
 
+    def take_warnings(self) -> list[str]:
+        """Warnings for the user since the last call (why the stat cache was switched off)."""
+        return []
+
     def close(self) -> None:
         pass
 
@@ -72,6 +79,30 @@ class State(StateNoop):
     def __init__(self, db_path: str) -> None:
         self.db_path = db_path
         self._conn: sqlite3.Connection | None = None
+        self.off = False  # switched off after an error it cannot get past: acts as StateNoop
+        self.warnings: list[str] = []  # for the user, once: why the stat cache was switched off
+
+    def _switch_off(self, exc: BaseException) -> None:
+        """Stop using the database for the rest of this command (a full disk, a read-only or
+        missing folder, an I/O error): everything it would vouch for is hashed instead."""
+        self._close_quietly()
+        if not self.off:
+            self.off = True
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            self.warnings.append(f"the stat cache {self.db_path} cannot be used ({reason}); carrying on "
+                                 "without it (files are hashed instead of trusted; nothing else changes)")
+
+    def take_warnings(self) -> list[str]:
+        out, self.warnings = self.warnings, []
+        return out
+
+    def _close_quietly(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+        self._conn = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -82,6 +113,7 @@ class State(StateNoop):
     def _open(self) -> sqlite3.Connection:
         os.makedirs(os.path.dirname(self.db_path), exist_ok=True)
         for attempt in range(2):
+            conn = None
             try:
                 conn = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -97,8 +129,12 @@ class State(StateNoop):
                     raise sqlite3.DatabaseError("unknown state version")
                 conn.execute("SELECT count(*) FROM files LIMIT 1").fetchone()
                 return conn
-            except sqlite3.DatabaseError:
-                if attempt:
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
+                if isinstance(exc, sqlite3.OperationalError):  # cannot open, read-only, full, I/O: not damage
+                    raise
+                if attempt:  # damaged, or of another version: rebuilt once
                     raise
                 self._destroy()
         raise AssertionError("unreachable")  # pragma: no cover
@@ -110,32 +146,38 @@ class State(StateNoop):
             except FileNotFoundError:
                 pass
 
-    def _guard(self, fn, *args):
+    def _guard(self, fn, *args, default=None):
+        """``fn(*args)``; a damaged database is rebuilt and ``fn`` tried again; any error it cannot
+        get past switches the stat cache off (``default`` is then returned)."""
+        if self.off:
+            return default
         try:
-            return fn(*args)
-        except sqlite3.DatabaseError:
-            # Damaged on disk (or by another program): start again, cold.
-            if self._conn is not None:
-                try:
-                    self._conn.close()
-                except sqlite3.Error:
-                    pass
-            self._conn = None
-            self._destroy()
-            return fn(*args)
+            try:
+                return fn(*args)
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError:
+                # Damaged on disk (or by another program): start again, cold.
+                self._close_quietly()
+                self._destroy()
+                return fn(*args)
+        except (sqlite3.Error, OSError) as exc:
+            self._switch_off(exc)
+            return default
 
     def load(self, prefix: str = "") -> dict[str, tuple[int, int, int, int, str]]:
         """Every entry whose path is ``prefix`` or lies below it ('' for all)."""
-        return self._guard(self._load, prefix)
+        return self._guard(self._load, prefix, default={})
 
     def rows(self, prefix: str) -> Iterator[Row]:
         """The rows of ``prefix`` and everything below it, sorted by path (the scan's order),
         read as they are used. Read through a connection of their own, which sees the
         database as it was when reading began, so rows may be saved meanwhile."""
+        if self._guard(lambda: self.conn) is None:  # opened (and rebuilt if damaged) before a second reads it
+            return
         try:
-            self.conn  # opened (and rebuilt if damaged) before a second connection reads it
             reader = sqlite3.connect(self.db_path, timeout=10, isolation_level=None)
-        except sqlite3.DatabaseError:
+        except sqlite3.Error:
             return
         try:
             # One range of the primary key, read in its order (no sort): it holds the prefix,
@@ -148,8 +190,8 @@ class State(StateNoop):
                 if not batch:
                     return
                 yield from batch
-        except sqlite3.DatabaseError:
-            return  # damaged: nothing is vouched for, every file is hashed
+        except sqlite3.Error:
+            return  # damaged or unreadable: nothing is vouched for, every file is hashed
         finally:
             reader.close()
 
@@ -169,7 +211,7 @@ class State(StateNoop):
         million files); rows racily new are left out."""
         now = time.time_ns()
         fresh = (r for r in rows if max(r[2], r[3]) + RACY_NS <= now)
-        while chunk := list(islice(fresh, 50_000)):
+        while not self.off and (chunk := list(islice(fresh, 50_000))):
             self._guard(self._save, chunk)
 
     def _save(self, rows: list[Row]) -> None:
@@ -179,7 +221,10 @@ class State(StateNoop):
             conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:  # sqlite rolled back already (a full disk at COMMIT)
+                pass
             raise
 
     def forget(self, prefix: str) -> None:
@@ -206,6 +251,4 @@ class State(StateNoop):
             "UPDATE dirs SET cache_sig = ? WHERE path = ?", [(cache_sig, p) for p in paths]))
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._close_quietly()
