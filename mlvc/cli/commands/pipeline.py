@@ -1,0 +1,165 @@
+"""Pipeline commands: ``stage add``, ``stage list``, ``repro``.
+
+Each one: parse options, call one ``mlvc.api`` function, render."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from mlvc.cli import app, command, render
+from mlvc.cli.render import data, emit_json, out
+
+JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+
+stage_app = typer.Typer(
+    name="stage",
+    help="Define pipeline stages in mlvc.yaml and list them.\n\n"
+    "A stage is a command with its deps (inputs), params and outs; `mlvc repro` runs the "
+    "stages whose inputs changed.\n\n"
+    "Example: mlvc stage add train -d train.py -d data -p train.lr -o model.pkl -- python train.py",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(stage_app)
+
+
+def _stage_json(s) -> dict:
+    return {
+        "name": s.name, "cmd": s.recorded_cmd, "wdir": s.wdir or ".", "deps": list(s.deps),
+        "params": {p.file: list(p.keys) for p in s.params},
+        "outs": [{"path": o.path, "cache": o.cache, "persist": o.persist, "metric": o.metric} for o in s.outs],
+        "desc": s.desc, "frozen": s.frozen, "always_changed": s.always_changed, "group": s.group,
+    }
+
+
+@stage_app.command("add")
+@command
+def stage_add(
+    name: str = typer.Argument(..., metavar="NAME", help="The stage's name: letters, digits, '_' and '-'."),
+    cmd: List[str] = typer.Argument(..., metavar="CMD...", help="The command (put -- before it if it has options)."),
+    deps: List[str] = typer.Option([], "--deps", "-d", metavar="DEP", help="An input file or folder (repeatable)."),
+    outs: List[str] = typer.Option([], "--outs", "-o", metavar="OUT", help="An output, cached and git-ignored."),
+    outs_no_cache: List[str] = typer.Option([], "--outs-no-cache", "-O", metavar="OUT",
+                                            help="An output that is not cached (git may track it)."),
+    params: List[str] = typer.Option([], "--params", "-p", metavar="KEY",
+                                     help="A param: KEY in params.yaml, or FILE:KEY,KEY, or FILE: for all its keys."),
+    metrics: List[str] = typer.Option([], "--metrics", "-m", metavar="METRIC",
+                                      help="A metrics file (small, not cached: commit it with git)."),
+    wdir: Optional[str] = typer.Option(None, "--wdir", "-w", metavar="WDIR",
+                                       help="Where the command runs; deps, outs and params are relative to it."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace a stage of the same name."),
+    as_json: bool = JSON,
+):
+    """Write a stage into mlvc.yaml.
+
+    Nothing runs: `mlvc repro` runs it. Refused (mlvc.yaml unchanged) when an
+    out is another stage's, is inside another out or holds one, is tracked
+    by `mlvc add`, or (cached) is tracked by git. A CMD of several words is
+    written with each word quoted as typed; one word is a shell line as it is.
+
+    Example: mlvc stage add featurize -d src/featurize.py -d data/raw -p featurize.window -o data/features -m reports/features.json -- python src/featurize.py data/raw data/features
+    """
+    from mlvc import api
+
+    stage = api.stage_add(name, cmd, deps=deps, outs=outs, outs_no_cache=outs_no_cache, params=params,
+                          metrics=metrics, wdir=wdir, force=force)
+    if as_json:
+        emit_json(_stage_json(stage))
+        return
+    out(f"Added stage '{stage.name}' to mlvc.yaml.")
+    out("\nTo track the change with git, run:\n\n    git add mlvc.yaml\n\nTo run it: mlvc repro " + stage.name)
+
+
+@stage_app.command("list")
+@command
+def stage_list(as_json: bool = JSON):
+    """List the stages of mlvc.yaml with their deps and outs (foreach and matrix expanded).
+
+    Example: mlvc stage list --json
+    """
+    from mlvc import api
+
+    stages = api.stage_list()
+    if as_json:
+        emit_json({"stages": [_stage_json(s) for s in stages]})
+        return
+    if not stages:
+        out("No stages yet; define one with `mlvc stage add NAME -d DEP -o OUT -- CMD`.")
+        return
+    width = max(len(s.name) for s in stages)
+    for s in stages:
+        flags = [f for f, on in (("frozen", s.frozen), ("always changed", s.always_changed)) if on]
+        data(f"{s.name:<{width}}  deps: {', '.join(s.deps) or '-'}  outs: {', '.join(o.path for o in s.outs) or '-'}"
+             + (f"  ({', '.join(flags)})" if flags else ""))
+
+
+def _announce(run) -> None:
+    reasons = "; ".join(str(r) for r in run.reasons)
+    if run.action == "running":
+        out(f"Running stage '{run.name}' ({reasons}):")
+        for c in run.cmd:
+            out(f"> {c}")
+        sys.stdout.flush()  # before the command writes to the same terminal
+    elif run.action == "skipped":
+        out(f"Stage '{run.name}' is up to date: skipped.")
+    elif run.action == "frozen":
+        out(f"Stage '{run.name}' is frozen: skipped.")
+    elif run.action == "would run":
+        out(f"Would run stage '{run.name}': {reasons}")
+        for c in run.cmd:
+            out(f"> {c}")
+
+
+@app.command()
+@command
+def repro(
+    targets: Optional[List[str]] = typer.Argument(None, metavar="[TARGET]...",
+                                                  help="Stages, groups (NAME of NAME@KEY) or output paths "
+                                                  "(default: every stage)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Run the stages even if nothing changed."),
+    single: bool = typer.Option(False, "--single-item", "-s", help="Only the targets, not the stages they depend on."),
+    downstream: bool = typer.Option(False, "--downstream", help="The targets and every stage that depends on them."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would run and why; run nothing."),
+    as_json: bool = JSON,
+):
+    """Run the stages whose inputs changed, and record them in mlvc.lock.
+
+    A stage runs when it never ran, or its cmd, a dep, a param or an out
+    changed or is missing; otherwise it is skipped. The stages the targets
+    depend on come first. Outs (unless persist: true) are removed before
+    their stage runs. The command's output streams to the terminal (with
+    --json, to stderr). A failing command stops the run, naming the stage
+    and the exit code; mlvc.lock keeps the stages that finished. Cached outs
+    are stored and git-ignored like `mlvc add`, so `mlvc status` and `mlvc
+    checkout` treat them the same.
+
+    Example: mlvc repro train --dry-run && mlvc repro && git add mlvc.lock
+    """
+    from mlvc import api
+
+    bar = render.progress()
+    try:
+        result = api.repro(targets or [], force=force, single=single, downstream=downstream, dry_run=dry_run,
+                           progress=bar, on_stage=None if as_json else _announce, output_to_stderr=as_json)
+    finally:
+        if hasattr(bar, "stop"):
+            bar.stop()
+    if as_json:
+        emit_json({"dry_run": result.dry_run, "stages": [
+            {"name": r.name, "action": r.action, "reasons": [x.to_json() for x in r.reasons],
+             "reason_text": [str(x) for x in r.reasons], "cmd": list(r.cmd)} for r in result.stages],
+            "git_add": result.git_files})
+        return
+    if not result.stages:
+        out("No stages to run; define one with `mlvc stage add`.")
+    elif result.dry_run:
+        n = sum(1 for r in result.stages if r.action == "would run")
+        out(f"\n{n} stage{'s' if n != 1 else ''} would run (dry run: nothing ran)." if n else
+            "\nEverything is up to date (dry run).")
+    elif result.ran:
+        out("\nTo track the changes with git, run:\n\n    git add " + " ".join(result.git_files))
+    else:
+        out("\nEverything is up to date.")

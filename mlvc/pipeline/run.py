@@ -1,0 +1,110 @@
+"""Running one stage: remove its outs (unless ``persist``), run its commands through the
+shell with the terminal's stdin, stdout and stderr (the output streams live; mlvc reads
+none of it), check that every out was made, and record it: cached outs are stored and
+git-ignored as ``mlvc add`` does, every id goes into a ``StageRecord``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from typing import Any
+
+from mlvc.errors import MlvcError
+from mlvc.formats.lock import Lock, LockEntry, StageRecord
+from mlvc.formats.project import Project
+from mlvc.ops.record import record_all
+from mlvc.ops.targets import check_inside
+from mlvc.pipeline.stage import Stage
+from mlvc.pipeline.status import current_entry
+from mlvc.progress import NULL
+from mlvc.repo import Repo
+from mlvc.workspace import gitignore
+
+
+class StageFailedError(MlvcError):
+    """A stage's command failed, or did not make an out it declares."""
+
+    def __init__(self, message: str, stage: str, exit_code: int | None = None, hint: str | None = None):
+        super().__init__(message, hint)
+        self.stage = stage
+        self.exit_code = exit_code
+
+
+def _writable(func, path, _exc) -> None:
+    """rmtree's retry: a read-only folder (hardlink mode) is made writable, then emptied."""
+    os.chmod(os.path.dirname(path), stat.S_IRWXU)
+    func(path)
+
+
+def remove_outs(repo: Repo, stage: Stage) -> None:
+    """Delete the outs that are not ``persist``, so a stale file cannot leak into a new result."""
+    outs = [o.path for o in stage.outs if not o.persist]
+    for rel in outs:  # every path is checked before the first is removed
+        check_inside(repo, rel)
+    for rel in outs:
+        path = os.path.join(repo.root, rel)
+        if os.path.islink(path) or os.path.isfile(path):
+            os.unlink(path)
+        elif os.path.isdir(path):
+            shutil.rmtree(path, onerror=_writable)
+
+
+def run_commands(repo: Repo, stage: Stage, output_to_stderr: bool = False) -> None:
+    """Run each command of the stage in order, from the repository root or its wdir; with
+    ``output_to_stderr`` their stdout goes where mlvc's stderr goes."""
+    cwd = os.path.join(repo.root, stage.wdir) if stage.wdir else repo.root
+    if not os.path.isdir(cwd):
+        raise StageFailedError(f"stage {stage.name!r}: its wdir {stage.wdir!r} is not a folder", stage.name)
+    env = dict(os.environ, MLVC_ROOT=repo.root, MLVC_STAGE=stage.name)
+    for cmd in stage.commands:
+        code = subprocess.call(cmd, shell=True, cwd=cwd, env=env, stdout=2 if output_to_stderr else None)
+        if code:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            raise StageFailedError(f"stage {stage.name!r} failed: `{cmd}` {how}", stage.name, code,
+                                   "fix the command and run `mlvc repro` again; mlvc.lock keeps "
+                                   "the stages that finished")
+
+
+def record_stage(repo: Repo, stage: Stage, project: Project, lock: Lock,
+                 params: dict[str, dict[str, Any]], progress=NULL) -> list[str]:
+    """Record the stage that just ran into ``lock`` (not yet written); return the
+    .gitignore files that changed."""
+    for o in stage.outs:
+        if not os.path.lexists(os.path.join(repo.root, o.path)):
+            raise StageFailedError(f"stage {stage.name!r} did not make its out {o.path!r}", stage.name,
+                                   hint="the command must write every out declared in mlvc.yaml")
+    cached = list(stage.cached_outs)
+    entries, _ = record_all(repo, cached, lock.artifacts, progress)
+    uncached: dict[str, LockEntry] = {}
+    for p in stage.uncached_outs:
+        entry = current_entry(repo, p, progress)
+        assert entry is not None  # checked above
+        uncached[p] = entry
+    deps: dict[str, LockEntry] = {}
+    for d in stage.deps:
+        entry = current_entry(repo, d, progress)
+        if entry is None:
+            raise StageFailedError(f"stage {stage.name!r}: its dep {d!r} is gone after it ran", stage.name)
+        deps[d] = entry
+    changed: list[str] = []
+    old = lock.stages.get(stage.name)
+    if old is not None:  # outs it no longer makes stop being tracked
+        for p in old.outs:
+            if p not in cached and p not in project.artifacts and not _out_of_another(lock, stage.name, p):
+                lock.artifacts.pop(p, None)
+                gi = gitignore.unignore(repo.root, p)
+                if gi:
+                    changed.append(gi)
+    for entry in entries:
+        lock.artifacts[entry.path] = entry
+        gi = gitignore.ignore(repo.root, entry.path)
+        if gi:
+            changed.append(gi)
+    lock.stages[stage.name] = StageRecord(stage.name, stage.recorded_cmd, deps, params, sorted(cached), uncached)
+    return changed
+
+
+def _out_of_another(lock: Lock, name: str, path: str) -> bool:
+    return any(path in s.outs for n, s in lock.stages.items() if n != name)
