@@ -50,6 +50,7 @@ def holder(repo):
 # ------------------------------------------------------------- the lock
 
 
+@pytest.mark.slow
 def test_second_writer_fails_with_holder_pid(repo, holder):
     repo.root.gen({"a.bin": "a", "data": {"x": "x"}})
     before = snapshot(repo.root)
@@ -198,6 +199,7 @@ def _reset_add(root):
     shutil.rmtree(os.path.join(root, ".mlvc", "tmp"), ignore_errors=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["copy", "hardlink"])
 def test_kill_add(tmp_path, kind):
     rng = random.Random(SEED + len(kind))
@@ -228,6 +230,7 @@ def test_kill_add(tmp_path, kind):
             assert _run(root, "fsck").returncode == 0, ctx
 
 
+@pytest.mark.slow
 def test_kill_checkout(tmp_path):
     """Back and forth between two recorded versions, killing each checkout once, then finishing it."""
     rng = random.Random(SEED + 2)
@@ -365,6 +368,7 @@ def test_tree_with_escaping_path_is_refused(repo, bad):
     assert not (repo.root / "data").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_add(tmp_path):
     """SIGINT mid-run: exit 130 and one line 'interrupted'; the repository stays sound."""
     rng = random.Random(SEED + 3)
