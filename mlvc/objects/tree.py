@@ -43,7 +43,7 @@ from typing import Callable, Iterable, Iterator
 
 from mlvc.errors import FileFormatError, InvalidPathError
 from mlvc.objects.hashing import TREE_SUFFIX, hash_bytes
-from mlvc.objects.paths import check_relpath
+from mlvc.objects.paths import NAME_MAX, NEVER_TRACKED, PATH_MAX, check_tree_path, length_problem, name_problem
 
 TREE_VERSION = 2
 TREE_HEADER = "mlvc-tree 2\n"
@@ -98,7 +98,7 @@ class Tree:
         metas = []
         prev = None
         for path, oid, size, x in rows:
-            check_relpath(path, "tree path")
+            check_tree_path(path)
             if path == prev:
                 raise InvalidPathError(f"duplicate tree path {path!r}")
             prev = path
@@ -317,6 +317,13 @@ def parse_tree(data: bytes, name: str = "tree", check_meta: bool = True) -> Tree
         if mark in joined:
             line = joined.count("\n", 0, joined.index(mark)) + 2
             raise FileFormatError(name, "a path is absolute or has a '.', '..' or empty segment", line, _UNSAFE)
+    for part in NEVER_TRACKED:
+        mark = f"/{part}/"
+        if mark in joined:
+            line = joined.count("\n", 0, joined.index(mark)) + 2
+            raise FileFormatError(name, f"a path holds a {part} folder, which mlvc never tracks", line, _UNSAFE)
+    if max(map(len, paths)) * 4 > PATH_MAX or _LONG_NAME.search(joined):
+        _check_lengths(paths, "", name)
     _check_sorted(paths, paths, name)
     _check_no_file_is_a_folder(paths, name)
     if check_meta and not all(map(_META_RE.match, metas)):
@@ -353,6 +360,14 @@ def parse_folder(data: bytes, name: str = "tree", check_meta: bool = True) -> tu
         if mark in joined:
             line = joined.count("\n", 0, joined.index(mark) + 1) + 1
             raise FileFormatError(name, "a name is empty, '.' or '..'", line, _UNSAFE)
+    for part in NEVER_TRACKED:
+        mark = f"\n{part}\n"
+        if mark in joined:
+            line = joined.count("\n", 0, joined.index(mark) + 1) + 1
+            raise FileFormatError(name, f"the name {part!r} is another repository's folder, which mlvc never "
+                                  "tracks", line, _UNSAFE)
+    if max(map(len, names)) * 4 > NAME_MAX:
+        _check_lengths(names, "", name)
     dirs = [i for i, m in enumerate(metas) if m[33:34] == "d"]
     keys = names
     if dirs:
@@ -448,7 +463,23 @@ def _walk_folders(oid: str, data: bytes, read, check_meta: bool, folders: dict[s
         sub_names, sub_metas = parse_folder(read(sub), f"tree {sub} ({folder})", check_meta)
         if not sub_names:
             raise FileFormatError(f"tree {sub} ({folder})", "a sub-folder holds no files", None, _UNSAFE)
+        if (len(folder) + 1 + max(map(len, sub_names))) * 4 > PATH_MAX:
+            _check_lengths(sub_names, folder + "/", f"tree {sub} ({folder})")
         stack.append([folder + "/", sub_names, sub_metas, 0])
+
+
+_LONG_NAME = re.compile(r"[^/\n]{%d,}" % (NAME_MAX // 4 + 1))  # a segment that may be over NAME_MAX bytes
+
+
+def _check_lengths(names: list[str], prefix: str, name: str) -> None:
+    """Refuse a segment over ``NAME_MAX`` bytes or a path over ``PATH_MAX`` (``prefix`` + each
+    of ``names``): no file system takes them, and checkout must fail before changing anything."""
+    for i, n in enumerate(names):
+        path = prefix + n
+        problem = length_problem(path)
+        if problem:
+            shown = repr(path) if len(path) <= 80 else f"{path[:40]!r}...{path[-30:]!r}"
+            raise FileFormatError(name, f"the path {shown} {problem}", i + 2, _UNSAFE)
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -472,7 +503,9 @@ def _split(text: str, start: int, name: str) -> tuple[list[str], list[str]]:
     if not text.endswith("\n"):
         raise FileFormatError(name, "truncated (no final newline)")
     if "\\" in text or "\r" in text:
-        raise FileFormatError(name, "a path holds a backslash or CR", _first_line_with(text, ("\\", "\r")), _UNSAFE)
+        line = _first_line_with(text, ("\\", "\r"))
+        bad = text.split("\n")[line - 1].partition("\0")[0]
+        raise FileFormatError(name, f"the name {bad!r} {name_problem(bad) or 'contains a CR'}", line, _UNSAFE)
     parts = text[start:-1].replace("\0", "\n").split("\n")
     nuls = text.count("\0")
     if len(parts) != 2 * nuls:

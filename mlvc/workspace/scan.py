@@ -20,7 +20,8 @@ from array import array
 from typing import Iterator
 
 from mlvc.errors import InvalidPathError
-from mlvc.fs.atomic import RACY_NS, TMP_PREFIX
+from mlvc.fs.atomic import RACY_NS
+from mlvc.objects.paths import NEVER_TRACKED, bad_name, is_plain, name_problem
 
 FIELDS = 5  # ino, mtime_ns, ctime_ns, size, mode
 FileStat = tuple[int, int, int, int, int]
@@ -42,18 +43,25 @@ class Scan:
 
     ``kind`` is "file", "dir" or "missing"; ``paths[i]`` is a file's path inside
     the artifact ('' for a file artifact itself); its five integers are
-    ``ints[5 * i : 5 * i + 5]``; ``leftovers`` are temp files of a killed mlvc.
+    ``ints[5 * i : 5 * i + 5]``; ``skipped`` are the paths inside the artifact
+    of the ``.git`` and ``.mlvc`` entries left out (another repository's, never data).
     """
 
-    __slots__ = ("kind", "top", "paths", "ints", "leftovers")
+    __slots__ = ("kind", "top", "paths", "ints", "skipped")
 
     def __init__(self, kind: str, top: str, paths: list[str] | None = None, ints: array | None = None,
-                 leftovers: list[str] | None = None) -> None:
+                 skipped: list[str] | None = None) -> None:
         self.kind = kind
         self.top = top
         self.paths = paths if paths is not None else []
         self.ints = ints if ints is not None else array("q")
-        self.leftovers = leftovers if leftovers is not None else []
+        self.skipped = skipped if skipped is not None else []
+
+    @property
+    def leftovers(self) -> list[str]:
+        """Nothing: files named ``.mlvc-tmp-*`` are a user's files like any other (kept while
+        callers still read this)."""
+        return []
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -69,19 +77,6 @@ class Scan:
     def executables(self) -> list[bool]:
         """Whether each file has its owner's execute bit, in order."""
         return [bool(mode & 0o100) for mode in self.ints[4::FIELDS]]
-
-
-def _bad_name(path: str) -> str | None:
-    if not path.isascii():
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:
-            return "is not valid UTF-8"
-    if "\\" in path:
-        return "contains a backslash"
-    if "\n" in path or "\r" in path:
-        return "contains a newline"
-    return None
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
@@ -100,12 +95,12 @@ def scan(root: str, rel: str) -> Scan:
         raise InvalidPathError(f"{rel!r} is not a regular file or folder")
     paths: list[str] = []
     ints = array("q")
-    leftovers: list[str] = []
+    skipped: list[str] = []
     # Depth-first in the trees' order (a folder sorts as 'name/'), so paths come out sorted
     # and every later step can merge sorted sequences instead of building dicts. Each
     # frame: [prefix, folder, items sorted by key, next index]; an item is
     # (key, name, five integers) for a file, (key, name, None) for a sub-folder.
-    stack = [["", top, _list_folder(top, "", rel, leftovers, True), 0]]
+    stack = [["", top, _list_folder(top, "", rel, skipped, True), 0]]
     while stack:
         frame = stack[-1]
         prefix, folder, items, i = frame
@@ -123,12 +118,15 @@ def scan(root: str, rel: str) -> Scan:
         frame[3] = i + 1
         name = items[i][1]
         sub = f"{folder}/{name}"
-        stack.append([f"{prefix}{name}/", sub, _list_folder(sub, f"{prefix}{name}/", rel, leftovers), 0])
-    return Scan("dir", top, paths, ints, leftovers)
+        stack.append([f"{prefix}{name}/", sub, _list_folder(sub, f"{prefix}{name}/", rel, skipped), 0])
+    return Scan("dir", top, paths, ints, skipped)
 
 
-def _list_folder(folder: str, prefix: str, rel: str, leftovers: list[str], top: bool = False) -> list:
-    """One folder's entries, stat'ed through its descriptor, sorted by key (see ``scan``)."""
+def _list_folder(folder: str, prefix: str, rel: str, skipped: list[str], top: bool = False) -> list:
+    """One folder's entries, stat'ed through its descriptor, sorted by key (see ``scan``).
+
+    Every name is checked (one string test each; no system call is added): a name mlvc
+    cannot track is refused naming the file; ``.git`` and ``.mlvc`` are left out."""
     # The top may be a symlink to a folder (refused elsewhere if it leaves the repository);
     # below it, a symlink where a folder was listed is never followed.
     fd = os.open(folder, _DIR_FLAGS | (0 if top else os.O_NOFOLLOW))
@@ -137,27 +135,23 @@ def _list_folder(folder: str, prefix: str, rel: str, leftovers: list[str], top: 
         with os.scandir(fd) as it:
             for entry in it:
                 name = entry.name
+                if not is_plain(name):
+                    problem = name_problem(name)
+                    if problem:
+                        raise bad_name(f"{rel}/{prefix}{name}", problem)
+                if name in NEVER_TRACKED:
+                    skipped.append(prefix + name)
+                    continue
                 if entry.is_dir(follow_symlinks=False):
                     items.append((name + "/", name, None))
                     continue
                 if entry.is_file(follow_symlinks=False):
-                    if name.startswith(TMP_PREFIX):
-                        leftovers.append(f"{folder}/{name}")
-                        continue
                     est = entry.stat(follow_symlinks=False)  # fstatat(fd, name)
                 elif entry.is_symlink():
-                    if name.startswith(TMP_PREFIX):
-                        leftovers.append(f"{folder}/{name}")
-                        continue
                     est = _follow(f"{folder}/{name}", rel, prefix + name)
                 else:
                     raise InvalidPathError(f"{rel}/{prefix}{name} is not a regular file "
                                            "(a socket, pipe or device?)", "move it out of the tracked folder")
-                if not name.isascii() or "\\" in name:
-                    problem = _bad_name(name)
-                    if problem:
-                        raise InvalidPathError(f"cannot track {rel}/{prefix}{name!r}: its name {problem}",
-                                               "rename it")
                 items.append((name, name, (signed_ino(est.st_ino), est.st_mtime_ns, est.st_ctime_ns, est.st_size,
                                            est.st_mode)))
     finally:

@@ -132,7 +132,7 @@ def test_a_missing_sub_folder_names_its_id():
 
 _segment = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\\0\n\r"), min_size=1, max_size=6
-).filter(lambda s: s not in (".", ".."))
+).filter(lambda s: s not in (".", "..", ".git", ".mlvc"))
 _path = st.lists(st.one_of(_segment, st.sampled_from(["a", "a.b", "a-b", "a0", "b"])), min_size=1, max_size=4).map("/".join)
 _oid = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
 _entry = st.tuples(_path, _oid, st.integers(0, 2**64), st.booleans())
@@ -280,6 +280,59 @@ def test_unsupported_version_says_to_upgrade():
     with pytest.raises(FileFormatError, match="unsupported tree version '3'") as exc:
         parse_folder(b"mlvc-tree 3\n" + f"a\0{OID_ABC} - 3\n".encode())
     assert exc.value.line == 1 and exc.value.hint == "upgrade mlvc"
+
+
+# ------------------------------------------------------- names no file system takes, .git, .mlvc
+
+from mlvc.objects.tree import encode_entries, file_meta, parse_tree  # noqa: E402
+
+
+@pytest.mark.parametrize("name,ok", [("a" * 255, True), ("a" * 256, False), ("é" * 127, True), ("é" * 128, False)])
+def test_a_name_over_255_bytes_is_refused_naming_the_line(name, ok):
+    data = _folder(GOOD, f"{name}\0{OID_ABC} - 3")
+    if ok:
+        assert parse_folder(data)[0] == ["a", name]
+        return
+    with pytest.raises(FileFormatError, match=r"has a name of 256 bytes \(at most 255\)") as exc:
+        parse_folder(data, "tree X")
+    assert exc.value.line == 3
+    with pytest.raises(InvalidPathError, match="256 bytes"):
+        Tree.from_entries([(f"d/{name}", OID_ABC, 3, False)])
+    with pytest.raises(FileFormatError, match="256 bytes"):
+        parse_tree(f"mlvc-tree 1\nd/{name}\0{OID_ABC} - 3\n".encode())
+
+
+def test_a_path_over_4096_bytes_is_refused_when_the_tree_is_read():
+    long = "/".join(["x" * 200] * 21)  # 4220 bytes, every name short enough
+    objects: dict[str, bytes] = {}
+    oid = encode_entries([(long, file_meta(OID_ABC, 3, False))], objects.__setitem__)[0]
+    with pytest.raises(FileFormatError, match=r"bytes long \(at most 4096\)"):
+        load_tree(oid, objects.__getitem__)
+    ok = "/".join(["x" * 200] * 20)  # 4019 bytes
+    objects.clear()
+    oid = encode_entries([(ok, file_meta(OID_ABC, 3, False))], objects.__setitem__)[0]
+    assert load_tree(oid, objects.__getitem__).paths == [ok]
+    with pytest.raises(InvalidPathError, match="at most 4096"):
+        Tree.from_entries([(long, OID_ABC, 3, False)])
+    with pytest.raises(FileFormatError, match="at most 4096"):
+        parse_tree(f"mlvc-tree 1\n{long}\0{OID_ABC} - 3\n".encode())
+
+
+@pytest.mark.parametrize("name", [".git", ".mlvc"])
+def test_git_and_mlvc_names_are_refused_in_a_tree(name):
+    with pytest.raises(FileFormatError, match="never tracks") as exc:
+        parse_folder(_folder(f"{name}\0{OID_ABC} - 3", GOOD), "tree X")
+    assert exc.value.line == 2
+    with pytest.raises(FileFormatError, match="never tracks"):
+        parse_tree(f"mlvc-tree 1\nd/{name}/config\0{OID_ABC} - 3\n".encode())
+    with pytest.raises(InvalidPathError, match="never tracks"):
+        Tree.from_entries([(f"d/{name}/config", OID_ABC, 3, False)])
+    assert parse_folder(_folder(f"{name}x\0{OID_ABC} - 3", GOOD))[0] == [f"{name}x", "a"]
+
+
+def test_a_bad_name_in_a_tree_is_named():
+    with pytest.raises(FileFormatError, match=r"^tree X:3: the name 'b\\\\c' contains a backslash"):
+        parse_folder(_folder(GOOD, f"b\\c\0{OID_ABC} - 3"), "tree X")
 
 
 # ------------------------------------------------------------------- scale

@@ -132,3 +132,37 @@ def test_hash_files_merges_the_stat_cache_in_order(tmp_path):
     oids2, _ = hash_files("d", found, state, hasher)
     assert calls == ["a0"] and oids2[2] == hash_bytes(b"33")
     state.close()
+
+
+# ------------------------------------------------------------------ what a scan records
+
+
+def test_mlvc_tmp_names_are_a_users_files(tmp_path):
+    _gen(tmp_path, {"d/.mlvc-tmp-notes.txt": b"n", "d/sub/.mlvc-tmp-123-abcd-0": b"x", "d/a": b"a"})
+    found = scan(str(tmp_path), "d")
+    assert found.paths == [".mlvc-tmp-notes.txt", "a", "sub/.mlvc-tmp-123-abcd-0"]
+
+
+def test_git_and_mlvc_entries_are_left_out(tmp_path):
+    _gen(tmp_path, {"d/a": b"a", "d/clone/.git/HEAD": b"ref", "d/clone/f": b"f", "d/wt/.git": b"gitdir: x",
+                    "d/.mlvc/config": b"", "d/x/.gitignore": b"", "d/.gitx/y": b"y"})
+    found = scan(str(tmp_path), "d")
+    assert found.paths == [".gitx/y", "a", "clone/f", "x/.gitignore"]
+    assert sorted(found.skipped) == [".mlvc", "clone/.git", "wt/.git"]
+
+
+@pytest.mark.parametrize("name,problem", [("new\nline", "contains a newline"), ("cr\rx", "contains a newline"),
+                                          ("back\\slash", "contains a backslash"),
+                                          (os.fsdecode(b"bad\xff"), "is not valid UTF-8")])
+@pytest.mark.parametrize("folder", [False, True])
+def test_a_bad_name_is_refused_with_its_repo_relative_path(tmp_path, name, problem, folder):
+    _gen(tmp_path, {"art/d/ok": b"ok", f"art/d/{name}" + ("/f" if folder else ""): b"x"})
+    with pytest.raises(InvalidPathError) as exc:
+        scan(str(tmp_path), "art/d")
+    assert str(exc.value).startswith(f"cannot track {'art/d/' + name!r}: its name {problem}; rename it")
+
+
+def test_names_that_are_fine(tmp_path):
+    names = ["tab\there", "é.txt", "日本語", "sp ace", "-x", "#y", "a" * 255]
+    _gen(tmp_path, {f"d/{n}": b"x" for n in names})
+    assert sorted(scan(str(tmp_path), "d").paths) == sorted(names)

@@ -103,7 +103,7 @@ def test_from_entries_refuses_bad_paths(path):
 
 _segment = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\\0\n\r"), min_size=1, max_size=12
-).filter(lambda s: s not in (".", ".."))
+).filter(lambda s: s not in (".", "..", ".git", ".mlvc"))
 _path = st.lists(_segment, min_size=1, max_size=4).map("/".join)
 _oid = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)
 _entry = st.tuples(_path, _oid, st.integers(0, 2**64), st.booleans())

@@ -1,0 +1,237 @@
+"""What a folder scan records, and which names mlvc refuses: a user's `.mlvc-tmp-*` file is
+data like any other, a nested `.git` is never data (and never deleted), names with a
+backslash, a newline or bytes that are not UTF-8 are refused with one message naming the
+file, and a crafted tree with names no file system takes is refused before checkout changes
+anything."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+
+import pytest
+from funcutil import cache_oids, oid_of, one_line_error, read_lock, snapshot, workspace_files
+
+from mlvc.objects.tree import TREE_HEADER, file_meta
+from mlvc.repo import Repo
+
+# ------------------------------------------------------------ .mlvc-tmp-* files
+
+
+def test_a_users_mlvc_tmp_file_is_tracked_and_survives_checkout(repo, mlvc):
+    repo.root.gen({"data/a.txt": "a", "data/.mlvc-tmp-notes.txt": "my notes", "data/sub/.mlvc-tmp-1-x-0": "n2"})
+    r = mlvc("add", "data")
+    assert r.exit_code == 0, r.output
+    assert read_lock(repo.root)["artifacts"]["data"]["nfiles"] == 3
+    assert mlvc("status", "--check").exit_code == 0
+    r = mlvc("checkout")
+    assert r.exit_code == 0, r.output
+    assert (repo.root / "data/.mlvc-tmp-notes.txt").read_text() == "my notes"
+    shutil.rmtree(repo.root / "data")
+    r = mlvc("checkout")
+    assert r.exit_code == 0, r.output
+    assert workspace_files(repo.root / "data") == {"a.txt": b"a", ".mlvc-tmp-notes.txt": b"my notes",
+                                                   "sub/.mlvc-tmp-1-x-0": b"n2"}
+
+
+def test_an_unrecorded_mlvc_tmp_file_is_a_local_change(repo, mlvc):
+    repo.root.gen({"data/a.txt": "a"})
+    assert mlvc("add", "data").exit_code == 0
+    repo.root.gen({"data/.mlvc-tmp-draft": "not in the cache"})
+    assert mlvc("status", "--check").exit_code == 1
+    r = mlvc("checkout")  # it is not in the cache: never deleted without --force
+    assert r.exit_code == 3 and "data/.mlvc-tmp-draft" in r.stderr, r.output
+    assert (repo.root / "data/.mlvc-tmp-draft").read_text() == "not in the cache"
+
+
+def test_checkout_without_o_tmpfile_writes_no_temp_file_among_the_users(repo, mlvc, monkeypatch):
+    """The fallback when the file system has no O_TMPFILE: the temp file is made in
+    .mlvc/tmp and renamed over the user's file, never made beside it."""
+    from mlvc.fs import atomic
+
+    repo.root.gen({"data/a.txt": "a", "data/b.txt": "b"})
+    assert mlvc("add", "data").exit_code == 0
+    (repo.root / "data/a.txt").unlink()
+    (repo.root / "data/a.txt").write_text("changed")  # in the cache once committed
+    assert mlvc("commit").exit_code == 0
+    made = []
+    real_replace = atomic.replace_file
+
+    def replace_file(tmp, dest):
+        made.append(tmp)
+        return real_replace(tmp, dest)
+
+    monkeypatch.setattr(atomic, "open_tmpfile", lambda folder, mode=0o444: None)
+    monkeypatch.setattr("mlvc.fs.open_tmpfile", lambda folder, mode=0o444: None)
+    monkeypatch.setattr("mlvc.fs.replace_file", replace_file)
+    lock = (repo.root / "mlvc.lock").read_text()
+    (repo.root / "data/a.txt").unlink()
+    (repo.root / "data/a.txt").write_text("a")  # the first version, in the cache
+    r = mlvc("checkout")
+    assert r.exit_code == 0, r.output
+    assert (repo.root / "data/a.txt").read_text() == "changed"
+    assert made and all(os.path.dirname(t).startswith(str(repo.root / ".mlvc")) for t in made), made
+    assert (repo.root / "mlvc.lock").read_text() == lock
+
+
+# ------------------------------------------------------------ nested .git and .mlvc
+
+
+def _nested_clone(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    (folder / "code.py").write_text("print(1)\n")
+    return snapshot(folder / ".git", skip=())
+
+
+def test_a_nested_git_repository_is_not_data(repo, mlvc):
+    repo.root.gen({"data/a.txt": "a"})
+    git_before = _nested_clone(repo.root / "data" / "clone")
+    (repo.root / "data/sub").mkdir()
+    (repo.root / "data/sub/.mlvc").write_text("a file named .mlvc")
+    r = mlvc("add", "data")
+    assert r.exit_code == 0, r.output
+    assert read_lock(repo.root)["artifacts"]["data"]["nfiles"] == 2  # a.txt and clone/code.py
+    assert mlvc("status", "--check").exit_code == 0
+    assert mlvc("commit").exit_code == 0
+    # checkout (even --force, even after the data went away) never deletes or writes in them
+    (repo.root / "data/clone/code.py").unlink()
+    r = mlvc("checkout", "--force")
+    assert r.exit_code == 0, r.output
+    assert (repo.root / "data/clone/code.py").read_text() == "print(1)\n"
+    assert snapshot(repo.root / "data" / "clone" / ".git", skip=()) == git_before
+    assert (repo.root / "data/sub/.mlvc").read_text() == "a file named .mlvc"
+    assert mlvc("status", "--check").exit_code == 0
+
+
+# ------------------------------------------------------------ names mlvc cannot track
+
+BAD = [
+    ("new\nline", "contains a newline"),
+    ("back\\slash", "contains a backslash"),
+    (os.fsdecode(b"bad\xff"), "is not valid UTF-8"),
+]
+
+
+def _says(r, path: str, problem: str) -> None:
+    assert r.exit_code == 3, r.output
+    assert one_line_error(r).startswith(f"error: cannot track {path!r}: its name {problem}"), r.stderr
+    assert "rename it" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("name,problem", BAD)
+def test_a_bad_name_is_refused_the_same_way_everywhere(repo, mlvc, name, problem):
+    repo.root.gen({"data/ok.txt": "ok"})
+    (repo.root / name).write_bytes(b"x")
+    before = snapshot(repo.root)
+    _says(mlvc("add", name), name, problem)  # a file artifact
+    (repo.root / "data" / name).write_bytes(b"x")
+    before = snapshot(repo.root)
+    _says(mlvc("add", "data"), f"data/{name}", problem)  # a file inside a folder
+    assert snapshot(repo.root) == before and not os.path.exists(repo.root / "mlvc.lock")
+    os.unlink(repo.root / "data" / name)
+    assert mlvc("add", "data").exit_code == 0
+    (repo.root / "data" / "sub").mkdir()
+    (repo.root / "data" / "sub" / name).write_bytes(b"x")
+    before = snapshot(repo.root)
+    _says(mlvc("status"), f"data/sub/{name}", problem)
+    _says(mlvc("commit"), f"data/sub/{name}", problem)
+    assert snapshot(repo.root) == before
+
+
+@pytest.mark.parametrize("name,problem", BAD[:2])
+def test_a_folder_with_a_bad_name_is_refused(repo, mlvc, name, problem):
+    (repo.root / "data" / name).mkdir(parents=True)
+    (repo.root / "data" / name / "f").write_bytes(b"x")
+    _says(mlvc("add", "data"), f"data/{name}", problem)
+    assert not os.path.exists(repo.root / "mlvc.lock")
+
+
+def _craft(repo, mlvc, lines: list[str]) -> str:
+    """Record data/ (a.txt, b.txt), then point mlvc.lock at a hand-made top tree of ``lines``
+    (written with the odb API) and return the tree id."""
+    repo.root.gen({"data/a.txt": "a", "data/b.txt": "b"})
+    assert mlvc("add", "data").exit_code == 0
+    r = Repo.find(str(repo.root))
+    try:
+        oid = r.odb.write_bytes((TREE_HEADER + "".join(f"{ln}\n" for ln in lines)).encode(), tree=True)
+        r.odb.flush()
+    finally:
+        r.close()
+    lock = repo.root / "mlvc.lock"
+    old = read_lock(repo.root)["artifacts"]["data"]["oid"]
+    lock.write_text(lock.read_text().replace(old, oid))
+    return oid
+
+
+def test_a_tree_with_a_bad_name_is_refused_naming_it(repo, mlvc):
+    oid = _craft(repo, mlvc, [f"a.txt\0{file_meta(oid_of(b'a'), 1, False)}", f"b\\c\0{file_meta(oid_of(b'b'), 1, False)}"])
+    before = snapshot(repo.root)
+    for args in (("status",), ("checkout", "--force")):
+        r = mlvc(*args)
+        assert r.exit_code == 3, r.output
+        assert f"tree {oid}:3: the name 'b\\\\c' contains a backslash" in one_line_error(r), r.stderr
+    assert snapshot(repo.root) == before
+
+
+@pytest.mark.parametrize("depth,name_len,words", [(1, 300, "has a name of 300 bytes (at most 255)"),
+                                                  (20, 250, "bytes long (at most 4096)")])
+def test_checkout_refuses_a_tree_with_names_too_long_before_changing_anything(repo, mlvc, depth, name_len, words):
+    repo.root.gen({"data/a.txt": "a", "data/b.txt": "b"})
+    assert mlvc("add", "data").exit_code == 0
+    long = "/".join(f"{i:02d}" + "x" * (name_len - 2) for i in range(depth))
+    r = Repo.find(str(repo.root))
+    try:  # save_entries encodes without checking names: what a hostile tree holds
+        entries = sorted([("a.txt", file_meta(oid_of(b"a"), 1, False)), (long, file_meta(oid_of(b"a"), 1, False))])
+        oid = r.odb.save_entries(entries)
+        r.odb.flush()
+    finally:
+        r.close()
+    lock = repo.root / "mlvc.lock"
+    old = read_lock(repo.root)["artifacts"]["data"]["oid"]
+    lock.write_text(lock.read_text().replace(old, oid))
+    before = snapshot(repo.root)  # b.txt would be deleted, were the tree not refused first
+    r = mlvc("checkout", "--force")
+    assert r.exit_code == 3, r.output
+    line = one_line_error(r)
+    assert line.startswith("error: tree ") and words in line, line
+    assert snapshot(repo.root) == before
+
+
+# ------------------------------------------------------------ sockets and broken symlinks
+
+
+def _nothing_written(repo, objects_before) -> None:
+    assert not os.path.exists(repo.root / "mlvc.yaml") and not os.path.exists(repo.root / "mlvc.lock")
+    assert cache_oids(repo.root) == objects_before
+
+
+def test_a_socket_inside_a_folder_is_refused_naming_it(repo, mlvc):
+    repo.root.gen({"data/a.txt": "a"})
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    os.chdir(repo.root / "data")  # a short relative path: sun_path holds 108 bytes
+    try:
+        sock.bind("ipc.sock")
+        os.chdir(repo.root)
+        objects = cache_oids(repo.root)
+        r = mlvc("add", "data")
+        assert r.exit_code == 3, r.output
+        assert one_line_error(r).startswith("error: data/ipc.sock is not a regular file (a socket"), r.stderr
+        assert "move it out of the tracked folder" in r.stderr
+        _nothing_written(repo, objects)
+    finally:
+        os.chdir(repo.root)
+        sock.close()
+
+
+def test_a_broken_symlink_inside_a_folder_is_refused_naming_it(repo, mlvc):
+    repo.root.gen({"data/a.txt": "a"})
+    os.symlink("gone.txt", repo.root / "data" / "link.txt")
+    objects = cache_oids(repo.root)
+    r = mlvc("add", "data")
+    assert r.exit_code == 3, r.output
+    assert one_line_error(r).startswith("error: data/link.txt is a broken symlink"), r.stderr
+    assert "remove it or point it at a file" in r.stderr
+    _nothing_written(repo, objects)
