@@ -5,6 +5,8 @@ import pty
 import subprocess
 import sys
 
+import pytest
+
 
 def _run_on_tty(args, cwd) -> str:
     """Run mlvc with stdout and stderr on a pseudo-terminal; return what it drew."""
@@ -37,6 +39,7 @@ def test_add_draws_a_progress_bar_on_a_terminal(repo):
     assert "Added data (1500 files" in shown
 
 
+@pytest.mark.slow
 def test_no_progress_when_quiet_or_not_a_terminal(repo):
     repo.root.gen({"data": {f"f{i:04d}.txt": f"file {i}\n" * 40 for i in range(1500)}})
     env = {k: v for k, v in os.environ.items() if k != "MLVC_NO_PROGRESS"}

@@ -300,6 +300,7 @@ def _locks(draw) -> Lock:
     return lock
 
 
+@pytest.mark.slow
 @FAST
 @given(_locks())
 def test_lock_roundtrip(lock):

@@ -338,6 +338,7 @@ def test_a_bad_name_in_a_tree_is_named():
 # ------------------------------------------------------------------- scale
 
 
+@pytest.mark.slow
 def test_a_million_files_in_a_thousand_folders_load_correctly():
     # Folder objects built by concatenation, so the test spends its time loading.
     files = "".join(f"f{b:03d}\0{b:032x} {'x' if b % 7 == 0 else '-'} {b}\n" for b in range(1000))

@@ -307,6 +307,7 @@ def test_lock_refuses_a_fifo_as_lock_file(tmp_path):
             pass
 
 
+@pytest.mark.slow
 def test_lock_rechecks_the_file_at_its_path(tmp_path, monkeypatch):
     """B waits on the old lock file; meanwhile it is replaced by a new one that C holds. When A
     lets go, B must see that the file it locked is no longer the lock, and wait for C."""

@@ -291,6 +291,7 @@ def test_format_errors_are_mlvc_errors():
 # ------------------------------------------------------------------- scale
 
 
+@pytest.mark.slow
 def test_a_tree_of_a_million_entries_parses_correctly():
     # Built by concatenation (1000 folders x 1000 files), so the test spends its time parsing.
     folders = [f"d{a:03d}/" for a in range(1000)]
