@@ -75,4 +75,6 @@ def record_all(repo: Repo, targets: list[str], previous: dict[str, LockEntry],
     sig = repo.odb.signature()  # every object of these trees was just stored or found
     if sig is not None:
         repo.state.set_cache_sig([e.path for e in entries if e.is_dir], sig)
+    for message in repo.state.take_warnings():  # the stat cache switched itself off (a full disk ...)
+        progress.warn(message)
     return entries, unchanged
