@@ -18,7 +18,9 @@ FICLONE = 0x40049409  # from linux/fs.h
 LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
 
 # Errors that mean "this link type is not possible here", so the next one in
-# the configured list is tried instead.
+# the configured list is tried instead. EMLINK is not one: it says that one file
+# has as many names as the file system allows (ext4: 65,000), not that hardlinks
+# do not work; the cache link code keeps that file as a copy instead.
 _UNSUPPORTED = {
     errno.EOPNOTSUPP,
     errno.ENOTSUP,
@@ -26,7 +28,6 @@ _UNSUPPORTED = {
     errno.EINVAL,
     errno.ENOTTY,
     errno.EPERM,
-    errno.EMLINK,
     errno.ENOSYS,
     errno.EBADF,
 }
@@ -174,9 +175,11 @@ class Linker:
             return kind, result
         from mlvc.errors import MlvcError
 
+        kinds = ",".join(self.kinds)
         raise MlvcError(
-            f"none of the link types {','.join(self.kinds)} works for {what}",
-            "add 'copy' to the list: `mlvc config cache.type reflink,copy`",
+            f"none of the link types {kinds} works for {what}",
+            f"add 'copy' to the list: `mlvc config cache.type {kinds},copy`" if "copy" not in self.kinds
+            else "check that the cache folder is writable and has room",
         )
 
     GIVE_UP = object()

@@ -112,9 +112,11 @@ def keep_exec_bits(old: Tree, found: Scan, oids: list[str], executable: list[boo
             executable[i] = True
 
 
-def link_workspace(linker, rel: str, found: Scan, oids: list[str], sizes: array, state, progress=NULL) -> None:
+def link_workspace(linker, rel: str, found: Scan, oids: list[str], sizes: array, state, progress=NULL,
+                   executable: list[bool] | None = None) -> None:
     """Replace workspace files by links to their objects (hardlink/symlink modes), and
-    save their new stat rows; ``linker`` is the ``CacheLinker`` that stored them."""
+    save their new stat rows; ``linker`` is the ``CacheLinker`` that stored them. A file
+    kept as a copy (the link limit) gets its ``executable`` bit."""
     odb = linker.odb
     first = linker.kinds[0]
     todo = []
@@ -137,7 +139,7 @@ def link_workspace(linker, rel: str, found: Scan, oids: list[str], sizes: array,
         for i in todo:
             path = found.paths[i]
             abspath = found.abspath(path)
-            linker.place(oids[i], abspath, size=sizes[i])
+            linker.place(oids[i], abspath, executable=bool(executable and executable[i]), size=sizes[i])
             ino, mtime, ctime, size, _ = file_stat(os.stat(abspath))
             rows.append((key(rel, path), ino, mtime, ctime, size, oids[i]))
             if len(rows) >= BATCH:

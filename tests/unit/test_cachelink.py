@@ -249,3 +249,172 @@ def test_a_replaced_file_is_named_in_the_temp_folder_never_beside_the_users_file
     assert seen == [(str(staging), ["f"])]
     assert dest.read_bytes() == SRC_DATA
     assert os.listdir(staging) == [] and os.listdir(work) == ["f"]
+
+
+# ------------------------------------------- linked stores: verified before they are named
+
+
+@pytest.mark.parametrize("kind", ["hardlink", "symlink"])
+def test_a_linked_store_that_changes_while_it_is_hashed_publishes_nothing(odb, src, kind, monkeypatch):
+    from mlvc.workspace import cachelink
+
+    real = cachelink.hash_file
+
+    def hash_then_write(path, *a):
+        result = real(path, *a)
+        with open(src, "ab") as f:  # a writer that still has the file open
+            f.write(b"late")
+        return result
+
+    monkeypatch.setattr(cachelink, "hash_file", hash_then_write)
+    with pytest.raises(MlvcError, match="changed while it was being added") as exc:
+        add_file(odb, str(src), [kind])
+    assert "add it again" in exc.value.hint
+    assert list(odb.iter_oids()) == [] and all_leftovers(odb.cache) == []
+    assert mode_of(src) == 0o644 and os.stat(src).st_nlink == 1  # the user's file as it was
+
+
+def test_a_linked_store_refuses_a_file_that_no_longer_has_the_known_id(odb, src):
+    with pytest.raises(MlvcError, match="changed while it was being added"):
+        add_file(odb, str(src), ["hardlink"], oid=hash_bytes(b"what the stat cache said"), size=5)
+    assert list(odb.iter_oids()) == [] and all_leftovers(odb.cache) == []
+    assert mode_of(src) == 0o644
+
+
+def test_a_linked_store_never_links_to_a_damaged_object(odb, src, tmp_path):
+    oid = hash_bytes(SRC_DATA)
+    damaged = tmp_path / "damaged"
+    damaged.write_bytes(b"not the content")
+    os.makedirs(os.path.dirname(odb.path(oid)))
+    os.link(damaged, odb.path(oid))
+    with pytest.raises(CorruptObjectError, match=f"cache object {oid} is damaged") as exc:
+        add_file(odb, str(src), ["hardlink"])
+    assert "mlvc fsck --repair" in exc.value.hint
+    assert mode_of(src) == 0o644 and src.read_bytes() == SRC_DATA
+    assert all_leftovers(odb.cache) == []
+
+
+def test_a_linked_store_of_a_file_at_the_link_limit_keeps_a_copy(odb, src, monkeypatch):
+    import errno
+
+    real = os.link
+
+    def link(a, b, *args, **kw):
+        if os.fspath(a) == str(src):
+            raise OSError(errno.EMLINK, "Too many links")
+        return real(a, b, *args, **kw)
+
+    monkeypatch.setattr(os, "link", link)
+    oid, size = add_file(odb, str(src), ["hardlink"])
+    assert (oid, size) == (hash_bytes(SRC_DATA), len(SRC_DATA))
+    assert os.stat(odb.path(oid)).st_ino != src.stat().st_ino  # a copy of its own
+    assert odb.read_bytes(oid) == SRC_DATA and mode_of(odb.path(oid)) == 0o444
+
+
+@pytest.mark.parametrize("size", [100, SMALL + 1])
+def test_a_symlink_store_across_file_systems_copies_into_the_cache(odb, tmp_path, monkeypatch, size):
+    import errno
+
+    from mlvc.workspace.cachelink import CacheLinker
+
+    data = os.urandom(size)
+    p = tmp_path / "src.bin"
+    p.write_bytes(data)
+    real = os.link
+
+    def link(a, b, *args, **kw):
+        if os.fspath(a) == str(p):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real(a, b, *args, **kw)
+
+    monkeypatch.setattr(os, "link", link)
+    linker = CacheLinker(odb, ["symlink"])
+    oid, got = linker.store(str(p))
+    assert (oid, got) == (hash_bytes(data), size)
+    assert odb.read_bytes(oid) == data and os.stat(odb.path(oid)).st_ino != p.stat().st_ino
+    assert linker.linker.failed == set()  # symlinks still go into the workspace
+    assert linker.place(oid, str(p), size=size) == "symlink"
+    assert os.readlink(p) == odb.path(oid)
+
+
+def test_no_working_link_type_suggests_adding_copy_to_the_configured_ones(odb, src, monkeypatch):
+    import errno
+
+    def link(*a, **kw):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", link)
+    with pytest.raises(MlvcError, match="none of the link types hardlink works") as exc:
+        add_file(odb, str(src), ["hardlink"])
+    assert "`mlvc config cache.type hardlink,copy`" in exc.value.hint
+
+
+# ------------------------------------------------------------- placing links
+
+
+def test_placing_a_hardlink_where_the_object_already_is_changes_nothing(odb, stored, tmp_path, monkeypatch):
+    from mlvc.fs import atomic
+
+    monkeypatch.setattr(atomic, "_renameat2", lambda: None)  # a plain rename: a no-op between two names of one file
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    dest = tmp_path / "f"
+    os.link(odb.path(stored), dest)
+    assert link_out(odb, stored, str(dest), ["hardlink"], tmp_dir=str(staging)) == "hardlink"
+    assert os.path.samefile(dest, odb.path(stored))
+    assert os.listdir(staging) == []
+
+
+@pytest.mark.parametrize("kind", ["hardlink", "symlink"])
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_link_to_an_object_of_the_wrong_size_is_refused(odb, stored, tmp_path, kind, existing):
+    obj = odb.path(stored)
+    os.chmod(obj, 0o644)
+    with open(obj, "ab") as f:  # written through a link, as root can
+        f.write(b"x")
+    dest = tmp_path / "f"
+    if existing:
+        dest.write_bytes(b"old")
+    with pytest.raises(CorruptObjectError, match=stored):
+        link_out(odb, stored, str(dest), [kind], size=len(SRC_DATA))
+    assert (dest.read_bytes() == b"old") if existing else not os.path.lexists(dest)
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_hardlink_past_the_link_limit_is_a_verified_copy(odb, stored, tmp_path, monkeypatch, existing):
+    import errno
+
+    from mlvc.progress import NullProgress
+    from mlvc.workspace.cachelink import CacheLinker
+
+    real = os.link
+    obj = odb.path(stored)
+
+    def link(a, b, *args, **kw):
+        if os.fspath(a) == obj:
+            raise OSError(errno.EMLINK, "Too many links")
+        return real(a, b, *args, **kw)
+
+    class Warnings(NullProgress):
+        said: list[str] = []
+
+        def warn(self, message):
+            self.said.append(message)
+
+    monkeypatch.setattr(os, "link", link)
+    progress = Warnings()
+    linker = CacheLinker(odb, ["hardlink"], progress)
+    dests = [tmp_path / "a", tmp_path / "b"]
+    for dest in dests:
+        if existing:
+            dest.write_bytes(b"old")
+        assert linker.place(stored, str(dest), executable=True, size=len(SRC_DATA), new=not existing) == "copy"
+        assert dest.read_bytes() == SRC_DATA and os.stat(dest).st_nlink == 1
+        assert mode_of(dest) & 0o300 == 0o300  # writable, and executable as asked
+    assert linker.linker.failed == set()
+    linker.finish()
+    assert progress.said == ["2 files kept as copies: the file system's link limit was reached"]
+    linker.finish()
+    assert len(progress.said) == 1
+    assert leftovers(tmp_path) == []
