@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-COMMANDS = ["init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck", "config"]
+COMMANDS = ["init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck", "config", "stage",
+            "repro"]
 HEAVY = ("git", "fsspec", "pyarrow")
 
 
