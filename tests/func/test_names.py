@@ -235,3 +235,21 @@ def test_a_broken_symlink_inside_a_folder_is_refused_naming_it(repo, mlvc):
     assert one_line_error(r).startswith("error: data/link.txt is a broken symlink"), r.stderr
     assert "remove it or point it at a file" in r.stderr
     _nothing_written(repo, objects)
+
+
+# ------------------------------------------------------------ .gitignore line ends
+
+
+@pytest.mark.parametrize("old,added", [
+    (b"*.log\r\n/build\r\n", b"*.log\r\n/build\r\n/data\r\n"),  # CRLF kept, the new line too
+    (b"*.log\n# mixed\r\n", b"*.log\n# mixed\r\n/data\n"),  # the first line's end decides
+    (b"*.log", b"*.log\n/data\n"),  # no final line end: one is added before the new line
+    (b"\xef\xbb\xbf*.log\r\nx\x0cy\r\n", b"\xef\xbb\xbf*.log\r\nx\x0cy\r\n/data\r\n"),  # a BOM, a form feed
+])
+def test_gitignore_keeps_its_line_ends(repo, mlvc, old, added):
+    (repo.root / ".gitignore").write_bytes(old)
+    repo.root.gen({"data/a.txt": "a"})
+    assert mlvc("add", "data").exit_code == 0
+    assert (repo.root / ".gitignore").read_bytes() == added
+    assert mlvc("remove", "data").exit_code == 0
+    assert (repo.root / ".gitignore").read_bytes() == added.replace(b"/data\r\n", b"").replace(b"/data\n", b"")
