@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 from typing import Any
@@ -51,6 +52,55 @@ def remove_outs(repo: Repo, stage: Stage) -> None:
             shutil.rmtree(path, onerror=_writable)
 
 
+def _run(cmd: str, cwd: str, env: dict, stdout) -> int:
+    """Run one command; on Ctrl-C (or any exception) stop it and everything it started.
+
+    From a terminal the command stays in mlvc's process group, so it can read the
+    terminal, and Ctrl-C reaches the whole group at once. Otherwise (CI, a script) it
+    gets a process group of its own, which is interrupted as a whole when mlvc is.
+    Either way what has not ended ``STOP_SECONDS`` after the interrupt is killed."""
+    own_group = not _isatty(0)
+    proc = subprocess.Popen(cmd, shell=True, cwd=cwd, env=env, stdout=stdout,
+                            process_group=0 if own_group else None)
+    try:
+        return proc.wait()
+    except BaseException:
+        _stop(proc, own_group)
+        raise
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+STOP_SECONDS = 5.0
+
+
+def _signal(proc: subprocess.Popen, sig: int, group: bool) -> None:
+    try:
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+    except ProcessLookupError:
+        pass
+
+
+def _stop(proc: subprocess.Popen, group: bool) -> None:
+    if group:  # in mlvc's group, the terminal's Ctrl-C reached the command already
+        _signal(proc, signal.SIGINT, True)
+    try:
+        proc.wait(STOP_SECONDS)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):  # still running, or a second Ctrl-C
+        _signal(proc, signal.SIGKILL, False)
+        proc.wait()
+    if group:
+        _signal(proc, signal.SIGKILL, True)  # what the command started and left running
+
+
 def run_commands(repo: Repo, stage: Stage, output_to_stderr: bool = False) -> None:
     """Run each command of the stage in order, from the repository root or its wdir; with
     ``output_to_stderr`` their stdout goes where mlvc's stderr goes."""
@@ -59,7 +109,7 @@ def run_commands(repo: Repo, stage: Stage, output_to_stderr: bool = False) -> No
         raise StageFailedError(f"stage {stage.name!r}: its wdir {stage.wdir!r} is not a folder", stage.name)
     env = dict(os.environ, MLVC_ROOT=repo.root, MLVC_STAGE=stage.name)
     for cmd in stage.commands:
-        code = subprocess.call(cmd, shell=True, cwd=cwd, env=env, stdout=2 if output_to_stderr else None)
+        code = _run(cmd, cwd, env, 2 if output_to_stderr else None)
         if code:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             raise StageFailedError(f"stage {stage.name!r} failed: `{cmd}` {how}", stage.name, code,

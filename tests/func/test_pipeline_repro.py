@@ -289,3 +289,33 @@ def test_json_keeps_stdout_for_the_result(mlvc_proc, pipeline):
     assert p.returncode == 0, p.stderr
     assert [s["name"] for s in json.loads(p.stdout)["stages"]] == ["prepare", "train"]
     assert "prepared abc" in p.stderr  # the commands' output went to stderr
+
+
+def test_ctrl_c_stops_the_command_and_what_it_started(repo):
+    import signal
+    import subprocess
+    import time
+
+    root = repo.root
+    # The stage starts a grandchild that would write late.txt after 30 s, and waits for it.
+    slow = py("import subprocess, sys, pathlib; pathlib.Path('started').write_text('1'); "
+              "subprocess.run([sys.executable, '-c', 'import time, pathlib; time.sleep(30); "
+              "pathlib.Path(\"late.txt\").write_text(\"late\")'])")
+    write_stages(root, {"first": {"cmd": "echo 1 > one.txt", "outs": ["one.txt"]},
+                        "slow": {"cmd": slow, "deps": ["one.txt"], "outs": ["slow.txt"]}})
+    proc = subprocess.Popen([sys.executable, "-m", "mlvc", "repro"], cwd=root, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (root / "started").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.3)  # the grandchild is running
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    lock = read_lock(root)
+    assert list(lock["stages"]) == ["first"]  # consistent: the finished stage, nothing of the stopped one
+    time.sleep(1)
+    assert not (root / "late.txt").exists()
+    assert subprocess.run(["pgrep", "-f", "time.sleep\\(30\\)"], capture_output=True).returncode == 1
