@@ -63,11 +63,16 @@ def _bool(value: str) -> str:
 
 KEYS: dict[str, tuple[Callable[[str], str], str | None, str]] = {
     "cache.dir": (_cache_dir, None, "where the object cache lives (default .mlvc/cache); may be shared by several repos"),
+    "cache.shared": (_choice("group"), None,
+                     "group: the cache is shared by the users of a group (folders 2775, objects 0444)"),
     "cache.type": (_link_types, "reflink,copy", "ordered link types for the workspace: reflink, hardlink, symlink, copy"),
     "core.fsync": (_choice("batch", "always", "never"), "batch",
                    "batch: one file-system sync per command; always: fsync every object; never"),
     "core.remote": (_any, None, "the default remote"),
 }
+# Defaults that are not a stored value (cache.dir is stored relative to .mlvc/, so its default
+# cannot be KEYS' default): shown by `config KEY` and `config --list`, never used as a value.
+SHOWN_DEFAULTS = {"cache.dir": ".mlvc/cache"}
 REMOTE_OPTION = re.compile(r"remote\.([A-Za-z0-9_.-]+)\.([a-z_]+)\Z")
 # Options whose values are secrets: shown as MASK by `config --list`, never quoted in an error.
 SECRET_OPTION = re.compile(r"(password|passwd|secret|token|credential|private_key|account_key|sas)", re.I)
@@ -175,6 +180,25 @@ class Config:
         merged.update(self.shared)
         merged.update(self.local)
         return dict(sorted(merged.items()))
+
+    def lookup(self, key: str) -> tuple[str, str] | None:
+        """``(value, source)`` of one key, the source being ``config.local``, ``config`` or
+        ``default`` (a default shown as the docs give it: ``.mlvc/cache`` for cache.dir); None
+        when it is not set and has no default."""
+        _section_option(key)
+        if key in self.local:
+            return self.local[key], "config.local"
+        if key in self.shared:
+            return self.shared[key], "config"
+        default = KEYS[key][1] if key in KEYS else None
+        default = default if default is not None else SHOWN_DEFAULTS.get(key)
+        return (default, "default") if default is not None else None
+
+    def listing(self) -> dict[str, tuple[str, str]]:
+        """Every key that has a value or a default: key -> ``(value, source)``, sorted."""
+        keys = set(self.shared) | set(self.local) | set(KEYS)
+        found = {k: self.lookup(k) for k in keys}
+        return {k: v for k, v in sorted(found.items()) if v is not None}
 
     def set(self, key: str, value: str, local: bool = False) -> str:
         _section_option(key)

@@ -5,19 +5,22 @@ from __future__ import annotations
 import os
 
 from mlvc import fs
-from mlvc.config import cache_dir, masked
+from mlvc.config import MASK, cache_dir, is_secret
 from mlvc.errors import ConfigError
 from mlvc.repo import Repo
 
 
-def config_get(repo: Repo, key: str) -> str | None:
-    return repo.config.get(key)
+def config_get(repo: Repo, key: str) -> tuple[str, str] | None:
+    """``(value, source)`` of ``key`` (source: ``config.local``, ``config`` or ``default``);
+    None when it is not set and has no default."""
+    return repo.config.lookup(key)
 
 
-def config_list(repo: Repo, show_secrets: bool = False) -> dict[str, str]:
-    """Every key with its value; secrets (``remote.*.password`` ...) shown as ``***``."""
-    items = repo.config.items()
-    return items if show_secrets else masked(items)
+def config_list(repo: Repo, show_secrets: bool = False) -> dict[str, tuple[str, str]]:
+    """Every key with a value or a default: key -> ``(value, source)``; secrets
+    (``remote.*.password`` ...) shown as ``***``."""
+    items = repo.config.listing()
+    return items if show_secrets else {k: (MASK if is_secret(k) and v else v, src) for k, (v, src) in items.items()}
 
 
 def config_set(repo: Repo, key: str, value: str, local: bool = False, cwd: str | None = None) -> str:
@@ -35,12 +38,19 @@ def config_set(repo: Repo, key: str, value: str, local: bool = False, cwd: str |
 def _cache_dir_value(repo: Repo, value: str, cwd: str | None) -> str:
     if "\0" in value:
         raise ConfigError("cache.dir cannot hold a NUL")
+    given = value
     if value and not os.path.isabs(os.path.expanduser(value)):
         # Given relative to where the user stands; stored relative to .mlvc/.
         value = os.path.relpath(os.path.abspath(os.path.join(cwd or os.getcwd(), value)), repo.dot)
     target = os.path.normpath(os.path.join(repo.dot, os.path.expanduser(value))) if value else ""
-    if target and os.path.exists(target) and not os.path.isdir(target):
-        raise ConfigError(f"cache.dir {value!r} is a file, not a folder", "name a folder (it is created if missing)")
+    # The folder, or the nearest part of its path that exists, must be a folder: a file there
+    # would only fail later commands with "Not a directory".
+    probe = target
+    while probe and not os.path.lexists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if probe and os.path.lexists(probe) and not os.path.isdir(probe):
+        what = "is a file" if probe == target else f"is inside {probe}, which is a file"
+        raise ConfigError(f"cache.dir {given!r} {what}, not a folder", "name a folder (it is created if missing)")
     return value
 
 

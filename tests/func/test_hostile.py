@@ -287,7 +287,7 @@ def test_config_list_masks_secrets(repo):
             assert secret not in r.stdout
         assert "alice" in r.stdout
     data = json.loads(run(root, "config", "--list", "--json").stdout)
-    assert data["remote.s3.password"] == "***" and data["remote.s3.secret_access_key"] == "***"
+    assert data["remote.s3.password"]["value"] == "***" and data["remote.s3.secret_access_key"]["value"] == "***"
     assert run(root, "config", "remote.s3.password").stdout.strip() == "hunter2"  # asked by name: shown
 
 
