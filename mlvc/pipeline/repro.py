@@ -13,15 +13,18 @@ between the commands' own output, which goes straight to the terminal.
 
 from __future__ import annotations
 
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from mlvc.errors import MlvcError, UsageError
 from mlvc.formats.lock import read_lock
 from mlvc.formats.project import PROJECT_FILE, read_project
 from mlvc.ops.targets import save, writing
-from mlvc.pipeline.dag import select
-from mlvc.pipeline.run import record_stage, remove_outs, run_commands
+from mlvc.pipeline.dag import select, upstream
+from mlvc.pipeline.run import StageFailedError, record_stage, remove_outs, run_commands, stop_all
 from mlvc.pipeline.stage import Pipeline, Stage, load_pipeline
 from mlvc.pipeline.status import Reason, StageInputError, current_entry, param_values, reasons_to_run
 from mlvc.progress import NULL
@@ -32,14 +35,17 @@ RAN = "ran"
 SKIPPED = "skipped"
 WOULD_RUN = "would run"
 FROZEN = "frozen"
+FAILED = "failed"
+BLOCKED = "blocked"  # depends on a stage that failed (with keep_going)
 
 
 @dataclass(frozen=True)
 class StageRun:
     name: str
-    action: str  # running | ran | skipped | would run | frozen
+    action: str  # running | ran | skipped | would run | frozen | failed | blocked
     reasons: tuple[Reason, ...] = ()
     cmd: tuple[str, ...] = ()
+    error: str = ""  # for "failed": what went wrong
 
 
 @dataclass(frozen=True)
@@ -90,55 +96,151 @@ def _parents(path: str) -> Iterator[str]:
         yield "/".join(parts[:i])
 
 
+def _decide(repo: Repo, pipeline: Pipeline, stage: Stage, lock, would_run: set[str], single: bool,
+            force: bool, progress) -> tuple[list[Reason], dict]:
+    """Why ``stage`` runs now (nothing: it is up to date) and its params' values."""
+    deps, upstream = _deps_now(repo, pipeline, stage, would_run, single, progress)
+    params = param_values(repo, stage)
+    reasons = reasons_to_run(repo, stage, lock.stages.get(stage.name), lock, deps, params, force, progress)
+    if upstream:  # a dry run: what those deps will be is not known before their stage runs
+        later = {u.name for u in upstream}
+        reasons = upstream + [r for r in reasons if not (r.what == "dep" and r.name in later)]
+    return reasons, params
+
+
 def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, single: bool = False,
           downstream: bool = False, dry_run: bool = False, cwd: str | None = None, progress=NULL,
-          on_stage: Callable[[StageRun], None] | None = None, output_to_stderr: bool = False) -> ReproResult:
+          on_stage: Callable[[StageRun], None] | None = None, output_to_stderr: bool = False,
+          jobs: int = 1, keep_going: bool = False,
+          on_output: Callable[[str, str, bytes], None] | None = None) -> ReproResult:
     """Run the stages named by ``targets`` (default: all) and the ones they depend on
     (only the targets with ``single``; the targets and what depends on them with
     ``downstream``) that changed. With ``output_to_stderr`` the commands' stdout goes to
-    stderr (for ``--json``, whose stdout is the result)."""
+    stderr (for ``--json``, whose stdout is the result).
+
+    ``jobs`` stages run at once, each as soon as the stages it depends on are done
+    (``make -j``); with more than one, each output line of a command goes to
+    ``on_output(stage, stream, line)`` (when given). The lock is written as each
+    stage finishes. A failure stops starting stages, waits for the running ones and
+    records them; with ``keep_going`` every stage that does not depend on a failed
+    one still runs. Then the (first) failure is raised."""
+    if jobs < 1:
+        raise UsageError(f"-j must be at least 1, got {jobs}")
     report = on_stage or (lambda run: None)
     runs: list[StageRun] = []
     git_files: set[str] = set()
+    failures: list[MlvcError] = []
+    procs: set = set()
     with _files(repo, dry_run) as (project, lock):
         pipeline = load_pipeline(repo.root, project)
         names = select(pipeline, list(targets or []), repo.root, cwd, single, downstream)
+        chosen = set(names)
+        needs = {n: ups & chosen for n, ups in upstream(pipeline).items() if n in chosen}
         would_run: set[str] = set()
-        for name in names:
-            stage = pipeline.stages[name]
-            if stage.frozen:
-                run = StageRun(name, FROZEN)
-                runs.append(run)
-                report(run)
-                continue
-            deps, upstream = _deps_now(repo, pipeline, stage, would_run, single, progress)
-            params = param_values(repo, stage)
-            reasons = upstream + reasons_to_run(repo, stage, lock.stages.get(name), lock, deps, params, force,
-                                                progress)
-            if upstream:  # a dry run: what those deps will be is not known before their stage runs
-                later = {u.name for u in upstream}
-                reasons = upstream + [r for r in reasons[len(upstream):] if not (r.what == "dep" and r.name in later)]
-            if not reasons:
-                run = StageRun(name, SKIPPED, (), stage.commands)
-                runs.append(run)
-                report(run)
-                continue
-            if dry_run:
-                would_run.add(name)
-                run = StageRun(name, WOULD_RUN, tuple(reasons), stage.commands)
-                runs.append(run)
-                report(run)
-                continue
-            report(StageRun(name, RUNNING, tuple(reasons), stage.commands))
-            remove_outs(repo, stage)
-            run_commands(repo, stage, output_to_stderr)
+        done: set[str] = set()  # ran, skipped or frozen: what depends on it may start
+        failed: set[str] = set()  # failed, or blocked by a failure
+        started: set[str] = set()
+        running: dict[Future, tuple[Stage, tuple[Reason, ...], dict]] = {}
+
+        def finish(stage: Stage, reasons: tuple[Reason, ...], params: dict) -> None:
             git_files.update(record_stage(repo, stage, project, lock, params, progress))
             repo.odb.flush()
             save(repo, None, lock)  # at once: a later failure keeps this stage
-            run = StageRun(name, RAN, tuple(reasons), stage.commands)
-            runs.append(run)
+            done.add(stage.name)
+            emit(StageRun(stage.name, RAN, reasons, stage.commands))
+
+        def emit(run: StageRun) -> None:
+            if run.action != RUNNING:
+                runs.append(run)
             report(run)
+
+        def fail(stage: Stage, reasons: tuple[Reason, ...], exc: MlvcError) -> None:
+            failed.add(stage.name)
+            failures.append(exc)
+            emit(StageRun(stage.name, FAILED, reasons, stage.commands, exc.message))
+
+        def start(name: str, pool: ThreadPoolExecutor | None) -> None:
+            stage = pipeline.stages[name]
+            started.add(name)
+            if stage.frozen:
+                done.add(name)
+                emit(StageRun(name, FROZEN))
+                return
+            reasons, params = _decide(repo, pipeline, stage, lock, would_run, single, force, progress)
+            if not reasons:
+                done.add(name)
+                emit(StageRun(name, SKIPPED, (), stage.commands))
+                return
+            if dry_run:
+                would_run.add(name)
+                done.add(name)
+                emit(StageRun(name, WOULD_RUN, tuple(reasons), stage.commands))
+                return
+            emit(StageRun(name, RUNNING, tuple(reasons), stage.commands))
+            remove_outs(repo, stage)
+            if pool is None:
+                try:
+                    run_commands(repo, stage, output_to_stderr)
+                    finish(stage, tuple(reasons), params)
+                except StageFailedError as exc:
+                    fail(stage, tuple(reasons), exc)
+                return
+            lines = partial(on_output, name) if on_output is not None else None
+            future = pool.submit(run_commands, repo, stage, output_to_stderr, lines, procs)
+            running[future] = (stage, tuple(reasons), params)
+
+        def schedule(pool: ThreadPoolExecutor | None) -> None:
+            progressed = True
+            while progressed and (keep_going or not failures):
+                progressed = False
+                for name in names:
+                    if name in started or len(running) >= jobs:
+                        continue
+                    if needs[name] & failed:
+                        started.add(name)
+                        failed.add(name)
+                        up = sorted(needs[name] & failed)[0]
+                        emit(StageRun(name, BLOCKED, (Reason("stage", "upstream failed", stage=up),),
+                                      pipeline.stages[name].commands))
+                        progressed = True
+                    elif needs[name] <= done:
+                        try:
+                            start(name, pool)
+                        except MlvcError as exc:  # a missing dep or param: like a failing stage
+                            fail(pipeline.stages[name], (), exc)
+                        progressed = True
+                    if not keep_going and failures:
+                        return
+
+        pool = ThreadPoolExecutor(jobs, thread_name_prefix="mlvc-stage") if jobs > 1 and not dry_run else None
+        try:
+            schedule(pool)
+            while running:
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    stage, reasons, params = running.pop(future)
+                    try:
+                        future.result()
+                        finish(stage, reasons, params)
+                    except StageFailedError as exc:
+                        fail(stage, reasons, exc)
+                schedule(pool)
+        except BaseException:
+            stop_all(procs)
+            raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
     changed = sorted(git_files)
     if any(r.action == RAN for r in runs):
         changed.append("mlvc.lock")
-    return ReproResult(runs, changed, dry_run)
+    result = ReproResult(runs, changed, dry_run)
+    if failures:
+        error = failures[0]
+        if len(failures) > 1:
+            others = ", ".join(repr(getattr(f, "stage", "?")) for f in failures[1:])
+            error = StageFailedError(f"{error.message} (and stages {others} failed too)", getattr(error, "stage", ""),
+                                     getattr(error, "exit_code", None), error.hint)
+        error.result = result  # what did run, for --json
+        raise error
+    return result

@@ -10,6 +10,8 @@ import shutil
 import signal
 import stat
 import subprocess
+import threading
+import time
 from typing import Any
 
 from mlvc.errors import MlvcError
@@ -52,21 +54,61 @@ def remove_outs(repo: Repo, stage: Stage) -> None:
             shutil.rmtree(path, onerror=_writable)
 
 
-def _run(cmd: str, cwd: str, env: dict, stdout) -> int:
+def _run(cmd: str, cwd: str, env: dict, stdout, on_output=None, procs: set | None = None) -> int:
     """Run one command; on Ctrl-C (or any exception) stop it and everything it started.
 
     From a terminal the command stays in mlvc's process group, so it can read the
-    terminal, and Ctrl-C reaches the whole group at once. Otherwise (CI, a script) it
-    gets a process group of its own, which is interrupted as a whole when mlvc is.
-    Either way what has not ended ``STOP_SECONDS`` after the interrupt is killed."""
-    own_group = not _isatty(0)
-    proc = subprocess.Popen(cmd, shell=True, cwd=cwd, env=env, stdout=stdout,
-                            process_group=0 if own_group else None)
+    terminal, and Ctrl-C reaches the whole group at once. Otherwise (CI, a script), or
+    when its output goes to ``on_output(stream, line)`` (parallel runs: no terminal
+    input, lines read here), it gets a process group of its own, which is interrupted
+    as a whole. What has not ended ``STOP_SECONDS`` after the interrupt is killed. A
+    command started in a worker thread is in ``procs`` while it runs, for ``stop_all``."""
+    own_group = on_output is not None or not _isatty(0)
+    piped = on_output is not None
+    proc = subprocess.Popen(cmd, shell=True, cwd=cwd, env=env, process_group=0 if own_group else None,
+                            stdin=subprocess.DEVNULL if piped else None,
+                            stdout=subprocess.PIPE if piped else stdout, stderr=subprocess.PIPE if piped else None)
+    if procs is not None:
+        procs.add(proc)
+    readers = []
+    if piped:
+        for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+            t = threading.Thread(target=_pump, args=(pipe, name, on_output), daemon=True)
+            t.start()
+            readers.append(t)
     try:
-        return proc.wait()
+        code = proc.wait()
+        for t in readers:
+            t.join()
+        return code
     except BaseException:
         _stop(proc, own_group)
         raise
+    finally:
+        if procs is not None:
+            procs.discard(proc)
+
+
+def _pump(pipe, name: str, on_output) -> None:
+    with pipe:
+        for line in iter(pipe.readline, b""):
+            on_output(name, line)
+
+
+def stop_all(procs: set) -> None:
+    """Stop the commands still running in worker threads (after Ctrl-C in the main thread):
+    each process group is interrupted, and killed if it has not ended within ``STOP_SECONDS``."""
+    running = list(procs)
+    for proc in running:
+        _signal(proc, signal.SIGINT, True)
+    deadline = time.monotonic() + STOP_SECONDS
+    for proc in running:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            _signal(proc, signal.SIGKILL, True)
+            proc.wait()
+        _signal(proc, signal.SIGKILL, True)  # what the command started and left running
 
 
 def _isatty(fd: int) -> bool:
@@ -101,15 +143,17 @@ def _stop(proc: subprocess.Popen, group: bool) -> None:
         _signal(proc, signal.SIGKILL, True)  # what the command started and left running
 
 
-def run_commands(repo: Repo, stage: Stage, output_to_stderr: bool = False) -> None:
+def run_commands(repo: Repo, stage: Stage, output_to_stderr: bool = False, on_output=None,
+                 procs: set | None = None) -> None:
     """Run each command of the stage in order, from the repository root or its wdir; with
-    ``output_to_stderr`` their stdout goes where mlvc's stderr goes."""
+    ``output_to_stderr`` their stdout goes where mlvc's stderr goes; with
+    ``on_output(stream, line)`` each line of their output goes there instead."""
     cwd = os.path.join(repo.root, stage.wdir) if stage.wdir else repo.root
     if not os.path.isdir(cwd):
         raise StageFailedError(f"stage {stage.name!r}: its wdir {stage.wdir!r} is not a folder", stage.name)
     env = dict(os.environ, MLVC_ROOT=repo.root, MLVC_STAGE=stage.name)
     for cmd in stage.commands:
-        code = _run(cmd, cwd, env, 2 if output_to_stderr else None)
+        code = _run(cmd, cwd, env, 2 if output_to_stderr else None, on_output, procs)
         if code:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             raise StageFailedError(f"stage {stage.name!r} failed: `{cmd}` {how}", stage.name, code,

@@ -26,16 +26,17 @@ class StageInputError(MlvcError):
 @dataclass(frozen=True)
 class Reason:
     """One reason a stage runs. ``what``: stage | cmd | dep | param | out; ``change``:
-    not run yet | forced | always changed | changed | new | removed | missing | upstream."""
+    not run yet | forced | always changed | changed | new | removed | missing | upstream (a dep
+    that a stage which would run makes) | upstream failed (``stage`` failed; with keep-going)."""
 
     what: str
     change: str
     name: str = ""  # the path, or FILE:KEY for a param
-    stage: str = ""  # for "upstream": the stage that makes the dep
+    stage: str = ""  # for "upstream": the stage that makes the dep; for "upstream failed": the one that failed
 
     def __str__(self) -> str:
         if self.what == "stage":
-            return self.change
+            return f"stage {self.stage} failed" if self.change == "upstream failed" else self.change
         if self.what == "cmd":
             return "cmd changed"
         if self.change == "upstream":

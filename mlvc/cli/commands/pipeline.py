@@ -5,6 +5,7 @@ Each one: parse options, call one ``mlvc.api`` function, render."""
 from __future__ import annotations
 
 import sys
+import threading
 from typing import List, Optional
 
 import typer
@@ -107,10 +108,38 @@ def _announce(run) -> None:
         out(f"Stage '{run.name}' is up to date: skipped.")
     elif run.action == "frozen":
         out(f"Stage '{run.name}' is frozen: skipped.")
+    elif run.action == "failed":
+        out(run.error[:1].upper() + run.error[1:] + ".")
+    elif run.action == "blocked":
+        out(f"Stage '{run.name}' did not run: {reasons}.")
     elif run.action == "would run":
         out(f"Would run stage '{run.name}': {reasons}")
         for c in run.cmd:
             out(f"> {c}")
+
+
+def _repro_json(result) -> dict:
+    return {"dry_run": result.dry_run, "git_add": result.git_files, "stages": [
+        {"name": r.name, "action": r.action, "reasons": [x.to_json() for x in r.reasons],
+         "reason_text": [str(x) for x in r.reasons], "cmd": list(r.cmd), **({"error": r.error} if r.error else {})}
+        for r in result.stages]}
+
+
+class _Prefixed:
+    """Each output line of a stage run in parallel, prefixed with its name, written whole."""
+
+    def __init__(self, to_stderr: bool) -> None:
+        self.lock = threading.Lock()
+        self.to_stderr = to_stderr
+
+    def __call__(self, stage: str, stream: str, line: bytes) -> None:
+        target = sys.stderr if stream == "stderr" or self.to_stderr else sys.stdout
+        if not line.endswith(b"\n"):
+            line += b"\n"
+        with self.lock:
+            target.flush()
+            target.buffer.write(f"[{stage}] ".encode() + line)
+            target.buffer.flush()
 
 
 @app.command()
@@ -123,6 +152,10 @@ def repro(
     single: bool = typer.Option(False, "--single-item", "-s", help="Only the targets, not the stages they depend on."),
     downstream: bool = typer.Option(False, "--downstream", help="The targets and every stage that depends on them."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would run and why; run nothing."),
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", min=1,
+                             help="Run up to N independent stages at once; their output lines start with [NAME]."),
+    keep_going: bool = typer.Option(False, "--keep-going", "-k",
+                                    help="After a failure, still run every stage that does not depend on it."),
     as_json: bool = JSON,
 ):
     """Run the stages whose inputs changed, and record them in mlvc.lock.
@@ -132,26 +165,36 @@ def repro(
     depend on come first. Outs (unless persist: true) are removed before
     their stage runs. The command's output streams to the terminal (with
     --json, to stderr). A failing command stops the run, naming the stage
-    and the exit code; mlvc.lock keeps the stages that finished. Cached outs
-    are stored and git-ignored like `mlvc add`, so `mlvc status` and `mlvc
-    checkout` treat them the same.
+    and the exit code; mlvc.lock keeps the stages that finished. With -j N,
+    independent stages run at once, each line of their output prefixed with
+    [NAME]; a failure lets the running stages finish (and be recorded) and
+    starts no new one, unless -k. Cached outs are stored and git-ignored
+    like `mlvc add`, so `mlvc status` and `mlvc checkout` treat them the same.
 
     Example: mlvc repro train --dry-run && mlvc repro && git add mlvc.lock
     """
     from mlvc import api
 
+    from mlvc.cli.exitcodes import exit_status_for
+    from mlvc.errors import MlvcError
+
     bar = render.progress()
     try:
         result = api.repro(targets or [], force=force, single=single, downstream=downstream, dry_run=dry_run,
-                           progress=bar, on_stage=None if as_json else _announce, output_to_stderr=as_json)
+                           progress=bar, on_stage=None if as_json else _announce, output_to_stderr=as_json,
+                           jobs=jobs, keep_going=keep_going, on_output=_Prefixed(as_json))
+    except MlvcError as exc:
+        if not as_json or getattr(exc, "result", None) is None:
+            raise
+        code = int(exit_status_for(exc))  # a stage failed: the JSON says what ran too
+        render.error(exc, code)
+        emit_json({**_repro_json(exc.result), "error": exc.message, "hint": exc.hint, "exit_code": code})
+        return code
     finally:
         if hasattr(bar, "stop"):
             bar.stop()
     if as_json:
-        emit_json({"dry_run": result.dry_run, "stages": [
-            {"name": r.name, "action": r.action, "reasons": [x.to_json() for x in r.reasons],
-             "reason_text": [str(x) for x in r.reasons], "cmd": list(r.cmd)} for r in result.stages],
-            "git_add": result.git_files})
+        emit_json(_repro_json(result))
         return
     if not result.stages:
         out("No stages to run; define one with `mlvc stage add`.")
