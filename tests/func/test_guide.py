@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "getting-started.md"
 ANY = "[...]"
 EXIT = re.compile(r"^\[exit (\d+)\]$")
@@ -98,6 +100,7 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # some forty commands
 def test_the_guide_runs_as_written(tmp_path):
     lines = GUIDE.read_text().splitlines()
     commands = parse(lines)
