@@ -19,12 +19,35 @@ COPY_CHUNK = 1024 * 1024
 RACY_NS = 20_000_000
 
 _TMP_SERIAL = itertools.count()
-_TMP_TAG = os.urandom(4).hex()
+_TMP_TAG = os.urandom(8).hex()
 
 
 def tmp_name(folder: str) -> str:
-    """A fresh temp-file name in ``folder`` (unique in this process; created with O_EXCL)."""
+    """A fresh temp-file name in ``folder``: ``.mlvc-tmp-<pid>-<16 random hex>-<serial>``, a name
+    no user plausibly picks, and created only with O_EXCL or a link (which never replace a
+    file), so a name taken by a user's file fails instead of touching it.
+
+    ``folder`` is mlvc's own (``.mlvc/tmp``, the cache): a temp file is made among a user's
+    files only as the last resort where that folder is on another file system (EXDEV)."""
     return os.path.join(folder, f"{TMP_PREFIX}{os.getpid()}-{_TMP_TAG}-{next(_TMP_SERIAL)}")
+
+
+def replace_via(dest: str, tmp_dir: str, make) -> None:
+    """Replace ``dest`` with a new file that ``make(tmp)`` creates at the fresh name ``tmp``
+    (with O_EXCL or a link: never over an existing file), made in ``tmp_dir`` (mlvc's own
+    folder) and renamed over ``dest``. Only where a rename from ``tmp_dir`` cannot reach
+    ``dest`` (EXDEV: another file system, a bind mount) is it made beside ``dest``. A temp
+    file is removed only if this call made it (``make`` removes what it made when it fails)."""
+    for folder in (tmp_dir, os.path.dirname(dest)):
+        tmp = tmp_name(folder)
+        make(tmp)
+        try:
+            replace_file(tmp, dest)
+            return
+        except OSError as exc:
+            unlink_quiet(tmp)
+            if exc.errno != errno.EXDEV or folder != tmp_dir:
+                raise
 
 
 def fsync_dir(folder: str) -> None:
