@@ -22,7 +22,9 @@ from typing import Callable, Iterator
 from mlvc.errors import MlvcError, UsageError
 from mlvc.formats.lock import read_lock
 from mlvc.formats.project import PROJECT_FILE, read_project
+from mlvc.ops.checkout import checkout_entries
 from mlvc.ops.targets import save, writing
+from mlvc.pipeline import run_cache as run_cache_module
 from mlvc.pipeline.dag import select, upstream
 from mlvc.pipeline.run import StageFailedError, record_stage, remove_outs, run_commands, stop_all
 from mlvc.pipeline.stage import Pipeline, Stage, load_pipeline
@@ -36,13 +38,15 @@ SKIPPED = "skipped"
 WOULD_RUN = "would run"
 FROZEN = "frozen"
 FAILED = "failed"
+RESTORED = "restored"  # from the run-cache
+WOULD_RESTORE = "would restore"
 BLOCKED = "blocked"  # depends on a stage that failed (with keep_going)
 
 
 @dataclass(frozen=True)
 class StageRun:
     name: str
-    action: str  # running | ran | skipped | would run | frozen | failed | blocked
+    action: str  # running | ran | restored | skipped | would run | would restore | frozen | failed | blocked
     reasons: tuple[Reason, ...] = ()
     cmd: tuple[str, ...] = ()
     error: str = ""  # for "failed": what went wrong
@@ -56,7 +60,7 @@ class ReproResult:
 
     @property
     def ran(self) -> list[str]:
-        return [s.name for s in self.stages if s.action == RAN]
+        return [s.name for s in self.stages if s.action in (RAN, RESTORED)]
 
 
 @contextmanager
@@ -97,22 +101,24 @@ def _parents(path: str) -> Iterator[str]:
 
 
 def _decide(repo: Repo, pipeline: Pipeline, stage: Stage, lock, would_run: set[str], single: bool,
-            force: bool, progress) -> tuple[list[Reason], dict]:
-    """Why ``stage`` runs now (nothing: it is up to date) and its params' values."""
+            force: bool, progress) -> tuple[list[Reason], dict, dict | None]:
+    """Why ``stage`` runs now (nothing: it is up to date), its params' values, and its deps'
+    ids (None when some dep is made by a stage that would run: not known yet)."""
     deps, upstream = _deps_now(repo, pipeline, stage, would_run, single, progress)
     params = param_values(repo, stage)
     reasons = reasons_to_run(repo, stage, lock.stages.get(stage.name), lock, deps, params, force, progress)
     if upstream:  # a dry run: what those deps will be is not known before their stage runs
         later = {u.name for u in upstream}
         reasons = upstream + [r for r in reasons if not (r.what == "dep" and r.name in later)]
-    return reasons, params
+        return reasons, params, None
+    return reasons, params, deps
 
 
 def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, single: bool = False,
           downstream: bool = False, dry_run: bool = False, cwd: str | None = None, progress=NULL,
           on_stage: Callable[[StageRun], None] | None = None, output_to_stderr: bool = False,
           jobs: int = 1, keep_going: bool = False,
-          on_output: Callable[[str, str, bytes], None] | None = None) -> ReproResult:
+          on_output: Callable[[str, str, bytes], None] | None = None, run_cache: bool = True) -> ReproResult:
     """Run the stages named by ``targets`` (default: all) and the ones they depend on
     (only the targets with ``single``; the targets and what depends on them with
     ``downstream``) that changed. With ``output_to_stderr`` the commands' stdout goes to
@@ -123,7 +129,11 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
     ``on_output(stage, stream, line)`` (when given). The lock is written as each
     stage finishes. A failure stops starting stages, waits for the running ones and
     records them; with ``keep_going`` every stage that does not depend on a failed
-    one still runs. Then the (first) failure is raised."""
+    one still runs. Then the (first) failure is raised.
+
+    With ``run_cache`` (and without ``force``), a stage that must run but ran before
+    with the same cmd, dep ids and param values, and whose outs are all in the cache,
+    gets them checked out instead ("restored"). Every successful run is remembered."""
     if jobs < 1:
         raise UsageError(f"-j must be at least 1, got {jobs}")
     report = on_stage or (lambda run: None)
@@ -142,12 +152,21 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
         started: set[str] = set()
         running: dict[Future, tuple[Stage, tuple[Reason, ...], dict]] = {}
 
-        def finish(stage: Stage, reasons: tuple[Reason, ...], params: dict) -> None:
+        def finish(stage: Stage, reasons: tuple[Reason, ...], params: dict, action: str = RAN) -> None:
             git_files.update(record_stage(repo, stage, project, lock, params, progress))
             repo.odb.flush()
+            if action == RAN and run_cache_module.eligible(stage):
+                key = run_cache_module.signature(stage, lock.stages[stage.name].deps, params)
+                run_cache_module.save(repo, key, [lock.artifacts[p] for p in stage.cached_outs])
             save(repo, None, lock)  # at once: a later failure keeps this stage
             done.add(stage.name)
-            emit(StageRun(stage.name, RAN, reasons, stage.commands))
+            emit(StageRun(stage.name, action, reasons, stage.commands))
+
+        def cached_run(stage: Stage, params: dict, deps: dict | None):
+            """The outs of an earlier run with the same inputs, if the run-cache has them all."""
+            if not run_cache or force or stage.always_changed or deps is None or not run_cache_module.eligible(stage):
+                return None
+            return run_cache_module.lookup(repo, run_cache_module.signature(stage, deps, params), stage)
 
         def emit(run: StageRun) -> None:
             if run.action != RUNNING:
@@ -166,15 +185,22 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
                 done.add(name)
                 emit(StageRun(name, FROZEN))
                 return
-            reasons, params = _decide(repo, pipeline, stage, lock, would_run, single, force, progress)
+            reasons, params, deps = _decide(repo, pipeline, stage, lock, would_run, single, force, progress)
             if not reasons:
                 done.add(name)
                 emit(StageRun(name, SKIPPED, (), stage.commands))
                 return
+            outs = cached_run(stage, params, deps)
             if dry_run:
-                would_run.add(name)
+                if outs is None:
+                    would_run.add(name)
                 done.add(name)
-                emit(StageRun(name, WOULD_RUN, tuple(reasons), stage.commands))
+                emit(StageRun(name, WOULD_RUN if outs is None else WOULD_RESTORE, tuple(reasons), stage.commands))
+                return
+            if outs is not None:
+                remove_outs(repo, stage)
+                checkout_entries(repo, outs, force=True, progress=progress)
+                finish(stage, tuple(reasons), params, RESTORED)
                 return
             emit(StageRun(name, RUNNING, tuple(reasons), stage.commands))
             remove_outs(repo, stage)
@@ -232,7 +258,7 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
             if pool is not None:
                 pool.shutdown(wait=True)
     changed = sorted(git_files)
-    if any(r.action == RAN for r in runs):
+    if any(r.action in (RAN, RESTORED) for r in runs):
         changed.append("mlvc.lock")
     result = ReproResult(runs, changed, dry_run)
     if failures:

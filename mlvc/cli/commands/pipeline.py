@@ -104,6 +104,10 @@ def _announce(run) -> None:
         for c in run.cmd:
             out(f"> {c}")
         sys.stdout.flush()  # before the command writes to the same terminal
+    elif run.action == "restored":
+        out(f"Stage '{run.name}' restored from run-cache ({reasons}).")
+    elif run.action == "would restore":
+        out(f"Would restore stage '{run.name}' from run-cache: {reasons}")
     elif run.action == "skipped":
         out(f"Stage '{run.name}' is up to date: skipped.")
     elif run.action == "frozen":
@@ -156,6 +160,8 @@ def repro(
                              help="Run up to N independent stages at once; their output lines start with [NAME]."),
     keep_going: bool = typer.Option(False, "--keep-going", "-k",
                                     help="After a failure, still run every stage that does not depend on it."),
+    no_run_cache: bool = typer.Option(False, "--no-run-cache",
+                                      help="Run the commands even when the run-cache has their outputs."),
     as_json: bool = JSON,
 ):
     """Run the stages whose inputs changed, and record them in mlvc.lock.
@@ -168,8 +174,11 @@ def repro(
     and the exit code; mlvc.lock keeps the stages that finished. With -j N,
     independent stages run at once, each line of their output prefixed with
     [NAME]; a failure lets the running stages finish (and be recorded) and
-    starts no new one, unless -k. Cached outs are stored and git-ignored
-    like `mlvc add`, so `mlvc status` and `mlvc checkout` treat them the same.
+    starts no new one, unless -k. A stage that ran before with the same
+    cmd, deps and params has its outs checked out from the run-cache
+    instead of running (unless -f or --no-run-cache). Cached outs are stored
+    and git-ignored like `mlvc add`, so `mlvc status` and `mlvc checkout`
+    treat them the same.
 
     Example: mlvc repro train --dry-run && mlvc repro && git add mlvc.lock
     """
@@ -182,7 +191,8 @@ def repro(
     try:
         result = api.repro(targets or [], force=force, single=single, downstream=downstream, dry_run=dry_run,
                            progress=bar, on_stage=None if as_json else _announce, output_to_stderr=as_json,
-                           jobs=jobs, keep_going=keep_going, on_output=_Prefixed(as_json))
+                           jobs=jobs, keep_going=keep_going, on_output=_Prefixed(as_json),
+                           run_cache=not no_run_cache)
     except MlvcError as exc:
         if not as_json or getattr(exc, "result", None) is None:
             raise
@@ -199,7 +209,7 @@ def repro(
     if not result.stages:
         out("No stages to run; define one with `mlvc stage add`.")
     elif result.dry_run:
-        n = sum(1 for r in result.stages if r.action == "would run")
+        n = sum(1 for r in result.stages if r.action in ("would run", "would restore"))
         out(f"\n{n} stage{'s' if n != 1 else ''} would run (dry run: nothing ran)." if n else
             "\nEverything is up to date (dry run).")
     elif result.ran:
