@@ -94,6 +94,19 @@ def warn_damaged(odb: LocalObjectStore, root: str, artifact: str, changes, progr
                           "the new content, the recorded version is lost from this cache")
 
 
+_ROOT_FD: int | None = None
+
+
+def _link_file(src: str, dst: str) -> None:
+    """Hardlink the file ``src`` names, through a symlink too. (Python's os.link calls
+    link(2), which on Linux links a symlink itself; a dir fd makes it call linkat(2) with
+    AT_SYMLINK_FOLLOW. Both paths are absolute, so the fd only chooses the call.)"""
+    global _ROOT_FD
+    if _ROOT_FD is None:
+        _ROOT_FD = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    os.link(os.path.abspath(src), os.path.abspath(dst), src_dir_fd=_ROOT_FD, follow_symlinks=True)
+
+
 def _large_file(path: str) -> bool:
     try:
         st = os.lstat(path)
@@ -179,10 +192,12 @@ class CacheLinker:
         return oid, size
 
     def _tmp_folder(self) -> str:
-        """Where a file waits in the cache before it has its object name (fsck counts what a kill leaves)."""
+        """Where a file waits in the cache before it has its object name: ``files/xxh3/``
+        (fsck counts what a kill leaves). Made through the store's own ``folder``, so that
+        what the store does before its first file is written (take the cache lock, which
+        clears killed writers' temp files) is done before a temp file of ours exists."""
         if self._tmp_dir is None:
-            os.makedirs(self.odb.root, exist_ok=True)
-            self._tmp_dir = self.odb.root
+            self._tmp_dir = os.path.dirname(self.odb.folder("0" * 32))
         return self._tmp_dir
 
     def _store_reflink(self, src: str, oid: str | None) -> tuple[str, int]:
@@ -207,7 +222,7 @@ class CacheLinker:
         size, or its hash, and nothing is published."""
         tmp = fs.tmp_name(self._tmp_folder())
         try:
-            os.link(src, tmp)
+            _link_file(src, tmp)
         except OSError as exc:
             # EMLINK: the file has as many names as the file system allows (it is linked from
             # the cache already). In symlink mode the workspace gets a symlink whatever the
@@ -288,7 +303,7 @@ class CacheLinker:
         kind = self._place_unnamed(oid, src, dest, mode, size, new, tmp_dir)
         if kind is not None:
             return kind
-        folder = tmp_dir or os.path.dirname(dest)
+        folder = tmp_dir or self._tmp_folder()  # never a temp name among the user's files (but EXDEV below)
         copied = False
 
         def make(kind: str) -> str:
@@ -313,7 +328,8 @@ class CacheLinker:
                     self._check_size(oid, src, size)
                     os.symlink(src, tmp)
             except OSError as exc:
-                fs.unlink_quiet(tmp)
+                if not isinstance(exc, FileExistsError):  # else the name is not ours: never removed
+                    fs.unlink_quiet(tmp)
                 if isinstance(exc, FileNotFoundError) and not os.path.exists(src):
                     raise ObjectNotFoundError(f"object {oid} is not in the cache", [oid]) from None
                 raise
@@ -324,8 +340,8 @@ class CacheLinker:
             fs.replace_file(tmp, dest)
         except OSError as exc:
             fs.unlink_quiet(tmp)
-            if exc.errno == errno.EXDEV and tmp_dir is not None:
-                return self.place(oid, dest, executable, size, None)
+            if exc.errno == errno.EXDEV and folder != os.path.dirname(dest):  # a bind mount: beside it
+                return self.place(oid, dest, executable, size, os.path.dirname(dest))
             raise
         if kind == "hardlink":
             # A rename onto another name of the same file does nothing and leaves the temp
@@ -412,14 +428,16 @@ class CacheLinker:
                     if copied:
                         self._kept_copy()
                     return kind
-                name = fs.tmp_name(tmp_dir or folder)
+                name = fs.tmp_name(tmp_dir or self._tmp_folder())
                 try:
-                    fs.publish_tmpfile(fd, name)
-                except OSError as exc:  # tmp_dir on another file system (a bind mount)
-                    if exc.errno != errno.EXDEV or tmp_dir is None:
+                    published = fs.publish_tmpfile(fd, name)
+                except OSError as exc:  # tmp_dir on another file system (a bind mount): beside dest
+                    if exc.errno != errno.EXDEV:
                         raise
                     name = fs.tmp_name(folder)
-                    fs.publish_tmpfile(fd, name)
+                    published = fs.publish_tmpfile(fd, name)
+                if not published:  # the name is taken (not by us): never replaced or removed
+                    raise OSError(errno.EEXIST, "temp name taken", name)
                 try:
                     fs.replace_file(name, dest)
                 except BaseException:
