@@ -122,6 +122,11 @@ BAD = [
 ]
 
 
+def _state(repo):
+    """The workspace, mlvc.yaml, mlvc.lock and .gitignore files, and the objects in the cache."""
+    return snapshot(repo.root, skip=(".git", ".mlvc")), cache_oids(repo.root)
+
+
 def _says(r, path: str, problem: str) -> None:
     assert r.exit_code == 3, r.output
     assert one_line_error(r).startswith(f"error: cannot track {path!r}: its name {problem}"), r.stderr
@@ -132,20 +137,20 @@ def _says(r, path: str, problem: str) -> None:
 def test_a_bad_name_is_refused_the_same_way_everywhere(repo, mlvc, name, problem):
     repo.root.gen({"data/ok.txt": "ok"})
     (repo.root / name).write_bytes(b"x")
-    before = snapshot(repo.root)
+    before = _state(repo)
     _says(mlvc("add", name), name, problem)  # a file artifact
     (repo.root / "data" / name).write_bytes(b"x")
-    before = snapshot(repo.root)
+    before = _state(repo)
     _says(mlvc("add", "data"), f"data/{name}", problem)  # a file inside a folder
-    assert snapshot(repo.root) == before and not os.path.exists(repo.root / "mlvc.lock")
+    assert _state(repo) == before and not os.path.exists(repo.root / "mlvc.lock")
     os.unlink(repo.root / "data" / name)
     assert mlvc("add", "data").exit_code == 0
     (repo.root / "data" / "sub").mkdir()
     (repo.root / "data" / "sub" / name).write_bytes(b"x")
-    before = snapshot(repo.root)
+    before = _state(repo)
     _says(mlvc("status"), f"data/sub/{name}", problem)
     _says(mlvc("commit"), f"data/sub/{name}", problem)
-    assert snapshot(repo.root) == before
+    assert _state(repo) == before
 
 
 @pytest.mark.parametrize("name,problem", BAD[:2])
@@ -175,12 +180,12 @@ def _craft(repo, mlvc, lines: list[str]) -> str:
 
 def test_a_tree_with_a_bad_name_is_refused_naming_it(repo, mlvc):
     oid = _craft(repo, mlvc, [f"a.txt\0{file_meta(oid_of(b'a'), 1, False)}", f"b\\c\0{file_meta(oid_of(b'b'), 1, False)}"])
-    before = snapshot(repo.root)
+    before = _state(repo)
     for args in (("status",), ("checkout", "--force")):
         r = mlvc(*args)
         assert r.exit_code == 3, r.output
         assert f"tree {oid}:3: the name 'b\\\\c' contains a backslash" in one_line_error(r), r.stderr
-    assert snapshot(repo.root) == before
+    assert _state(repo) == before
 
 
 @pytest.mark.parametrize("depth,name_len,words", [(1, 300, "has a name of 300 bytes (at most 255)"),
@@ -199,12 +204,12 @@ def test_checkout_refuses_a_tree_with_names_too_long_before_changing_anything(re
     lock = repo.root / "mlvc.lock"
     old = read_lock(repo.root)["artifacts"]["data"]["oid"]
     lock.write_text(lock.read_text().replace(old, oid))
-    before = snapshot(repo.root)  # b.txt would be deleted, were the tree not refused first
+    before = _state(repo)  # b.txt would be deleted, were the tree not refused first
     r = mlvc("checkout", "--force")
     assert r.exit_code == 3, r.output
     line = one_line_error(r)
     assert line.startswith("error: tree ") and words in line, line
-    assert snapshot(repo.root) == before
+    assert _state(repo) == before
 
 
 # ------------------------------------------------------------ sockets and broken symlinks
