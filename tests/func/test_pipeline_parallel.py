@@ -91,3 +91,29 @@ def test_dry_run_with_jobs(mlvc, repo):
     write_stages(repo.root, {"a": {"cmd": "echo a > a.txt", "outs": ["a.txt"]}})
     r = mlvc("repro", "-j", "4", "--dry-run", "--json")
     assert [s["action"] for s in json.loads(r.stdout)["stages"]] == ["would run"]
+
+
+def test_ctrl_c_stops_every_running_stage(repo):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = repo.root
+    forever = "import pathlib, time; pathlib.Path('{0}.started').write_text('1'); time.sleep(60); " \
+              "pathlib.Path('{0}.txt').write_text('late')"
+    write_stages(root, {"done": {"cmd": "echo d > done.txt", "outs": ["done.txt"]},
+                        "a": {"cmd": py(forever.format("a")), "deps": ["done.txt"], "outs": ["a.txt"]},
+                        "b": {"cmd": py(forever.format("b")), "deps": ["done.txt"], "outs": ["b.txt"]}})
+    proc = subprocess.Popen([sys.executable, "-m", "mlvc", "repro", "-j", "2"], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not ((root / "a.started").exists() and (root / "b.started").exists()):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert list(read_lock(root)["stages"]) == ["done"]
+    time.sleep(0.5)
+    assert subprocess.run(["pgrep", "-f", "time.sleep\\(60\\)"], capture_output=True).returncode == 1
