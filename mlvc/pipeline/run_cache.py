@@ -42,11 +42,21 @@ def signature(stage: Stage, deps: dict[str, LockEntry], params: dict[str, dict[s
     data = {
         "cmd": stage.recorded_cmd, "wdir": stage.wdir,
         "deps": {p: deps[p].oid for p in sorted(deps)},
-        "params": params,
+        "params": _canonical(params),
         "outs": sorted(o.path for o in stage.outs),
     }
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=repr, ensure_ascii=False)
     return hash_bytes(text.encode("utf-8"))
+
+
+def _canonical(value: Any) -> Any:
+    """A value JSON can sort: a key that is not a string (YAML allows ``1:`` or ``true:``)
+    is written with its type, so ``1`` and ``"1"`` stay apart."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else f"{type(k).__name__}:{k!r}": _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
 
 
 def _path(repo: Repo, key: str, create: bool) -> str:

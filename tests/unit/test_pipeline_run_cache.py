@@ -34,6 +34,8 @@ def test_every_input_counts():
         signature(STAGE, {**DEPS, "train.py": LockEntry("train.py", "1" * 32, 3)}, PARAMS),
         signature(STAGE, DEPS, {"params.yaml": {**PARAMS["params.yaml"], "lr": 0.2}}),
         signature(STAGE, DEPS, {"params.yaml": {**PARAMS["params.yaml"], "lr": "0.1"}}),
+        signature(STAGE, DEPS, {"params.yaml": {"opt": {1: "a", "b": 2}}}),  # keys of mixed types sort too
+        signature(STAGE, DEPS, {"params.yaml": {"opt": {"1": "a", "b": 2}}}),
     ]
     assert len({base, *others}) == len(others) + 1
 
