@@ -139,7 +139,7 @@ def _list_folder(folder: str, prefix: str, rel: str, skipped: list[str], top: bo
                     problem = name_problem(name)
                     if problem:
                         raise bad_name(f"{rel}/{prefix}{name}", problem)
-                if name in NEVER_TRACKED:
+                if name[0] == "." and name in NEVER_TRACKED:
                     skipped.append(prefix + name)
                     continue
                 if entry.is_dir(follow_symlinks=False):
