@@ -83,6 +83,25 @@ def test_checkout_without_o_tmpfile_makes_no_temp_file_among_the_users(repo, mlv
     _none_among(made, repo.root / "data")
 
 
+def test_a_temp_name_taken_by_a_users_file_is_never_removed(repo, mlvc, monkeypatch):
+    from mlvc import fs
+    from mlvc.fs import atomic
+
+    repo.root.gen({"data/a.txt": "a", "data/.mlvc-tmp-notes.txt": "mine"})
+    assert mlvc("add", "data").exit_code == 0
+    (repo.root / "data/a.txt").write_text("changed")
+    assert mlvc("commit").exit_code == 0
+    (repo.root / "data/a.txt").write_text("a")
+    monkeypatch.setattr("mlvc.fs.open_tmpfile", lambda folder, mode=0o444: None)
+    taken = str(repo.root / "data/.mlvc-tmp-notes.txt")
+    monkeypatch.setattr(atomic, "tmp_name", lambda folder: taken)  # as if a user picked mlvc's name
+    monkeypatch.setattr(fs, "tmp_name", lambda folder: taken)
+    r = mlvc("checkout")
+    assert r.exit_code != 0
+    assert (repo.root / "data/.mlvc-tmp-notes.txt").read_text() == "mine"
+    assert (repo.root / "data/a.txt").read_text() == "a"
+
+
 # ------------------------------------------------------------ nested .git and .mlvc
 
 
