@@ -79,9 +79,9 @@ def check_not_damaged(odb: LocalObjectStore, oid: str, abspath: str, path: str, 
     if is_object_file(abspath, odb.path(oid)):
         raise CorruptObjectError(
             damaged_message(oid, path),
-            f"nothing was changed; `mlvc commit {artifact}` keeps the changed file (and drops the damaged "
-            "object), or `mlvc fsck --repair` drops it and the recorded version must come from another "
-            "copy of the cache")
+            f"nothing was changed; to keep the change, `mlvc commit {artifact}` (it drops the damaged object); "
+            "to get the recorded version back, `mlvc fsck --repair`, copy the object from another clone's "
+            "cache, then `mlvc checkout --force`")
 
 
 def warn_damaged(odb: LocalObjectStore, root: str, artifact: str, changes, progress=NULL) -> None:
