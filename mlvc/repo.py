@@ -87,6 +87,7 @@ class Repo:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.dot = os.path.join(self.root, MLVC_DIR)
+        self._writing = False  # inside lock(): the cache lock is held SHARED once the cache is used
         fs.safe_dir(self.root, MLVC_DIR, create=False)  # .mlvc is a real folder (or not there yet)
         self.tmp_dir = os.path.join(self.dot, "tmp")  # a path only: use it through safe_tmp()
 
@@ -118,12 +119,24 @@ class Repo:
         objects = fs.safe_dir(cache, "/".join(LAYOUT), create=False, shown_root=self.root if inside else None)
         fs.check_no_links(cache, self.root)  # the cache's own folders (files/, format 1 fan-outs)
         fs.check_no_links(objects, self.root)  # the fan-out folders of objects
-        store = LocalObjectStore(cache, fsync=self.config.get("core.fsync") or "batch")
+        store = LocalObjectStore(cache, fsync=self.config.get("core.fsync") or "batch",
+                                 shared=self.config.get("cache.shared") == "group")
+        if self._writing:  # made under the repository lock: a writer holds the cache lock too
+            store.acquire(wait=lock_wait_seconds())
         try:
             store.upgrade_layout()  # a cache of format 1: moved once, in milliseconds (a rename per folder)
         except PermissionError:
             store.root = store.cache  # a format 1 cache this user may not change: read it in place
         return store
+
+    @contextmanager
+    def cache_lock(self, exclusive: bool = True) -> Iterator[None]:
+        """The cache lock for the block. EXCLUSIVE (the default) is for a garbage collection: it
+        waits (``MLVC_LOCK_TIMEOUT``) until no writer of any repository that shares the cache is
+        running, and keeps new ones waiting. Take it inside ``lock()``; a writer's SHARED hold
+        (taken by ``lock()`` itself) is given up for the block and taken again after it."""
+        with self.odb.lock(exclusive=exclusive, wait=lock_wait_seconds()):
+            yield
 
     @cached_property
     def state(self) -> State | StateNoop:
@@ -155,6 +168,11 @@ class Repo:
     def lock(self) -> Iterator[None]:
         """Serialise writers. A lock left by a dead process is released by the OS.
 
+        A writer that uses the cache (add, commit, checkout, fsck --repair) also holds the cache
+        lock SHARED from its first use of ``odb`` to the end of the block (``cache_lock``), so a
+        garbage collection of any repository sharing the cache waits for it; a permission error
+        in the cache gets a hint about ``cache.shared``.
+
         Two locks, taken in this order: ``.mlvc/tmp/lock`` (which names the holder's pid), opened
         without following a link and re-checked after ``flock`` to be the file at that path still
         (else it was replaced while we waited: lock the new one); then the ``.mlvc`` folder itself,
@@ -175,9 +193,20 @@ class Repo:
             _flock(fcntl, dot_fd, deadline, fd, required=False)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            self._writing = True
             try:
+                if "odb" in self.__dict__:
+                    self.odb.acquire(wait=lock_wait_seconds())
                 yield
+            except PermissionError as exc:
+                hinted = self._cache_permission(exc)
+                if hinted is None:
+                    raise
+                raise hinted from exc
             finally:
+                self._writing = False
+                if "odb" in self.__dict__:
+                    self.odb.release()
                 os.ftruncate(fd, 0)
                 if dot_fd >= 0:
                     fcntl.flock(dot_fd, fcntl.LOCK_UN)
@@ -186,6 +215,26 @@ class Repo:
             if dot_fd >= 0:
                 os.close(dot_fd)
             os.close(fd)
+
+    def _cache_permission(self, exc: PermissionError) -> MlvcError | None:
+        """A permission error on a path in the cache, as an error that says how a cache several
+        users share is set up (None for a path elsewhere)."""
+        if "odb" not in self.__dict__ or not exc.filename:
+            return None
+        cache = self.odb.cache
+        path = os.fsdecode(exc.filename)
+        if not fs.is_within(cache, path):
+            return None
+        if os.path.basename(path).startswith(fs.TMP_PREFIX):
+            path = os.path.dirname(path)  # the folder it could not be written in
+        import shlex
+
+        c = shlex.quote(cache)
+        return MlvcError(
+            f"permission denied in the cache: {path} ({exc.strerror or exc})",
+            "if several users share this cache, run `mlvc config cache.shared group` in each repository that "
+            f"uses it and give the group its folders once: `chgrp -R GROUP {c} && find {c} -type d -exec "
+            "chmod 2775 {} +`; else make it yours again (`chown -R`) or set another cache.dir")
 
     def _lock_file(self, fcntl, dir_fd: int, deadline: float) -> int:
         """An fd of ``.mlvc/tmp/lock``, flocked, that is still the file at that path."""

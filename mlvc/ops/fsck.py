@@ -18,7 +18,9 @@ class FsckResult:
     corrupted: list[str]
     missing: list[str]  # referenced by mlvc.lock (or its trees) but absent
     removed: list[str] = field(default_factory=list)  # with repair: corrupted objects dropped
-    stale_temp: int = 0  # temp files a killed writer left in the cache (removed with repair)
+    # Temp files killed writers left in the cache (removed with repair): all of them when no
+    # writer of any repository sharing the cache is running, else those older than an hour.
+    stale_temp: int = 0
 
     @property
     def ok(self) -> bool:
@@ -30,14 +32,15 @@ def fsck(repo: Repo, progress=NULL, repair: bool = False) -> FsckResult:
     wrong, so nothing is lost) so that `mlvc commit` or `mlvc add` can store them again."""
     if not repair:
         return _check(repo, progress)
-    with repo.lock():
+    with repo.lock():  # and the cache lock, shared: taking it removes what killed writers left
         result = _check(repo, progress)
         for oid in result.corrupted:
             repo.odb.remove(oid)
         for path in repo.odb.stale_temp_files():
-            fs.remove_path(path)
+            fs.unlink_quiet(path)
+            repo.odb.removed_temp += 1
         return FsckResult(result.checked, result.corrupted, result.missing, list(result.corrupted),
-                          result.stale_temp)
+                          repo.odb.removed_temp)
 
 
 def _check(repo: Repo, progress) -> FsckResult:
