@@ -415,8 +415,7 @@ class LocalObjectStore(ObjectStore):
                         st = os.lstat(path)
                     except FileNotFoundError:
                         continue
-                    # ctime too: a file hardlinked in to be hashed keeps its own (old) mtime
-                    if stat.S_ISREG(st.st_mode) and max(st.st_mtime, st.st_ctime) < before:
+                    if stat.S_ISREG(st.st_mode) and st.st_mtime < before:
                         found.append(path)
         return found
 
