@@ -16,11 +16,12 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from mlvc.ops.init import InitResult, init
-from mlvc.repo import Repo
+from mlvc.repo import Repo, find_root
 
 __all__ = [
-    "open_repo", "init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck",
-    "config_get", "config_list", "config_set", "config_unset", "InitResult",
+    "open_repo", "find_root", "init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck",
+    "config_get", "config_list", "config_set", "config_unset", "conflict_message", "InitResult",
+    "stage_add", "stage_list", "repro",
 ]
 
 
@@ -33,12 +34,16 @@ def open_repo(cwd: str | None = None) -> Iterator[Repo]:
         repo.close()
 
 
+def _module(module: str) -> str:
+    return module if "." in module else f"mlvc.ops.{module}"  # a verb of ops/, or one named in full
+
+
 def _verb(module: str, name: str | None = None, takes_cwd: bool = True):
     """``mlvc.ops.<module>.<name>(repo, *args, cwd=..., **kwargs)`` called as ``verb(*args, cwd=..., **kwargs)``."""
     name = name or module
 
     def verb(*args, cwd: str | None = None, **kwargs):
-        fn = getattr(importlib.import_module(f"mlvc.ops.{module}"), name)
+        fn = getattr(importlib.import_module(_module(module)), name)
         with open_repo(cwd) as repo:
             if takes_cwd:
                 kwargs["cwd"] = cwd
@@ -61,12 +66,21 @@ config_get = _verb("config", "config_get", takes_cwd=False)
 config_list = _verb("config", "config_list", takes_cwd=False)
 config_set = _verb("config", "config_set")
 config_unset = _verb("config", "config_unset", takes_cwd=False)
+stage_add = _verb("mlvc.pipeline.stages", "stage_add")
+stage_list = _verb("mlvc.pipeline.stages", "stage_list")
+repro = _verb("mlvc.pipeline.repro", "repro")
 
-_RESULTS = {"AddResult": "add", "CheckoutResult": "checkout", "FsckResult": "fsck", "LsResult": "ls",
-            "RemoveResult": "remove", "ArtifactStatus": "status"}
+def conflict_message(paths: list[str]) -> str:
+    """The first line of checkout's error for local changes it would lose, naming ``paths``."""
+    return importlib.import_module("mlvc.ops.checkout").conflict_message(paths)
+
+
+_RESULTS = {"AddResult": "add", "CommitResult": "commit", "CheckoutResult": "checkout", "FsckResult": "fsck",
+            "LsResult": "ls", "RemoveResult": "remove", "ArtifactStatus": "status", "Target": "targets",
+            "ReproResult": "mlvc.pipeline.repro", "Stage": "mlvc.pipeline.stage"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _RESULTS:
-        return getattr(importlib.import_module(f"mlvc.ops.{_RESULTS[name]}"), name)
+        return getattr(importlib.import_module(_module(_RESULTS[name])), name)
     raise AttributeError(f"module 'mlvc.api' has no attribute {name!r}")

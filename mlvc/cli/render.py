@@ -39,6 +39,16 @@ def silence_stdout() -> None:
         pass
 
 
+def user_path(root: str, path: str) -> str:
+    """A repo-relative path as git prints it: relative to the current folder (``../mlvc.yaml``
+    from ``data/``). JSON keeps repo-relative paths; human output uses these."""
+    try:
+        here = os.getcwd()
+    except OSError:  # the current folder was deleted
+        return path
+    return os.path.relpath(os.path.join(root, path), here).replace(os.sep, "/")
+
+
 def emit_json(value) -> None:
     sys.stdout.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
 

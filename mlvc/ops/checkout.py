@@ -13,7 +13,9 @@ its path is absent until the next checkout.)
 
 from __future__ import annotations
 
+import itertools
 import os
+import stat
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -25,12 +27,13 @@ from mlvc.formats.project import Project
 from mlvc.fs.atomic import RACY_NS
 from mlvc.fs.parallel import run_parallel
 from mlvc.objects.hashing import hash_file
-from mlvc.ops.targets import select, writing
+from mlvc.ops.targets import check_part, select, writing
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.objects.tree import meta_oid, split_meta
+from mlvc.workspace.compare import is_cache_link, part_of
 from mlvc.workspace.build import BATCH, hash_files, key
-from mlvc.workspace.cachelink import CacheLinker
+from mlvc.workspace.cachelink import CacheLinker, check_not_damaged
 from mlvc.workspace.scan import Scan, file_stat, fingerprint, scan
 
 
@@ -78,26 +81,64 @@ class _Plan:
     write: _Writes = field(default_factory=_Writes)  # repo paths, sorted
     delete: list[str] = field(default_factory=list)  # repo paths of files
     remove_tree: str | None = None  # a folder (or file) in the way of the artifact
-    leftovers: list[str] = field(default_factory=list)  # temp files a killed checkout left
     before: Scan | None = None  # the folder as it was when planned
     complete: bool = False  # every object of the recorded tree is in the cache
     replaced: set[str] = field(default_factory=set)
+    chmod: list[tuple[str, bool]] = field(default_factory=list)  # same content, executable bit to restore
+    part: bool = False  # a part of a folder artifact, not all of it
     unchanged: int = 0
 
 
-def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = False) -> tuple[_Plan, list[str], list[str]]:
+def _mode_differs(found: Scan, i: int, x: bool, odb, oid: str) -> bool:
+    """The workspace file ``i`` of ``found`` has the recorded content but not the recorded
+    executable bit, and its mode is its own (a file that is the cache object, in hardlink or
+    symlink mode, has the object's mode and is left linked)."""
+    path = found.abspath(found.paths[i])
+    return found.executables()[i] != x and not is_cache_link(path, odb.path(oid), odb.cache)
+
+
+def _part(repo: Repo, entry: LockEntry, inner: str):
+    """The recorded part of folder artifact ``entry`` at ``inner``: a file's ``LockEntry``, or
+    the folder's ``(path, meta)`` stream (paths relative to it)."""
+    rel = key(entry.path, inner)
+    it = part_of(repo.odb.walk_tree(entry.oid), inner)
+    first = next(it, None)
+    if first is None:
+        raise ArtifactNotFoundError(f"{rel} is not in the recorded version of {entry.path}",
+                                    f"see `mlvc status {entry.path}`; `mlvc checkout {entry.path}` "
+                                    "deletes files that the record does not have")
+    if first[0] == "":
+        oid, size, x = split_meta(first[1])
+        return LockEntry(rel, oid, size, executable=x), None
+    return None, itertools.chain([first], it)
+
+
+def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = False,
+                  inner: str = "") -> tuple[_Plan, list[str], list[str]]:
     """Return the plan, the paths whose local changes would be lost, and the missing oids.
 
     The workspace (scanned and hashed in sorted order) and the recorded tree
     (read folder by folder, every line checked) are merged as two sorted
-    sequences; the whole tree is read, and so checked, before anything changes."""
-    rel = entry.path
+    sequences; the whole tree is read, and so checked, before anything changes.
+    With ``inner``, only that part of a folder artifact is planned (a file or a
+    folder inside it), from the recorded tree's folders on its way."""
     odb = repo.odb
-    plan = _Plan(rel, entry)
+    recorded_files = None
+    if inner:
+        try:
+            file_entry, recorded_files = _part(repo, entry, inner)
+        except ObjectNotFoundError as exc:
+            return _Plan(key(entry.path, inner), entry, part=True), [], exc.oids
+        if file_entry is not None:
+            entry = file_entry
+        else:
+            entry = LockEntry(key(entry.path, inner), entry.oid, entry.size, entry.nfiles)
+    rel = entry.path
+    plan = _Plan(rel, entry, part=bool(inner))
     at_risk: list[str] = []
     missing: list[str] = []
     found = scan(repo.root, rel)
-    plan.leftovers = found.leftovers
+    _keep_skipped(rel, found, entry)
     if found.kind == "dir":
         plan.before = found
     oids: list[str] = []
@@ -123,8 +164,9 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
                 at_risk.append(key(rel, paths[j]))
             plan.delete.append(key(rel, paths[j]))
 
+        execs = found.executables() if paths else []
         try:
-            for path, meta in odb.walk_tree(entry.oid):
+            for path, meta in (recorded_files if recorded_files is not None else odb.walk_tree(entry.oid)):
                 while i < n and paths[i] < path:
                     gone(i)
                     i += 1
@@ -132,9 +174,16 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
                 recorded.add(oid)
                 if i < n and paths[i] == path:
                     if oids[i] == oid and not relink:
-                        plan.unchanged += 1
-                        i += 1
-                        continue
+                        if execs[i] == x or not _mode_differs(found, i, x, odb, oid):
+                            plan.unchanged += 1
+                            i += 1
+                            continue
+                        if not os.path.islink(found.abspath(paths[i])):
+                            plan.chmod.append((key(rel, path), x))
+                            i += 1
+                            continue
+                    if oids[i] != oid:  # an object written through its link is refused before any change
+                        check_not_damaged(odb, oid, found.abspath(paths[i]), key(rel, path), rel)
                     if oids[i] != oid and not odb.exists(oids[i]):
                         at_risk.append(key(rel, path))
                     plan.replaced.add(key(rel, path))
@@ -144,6 +193,7 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
             return plan, at_risk, exc.oids
         for j in range(i, n):
             gone(j)
+        _keep_skipped(rel, found, entry, plan.write.paths)
         absent = set(odb.missing(recorded))
         plan.complete = not absent
         if absent:
@@ -155,8 +205,14 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
         elif found.kind == "file":
             oid = oids[0]
             if oid == entry.oid and not relink:
-                plan.unchanged = 1
-                return plan, at_risk, missing
+                if not _mode_differs(found, 0, entry.executable, odb, oid):
+                    plan.unchanged = 1
+                    return plan, at_risk, missing
+                if not os.path.islink(found.top):  # else a link to a file elsewhere: written anew
+                    plan.chmod.append((rel, entry.executable))
+                    return plan, at_risk, missing
+            if oid != entry.oid:
+                check_not_damaged(odb, entry.oid, found.top, rel, rel)
             if not odb.exists(oid):
                 at_risk.append(rel)
             plan.replaced.add(rel)
@@ -168,33 +224,47 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
 
 def checkout(repo: Repo, paths: list[str] | None = None, force: bool = False, cwd: str | None = None,
              progress=NULL, relink: bool = False) -> CheckoutResult:
-    """Make the artifacts named by ``paths`` (all recorded ones when empty) match mlvc.lock."""
+    """Make the tracked artifacts named by ``paths`` (all recorded ones when empty), or the
+    parts of folder artifacts they name, match mlvc.lock. An entry of mlvc.lock that
+    mlvc.yaml does not list is not tracked, and never touched."""
     with writing(repo) as (project, lock):
-        if paths:  # named: each must be recorded (one listed in mlvc.yaml only is an error of its own)
-            targets = select(repo, paths, project, lock, cwd)
-            for rel in targets:
-                if rel not in lock.artifacts:
-                    raise ArtifactNotFoundError(f"{rel} has no recorded version in {LOCK_FILE}",
-                                                f"record it with `mlvc commit {rel}`")
-        else:  # everything recorded
-            targets = select(repo, [], Project(), lock, cwd)
-        return checkout_entries(repo, [lock.artifacts[t] for t in targets], force, progress, relink)
+        entries: list[LockEntry] = []
+        parts: list[str] = []
+        for t in select(repo, paths or [], project, lock, cwd):
+            entry = lock.artifacts.get(t.artifact)
+            if entry is None:
+                if paths:  # named: each must be recorded
+                    raise ArtifactNotFoundError(f"{t.artifact} has no recorded version in {LOCK_FILE}",
+                                                f"record it with `mlvc commit {t.artifact}`")
+                continue  # listed in mlvc.yaml, never recorded: nothing to check out
+            if t.inner:
+                check_part(repo, t)
+            entries.append(entry)
+            parts.append(t.inner)
+        return checkout_entries(repo, entries, force, progress, relink, parts)
+
+
+def conflict_message(paths: list[str]) -> str:
+    """The first line of the error for local changes that checkout would lose."""
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return f"checkout would overwrite or delete local changes that are not in the cache: {shown}"
 
 
 def checkout_entries(repo: Repo, entries: list[LockEntry], force: bool = False, progress=NULL,
-                     relink: bool = False) -> CheckoutResult:
-    """Make the workspace match ``entries``. With ``relink`` every file is put in
-    again with the current ``cache.type`` (after switching from copy to hardlink, say)."""
+                     relink: bool = False, parts: list[str] | None = None) -> CheckoutResult:
+    """Make the workspace match ``entries`` (or, where ``parts`` gives a path inside a folder
+    artifact, that part of it). With ``relink`` every file is put in again with the current
+    ``cache.type`` (after switching from copy to hardlink, say)."""
     plans: list[_Plan] = []
     at_risk: list[str] = []
     missing: list[str] = []
     safe = fs.SafeDirs(repo.root)
-    for entry in entries:
-        top = os.path.join(repo.root, entry.path)
+    for entry, inner in zip(entries, parts or [""] * len(entries)):
+        top = os.path.join(repo.root, key(entry.path, inner))
         safe.check(os.path.dirname(top))
         if os.path.islink(top) and os.path.isdir(top):
             safe.check(top)  # files are deleted below a folder: never through a link that leaves the repo
-        plan, risk, miss = plan_artifact(repo, entry, progress, relink)
+        plan, risk, miss = plan_artifact(repo, entry, progress, relink, inner)
         plans.append(plan)
         at_risk.extend(risk)
         missing.extend(miss)
@@ -207,9 +277,8 @@ def checkout_entries(repo: Repo, entries: list[LockEntry], force: bool = False, 
             "or re-add the data there",
         )
     if at_risk and not force:
-        shown = ", ".join(at_risk[:5]) + (f" and {len(at_risk) - 5} more" if len(at_risk) > 5 else "")
         raise CheckoutConflictError(
-            f"checkout would overwrite or delete local changes that are not in the cache: {shown}",
+            conflict_message(at_risk),
             at_risk,
             "nothing was changed; record them with `mlvc commit`, or run with --force to discard them",
         )
@@ -217,15 +286,13 @@ def checkout_entries(repo: Repo, entries: list[LockEntry], force: bool = False, 
 
 
 def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> CheckoutResult:
-    linker = CacheLinker(repo.odb, repo.config.link_types)
+    linker = CacheLinker(repo.odb, repo.config.link_types, progress)
     staging = repo.safe_tmp("checkout")  # made if missing; never through a link (.mlvc, tmp or itself)
     for name in os.listdir(staging):  # left by a killed checkout; we hold the lock
         fs.remove_path(os.path.join(staging, name))
     result = CheckoutResult()
     for plan in plans:
         result.unchanged += plan.unchanged
-        for path in plan.leftovers:  # temp files of an older mlvc, or of a copy beside dest (EXDEV)
-            fs.remove_path(path)
         if plan.remove_tree:
             fs.remove_path(os.path.join(repo.root, plan.remove_tree))
             repo.state.forget(plan.remove_tree)
@@ -256,11 +323,32 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
         _save_written(repo, plan, written)
         for path in plan.write.paths:
             (result.modified if path in plan.replaced else result.added).append(path)
+        _restore_modes(repo, plan, safe, result)
         newest = _newest(written)
         plan.write = plan.before = written = None  # released before the folder is scanned again
-        if plan.entry.is_dir:
+        if plan.entry.is_dir and not plan.part:  # the fingerprint vouches for a whole artifact only
             _remember_clean(repo, plan, newest)
+    result.modified.sort()
+    linker.finish()  # files kept as copies at the link limit, said once
     return result
+
+
+def _restore_modes(repo: Repo, plan: _Plan, safe: fs.SafeDirs, result: CheckoutResult) -> None:
+    """Give files whose content is as recorded their recorded executable bit (a chmod: the
+    content is not written again); the umask applies, as to the files checkout writes."""
+    if not plan.chmod:
+        return
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path, x in plan.chmod:
+        dest = os.path.join(repo.root, path)
+        safe.check(os.path.dirname(dest))
+        st = os.lstat(dest)
+        if not stat.S_ISREG(st.st_mode):  # replaced meanwhile: never chmod through a link
+            continue
+        mode = stat.S_IMODE(st.st_mode)
+        os.chmod(dest, (mode | (0o111 & ~umask)) if x else mode & ~0o111)
+        result.modified.append(path)
 
 
 def _newest(written: array) -> int:
@@ -314,6 +402,27 @@ def _remember_clean(repo: Repo, plan: _Plan, newest: int) -> None:
         repo.state.save_dir(rel, fp, plan.entry.oid, repo.odb.signature() if plan.complete else None)
 
 
+
+
+def _keep_skipped(rel: str, found: Scan, entry: LockEntry, written: list[str] | None = None) -> None:
+    """Refuse, before anything changes, to put a file where a folder holds a ``.git`` or
+    ``.mlvc`` (left out of every scan, so never deleted): another repository is never data."""
+    if not found.skipped:
+        return
+    hint = "nothing was changed; mlvc never deletes a .git or .mlvc folder: move it away"
+    if not entry.is_dir:
+        raise CheckoutConflictError(f"checkout would replace the folder {rel} with a file, deleting "
+                                    f"{rel}/{found.skipped[0]}", [rel], hint)
+    if written is None:
+        return
+    files = set(written)
+    for path in found.skipped:
+        parts = path.split("/")
+        for k in range(1, len(parts)):
+            folder = key(rel, "/".join(parts[:k]))
+            if folder in files:
+                raise CheckoutConflictError(f"checkout would replace the folder {folder} with a file, deleting "
+                                            f"{rel}/{path}", [folder], hint)
 
 
 def _prune_empty_dirs(top: str, deleted: list[str], root: str) -> None:

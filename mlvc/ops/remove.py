@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from mlvc.errors import ArtifactNotFoundError, MlvcError
 from mlvc.formats.lock import LOCK_FILE
 from mlvc.formats.project import PROJECT_FILE
-from mlvc.ops.targets import all_artifacts, save, to_repo_path, writing
+from mlvc.ops.targets import all_artifacts, save, to_repo_path, untracked, writing
 from mlvc.ops.unprotect import unprotect_artifact
 from mlvc.progress import NULL
 from mlvc.repo import Repo
@@ -24,7 +24,7 @@ def remove(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) 
     if not paths:
         raise MlvcError("nothing to remove", "name one or more tracked paths")
     with writing(repo) as (project, lock):
-        known = all_artifacts(project, lock)
+        known = set(all_artifacts(project, lock)) | set(untracked(project, lock))  # the latter only in mlvc.lock
         targets = []
         for p in paths:
             rel = to_repo_path(repo, p, cwd)
@@ -33,7 +33,7 @@ def remove(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) 
             targets.append(rel)
         git_files = set()
         for rel in targets:
-            unprotect_artifact(repo, rel, progress)
+            unprotect_artifact(repo, rel, lock.artifacts.get(rel), progress)
             gi = gitignore.unignore(repo.root, rel)
             if gi:
                 git_files.add(gi)

@@ -4,7 +4,9 @@ know what is tracked (one rule for every verb)."""
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 from mlvc import fs
@@ -78,32 +80,122 @@ def check_inside(repo: Repo, rel: str) -> None:
                                    "track the data itself, inside the repository")
 
 
+@dataclass(frozen=True, order=True)
+class Target:
+    """What a user's path names: an ``artifact`` (repo-relative), or the part of a folder
+    artifact at ``inner`` (a path inside it, '' for the whole artifact). ``tracked`` is False
+    for an entry of mlvc.lock that mlvc.yaml no longer lists (see ``untracked``)."""
+
+    artifact: str
+    inner: str = ""
+    tracked: bool = True
+
+    @property
+    def path(self) -> str:
+        """The repo-relative path named: the artifact, or the part inside it."""
+        return f"{self.artifact}/{self.inner}" if self.inner else self.artifact
+
+    def covers(self, path: str) -> bool:
+        """Whether ``path`` (inside the artifact, '' for the artifact itself) is in this target."""
+        inner = self.inner
+        return not inner or path == inner or path.startswith(inner + "/")
+
+
+def check_part(repo: Repo, target: Target) -> None:
+    """Refuse a part of a folder artifact reached through a symlink: a folder on the way from
+    the artifact to it, or the part itself when it is a link to a folder (inside a tracked
+    folder mlvc follows no link to a folder; a link to a file stands for that file)."""
+    check_inside(repo, target.artifact)
+    folder = os.path.join(repo.root, target.artifact)
+    parts = target.inner.split("/")
+    for i, name in enumerate(parts):
+        folder = os.path.join(folder, name)
+        try:
+            st = os.lstat(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if stat.S_ISLNK(st.st_mode) and (i < len(parts) - 1 or os.path.isdir(folder)):
+            shown = f"{target.artifact}/{'/'.join(parts[:i + 1])}"
+            raise InvalidPathError(f"{shown} is a symlink to a folder inside the artifact {target.artifact}; "
+                                   "mlvc does not follow those", "replace it with the folder itself")
+
+
 def all_artifacts(project: Project, lock: Lock) -> list[str]:
-    """What is tracked: mlvc.yaml says so; without one, whatever mlvc.lock records."""
-    return sorted(project.artifacts) if project.exists else sorted(lock.artifacts)
+    """What is tracked (the one rule of every verb): the artifacts mlvc.yaml lists; without
+    an mlvc.yaml, whatever mlvc.lock records. The cached outs of stages that ran count too."""
+    return sorted(set(project.artifacts) | stage_outs(lock)) if project.exists else sorted(lock.artifacts)
 
 
-def select(repo: Repo, paths: list[str], project: Project, lock: Lock, cwd: str | None = None) -> list[str]:
-    """The artifacts named by ``paths`` (all when empty). A folder selects every artifact below it."""
+def stage_outs(lock: Lock) -> set[str]:
+    """The cached outs of the stages mlvc.lock records (`mlvc repro`): tracked as added artifacts are."""
+    return {p for s in lock.stages.values() for p in s.outs}
+
+
+def untracked(project: Project, lock: Lock) -> list[str]:
+    """Entries of mlvc.lock that are not tracked: their path is not in mlvc.yaml (taken out by
+    hand, or by a git merge). ``status`` reports them, ``checkout`` never touches them, and
+    ``commit`` drops them from mlvc.lock with their .gitignore line."""
+    if not project.exists:
+        return []
+    listed = set(project.artifacts) | stage_outs(lock)
+    return sorted(p for p in lock.artifacts if p not in listed)
+
+
+STALE_HINT = "run `mlvc commit` to drop it from mlvc.lock, or add it back to mlvc.yaml"
+
+
+def select(repo: Repo, paths: list[str], project: Project, lock: Lock, cwd: str | None = None,
+           stale: bool = False) -> list[Target]:
+    """The targets named by ``paths`` (every tracked artifact when empty), sorted.
+
+    A folder above artifacts selects every artifact below it; a path inside a folder
+    artifact selects that part of it (``Target.inner``); an artifact named with a part of
+    it selects the whole. With ``stale``, the entries of ``untracked`` are selected too
+    (``tracked=False``); without, naming one is an error that says so."""
     known = all_artifacts(project, lock)
+    old = untracked(project, lock)
     if not paths:
-        return known
-    chosen: list[str] = []
+        chosen = [Target(a) for a in known]
+        return sorted(chosen + [Target(a, tracked=False) for a in old] if stale else chosen)
+    chosen: list[Target] = []
     for p in paths:
         full = os.path.normpath(os.path.join(cwd or os.getcwd(), p))
         if full == repo.root:
-            chosen.extend(known)
+            chosen.extend(Target(a) for a in known)
+            chosen.extend(Target(a, tracked=False) for a in old if stale)
             continue
         rel = to_repo_path(repo, p, cwd)
-        if rel in known:
-            chosen.append(rel)
-            continue
-        below = [a for a in known if a.startswith(rel + "/")]
-        if below:
-            chosen.extend(below)
+        here = [Target(a) for a in known if a == rel or a.startswith(rel + "/")]
+        here += [Target(a, tracked=False) for a in old if a == rel or a.startswith(rel + "/")]
+        if here:
+            if not stale and not any(t.tracked for t in here):
+                raise ArtifactNotFoundError(f"{rel} is in {LOCK_FILE} but not in {PROJECT_FILE}, so it is not "
+                                            "tracked", STALE_HINT)
+            chosen.extend(t for t in here if t.tracked or stale)
             continue
         owner = next((a for a in known if rel.startswith(a + "/")), None)
         if owner:
-            raise ArtifactNotFoundError(f"{rel} is inside the artifact {owner}", f"name {owner} instead")
+            entry = lock.artifacts.get(owner)
+            if entry is not None and not entry.is_dir:
+                raise ArtifactNotFoundError(f"{rel} cannot be inside {owner}, which is a file",
+                                            f"name {owner} instead")
+            chosen.append(Target(owner, rel[len(owner) + 1:]))
+            continue
+        if any(rel.startswith(a + "/") for a in old):
+            raise ArtifactNotFoundError(f"{rel} is inside an entry of {LOCK_FILE} that is not in {PROJECT_FILE}",
+                                        STALE_HINT)
         raise ArtifactNotFoundError(f"{rel} is not tracked", "see `mlvc status`, or track it with `mlvc add`")
-    return sorted(set(chosen))
+    return _merge(chosen)
+
+
+def _merge(targets: list[Target]) -> list[Target]:
+    """Sorted, each once; a whole artifact covers its parts, and a part the parts inside it."""
+    result: list[Target] = []
+    parts: dict[str, list[Target]] = {}
+    for t in sorted(set(targets), key=lambda t: (t.artifact, t.inner)):
+        same = parts.setdefault(t.artifact, [])
+        if any(r.covers(t.inner) for r in same):
+            continue
+        same.append(t)
+        result.append(t)
+    return result

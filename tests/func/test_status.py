@@ -67,9 +67,12 @@ def test_status_folder_changes(repo, mlvc):
     _, by_path = _statuses(mlvc)
     assert by_path["data"]["status"] == "modified"
     assert by_path["data"]["changes"] == [
-        {"path": "data/a.csv", "change": "modified"},
-        {"path": "data/new/d.csv", "change": "added"},
-        {"path": "data/sub/c.csv", "change": "deleted"},
+        {"path": "data/a.csv", "change": "modified", "old_oid": oid_of(b"a"), "new_oid": oid_of(b"a changed"),
+         "mode_changed": False},
+        {"path": "data/new/d.csv", "change": "added", "old_oid": None, "new_oid": oid_of(b"d"),
+         "mode_changed": False},
+        {"path": "data/sub/c.csv", "change": "deleted", "old_oid": oid_of(b"c"), "new_oid": None,
+         "mode_changed": False},
     ]
 
 
@@ -140,9 +143,9 @@ def test_status_paths_select_artifacts(repo, mlvc):
     assert mlvc("status", "--check", "model.pkl").exit_code == 1
     out, by_path = _statuses(mlvc, "data")
     assert list(by_path) == ["data"]
-    # a path inside an artifact names the artifact
-    r = mlvc("status", "data/a.csv")
-    assert r.exit_code == 3 and "inside the artifact data" in r.stderr
+    # a path inside an artifact names that part of it
+    out, by_path = _statuses(mlvc, "data/a.csv")
+    assert by_path == {"data/a.csv": {"path": "data/a.csv", "status": "ok", "type": "file", "changes": []}}
     r = mlvc("status", "nope")
     assert r.exit_code == 3 and "nope is not tracked" in r.stderr
 
@@ -156,9 +159,10 @@ def test_status_json_documented_fields(repo, mlvc):
         assert {"path", "status", "type", "changes"} <= set(a) <= {"path", "status", "type", "changes",
                                                                  "missing_objects"}
         assert a["type"] in ("file", "dir")
-        assert a["status"] in ("ok", "modified", "missing", "not in cache", "not recorded")
+        assert a["status"] in ("ok", "modified", "missing", "not in cache", "not recorded", "not in mlvc.yaml")
         for c in a["changes"]:
-            assert set(c) == {"path", "change"} and c["change"] in ("added", "modified", "deleted")
+            assert set(c) == {"path", "change", "old_oid", "new_oid", "mode_changed"}
+            assert c["change"] in ("added", "modified", "deleted", "mode")
 
 
 def test_status_sees_edit_after_stat_cache_was_filled(repo, mlvc):

@@ -1,3 +1,4 @@
+import json
 import os
 import stat
 
@@ -60,3 +61,22 @@ def test_unprotect_errors(repo, mlvc):
     os.unlink(repo.root / "a.bin")
     r = mlvc("unprotect", "a.bin")
     assert r.exit_code == 3 and "mlvc checkout a.bin" in one_line_error(r)
+
+
+def test_unprotect_a_folder_above_artifacts_leaves_untracked_files_alone(repo, mlvc):
+    # Two hard links prove nothing: only a file that is the cache object itself is linked.
+    assert mlvc("config", "cache.type", "hardlink").exit_code == 0
+    repo.root.gen({"data/images/a.png": "a", "data/notes.txt": "mine", "data/labels.csv": "l"})
+    os.link(repo.root / "data" / "notes.txt", repo.root / "notes-link.txt")  # the user's own hard link
+    assert mlvc("add", "data/images").exit_code == 0
+    assert mlvc("config", "cache.type", "copy").exit_code == 0
+    assert mlvc("add", "data/labels.csv").exit_code == 0
+    os.link(repo.root / "data" / "labels.csv", repo.root / "labels-link.csv")  # tracked, but not the object
+    untracked = os.stat(repo.root / "data" / "notes.txt").st_ino
+    labels = os.stat(repo.root / "data" / "labels.csv").st_ino
+    r = mlvc("unprotect", "--json", "data")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {"unprotected": ["data/images/a.png"]}
+    assert os.stat(repo.root / "data" / "notes.txt").st_ino == untracked
+    assert os.stat(repo.root / "data" / "labels.csv").st_ino == labels
+    assert os.stat(repo.root / "data" / "images" / "a.png").st_nlink == 1

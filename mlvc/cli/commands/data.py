@@ -10,9 +10,21 @@ import typer
 
 from mlvc.cli import app, command, render
 from mlvc.cli.exitcodes import ExitStatus
-from mlvc.cli.render import data, emit_json, human_size, out
+from mlvc.cli.render import data, emit_json, human_size, out, user_path
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+
+
+def _paths(paths):
+    """Repo-relative paths (what the core returns) as the user sees them: relative to here."""
+    from mlvc import api
+
+    root = api.find_root()
+    return [user_path(root, p) for p in paths]
+
+
+def _git_add(files, intro: str = "To record this with git, run:") -> None:
+    out(f"\n{intro}\n\n    git add " + " ".join(_paths(files)))
 
 
 def _with_progress(fn, *args, **kwargs):
@@ -26,7 +38,8 @@ def _with_progress(fn, *args, **kwargs):
 
 @app.command()
 @command
-def init(force: bool = typer.Option(False, "--force", "-f", help="Re-create .mlvc files in an existing repo.")):
+def init(force: bool = typer.Option(False, "--force", "-f", help="Re-create .mlvc files in an existing repo."),
+         as_json: bool = JSON):
     """Make this git repository an mlvc repository.
 
     Creates .mlvc/ (config, cache, and a .gitignore for the cache and
@@ -37,6 +50,9 @@ def init(force: bool = typer.Option(False, "--force", "-f", help="Re-create .mlv
     from mlvc import api
 
     result = api.init(force=force)
+    if as_json:
+        emit_json({"root": result.root})
+        return
     out(f"Initialised an mlvc repository in {result.root}/.mlvc")
     out("Next: git add .mlvc && git commit -m 'mlvc init'")
 
@@ -50,9 +66,9 @@ def _entry_json(e) -> dict:
     return d
 
 
-def _describe(e) -> str:
+def _describe(e, shown: str | None = None) -> str:
     what = f"{e.nfiles} file{'s' if e.nfiles != 1 else ''}, " if e.nfiles is not None else ""
-    return f"{e.path} ({what}{human_size(e.size)})"
+    return f"{shown or e.path} ({what}{human_size(e.size)})"
 
 
 @app.command()
@@ -75,9 +91,9 @@ def add(
     if as_json:
         emit_json({"artifacts": [_entry_json(e) for e in result.entries], "git_add": result.git_files})
         return
-    for e in result.entries:
-        out(("Unchanged " if e.path in result.unchanged else "Added ") + _describe(e))
-    out("\nTo track the changes with git, run:\n\n    git add " + " ".join(result.git_files))
+    for e, shown in zip(result.entries, _paths(e.path for e in result.entries)):
+        out(("Unchanged " if e.path in result.unchanged else "Added ") + _describe(e, shown))
+    _git_add(result.git_files, "To track the changes with git, run:")
 
 
 @app.command()
@@ -88,10 +104,14 @@ def commit(
 ):
     """Record the workspace state of tracked artifacts in mlvc.lock.
 
-    Rehashes the named artifacts (default: every artifact in mlvc.yaml or
-    mlvc.lock), stores new content in the cache, and rewrites mlvc.lock only
-    if something changed. A folder names every artifact below it. Objects
-    missing from the cache are stored again from the workspace.
+    Rehashes the named artifacts (default: every artifact in mlvc.yaml, or
+    in mlvc.lock when there is no mlvc.yaml), stores new content in the
+    cache, and rewrites mlvc.lock only if something changed. A folder names
+    every artifact below it; a path inside a folder artifact records only
+    that part of it (other changes in the folder stay unrecorded). Objects
+    missing from the cache are stored again from the workspace. Entries of
+    mlvc.lock that mlvc.yaml no longer lists are dropped, with their
+    .gitignore line.
 
     Example: mlvc commit data/train.csv && git commit -am "new training data"
     """
@@ -100,12 +120,19 @@ def commit(
     result = _with_progress(api.commit, paths or [])
     if as_json:
         emit_json({"artifacts": [_entry_json(e) for e in result.entries], "unchanged": result.unchanged,
-                   "git_add": result.git_files})
+                   "dropped": result.dropped, "parts": result.parts, "git_add": result.git_files})
         return
-    for e in result.entries:
-        out(("Unchanged " if e.path in result.unchanged else "Recorded ") + _describe(e))
+    parts: dict[str, list[str]] = {}
+    for part, shown in zip(result.parts, _paths(result.parts)):
+        parts.setdefault(next(e.path for e in result.entries if part.startswith(e.path + "/")), []).append(shown)
+    for e, shown in zip(result.entries, _paths(e.path for e in result.entries)):
+        verb = "Unchanged " if e.path in result.unchanged else "Recorded "
+        inside = ", ".join(parts[e.path]) + " in " if e.path in parts else ""  # only these parts recorded
+        out(verb + inside + _describe(e, shown))
+    for shown in _paths(result.dropped):
+        out(f"Dropped {shown} from mlvc.lock: mlvc.yaml no longer lists it, so it is not tracked")
     if result.git_files:
-        out("\nTo record this with git, run:\n\n    git add " + " ".join(result.git_files))
+        _git_add(result.git_files)
 
 
 _MAX_CHANGES = 20
@@ -122,11 +149,14 @@ def status(
     """Show how the workspace differs from mlvc.lock.
 
     For each artifact: ok, modified, missing (not in the workspace), not in
-    cache (recorded objects absent from the cache) or not recorded (listed in
-    mlvc.yaml but never committed); for folders, which files were added,
-    modified or deleted. --check exits 1 when anything is out of date
-    (for pre-commit hooks and CI). Status compares hashes only; `mlvc fsck`
-    checks that cached objects are intact.
+    cache (recorded objects absent from the cache), not recorded (listed in
+    mlvc.yaml but never committed) or not in mlvc.yaml (an entry of
+    mlvc.lock that mlvc.yaml no longer lists: not tracked); for folders,
+    which files were added, modified or deleted, and "(mode changed)" where
+    the executable bit differs. A path inside a folder artifact reports
+    that part of it. --check exits 1 when anything is out of date (for
+    pre-commit hooks and CI). Status compares hashes and executable bits;
+    `mlvc fsck` checks that cached objects are intact.
 
     Example: mlvc status --check || echo "data changed: run mlvc commit"
     """
@@ -139,7 +169,8 @@ def status(
             "clean": not dirty,
             "artifacts": [
                 {"path": s.path, "status": s.status, "type": s.kind,
-                 "changes": [{"path": c.path, "change": c.kind} for c in s.changes],
+                 "changes": [{"path": c.path, "change": c.kind, "old_oid": c.old_oid, "new_oid": c.new_oid,
+                              "mode_changed": c.mode_changed} for c in s.changes],
                  **({"missing_objects": s.missing_objects} if s.missing_objects else {})}
                 for s in result
             ],
@@ -150,15 +181,19 @@ def status(
         n = len(result)
         out(f"Up to date: {n} artifact{'s match' if n != 1 else ' matches'} mlvc.lock.")
     else:
-        width = max(len(s.path) for s in result)
-        for s in result:
-            out(f"{s.path:<{width}}  {s.status}")
-            shown = s.changes if show_all else s.changes[:_MAX_CHANGES]
-            if s.kind == "dir":
-                for c in shown:
-                    out(f"    {c.kind:<9} {c.path}")
-                if len(shown) < len(s.changes):
-                    out(f"    ... and {len(s.changes) - len(shown)} more (--all lists them)")
+        shown_paths = _paths(s.path for s in result)
+        width = max(len(p) for p in shown_paths)
+        for s, shown in zip(result, shown_paths):
+            out(f"{shown:<{width}}  {s.status}")
+            listed = s.changes if s.kind == "dir" else [c for c in s.changes if c.mode_changed]
+            some = listed if show_all else listed[:_MAX_CHANGES]
+            for c, cpath in zip(some, _paths(c.path for c in some)):
+                label = "modified" if c.kind == "mode" else c.kind
+                note = "" if not c.mode_changed else " (mode changed)" if c.kind == "mode" else \
+                    " (content and mode changed)"
+                out(f"    {label:<9} {cpath}{note}")
+            if len(some) < len(listed):
+                out(f"    ... and {len(listed) - len(some)} more (--all lists them)")
             if s.missing_objects:
                 out(f"    {s.missing_objects} object(s) missing from the cache")
         hints = []
@@ -166,6 +201,8 @@ def status(
             hints.append("`mlvc commit` records the workspace")
         if any(s.status in ("modified", "missing") for s in result):
             hints.append("`mlvc checkout` restores the recorded version")
+        if any(s.status == "not in mlvc.yaml" for s in result):
+            hints.append("not in mlvc.yaml: `mlvc commit` drops it from mlvc.lock, or add it back to mlvc.yaml")
         if hints:
             out("\n" + "; ".join(hints) + ".")
     if check and dirty:
@@ -183,17 +220,28 @@ def checkout(
 ):
     """Make the workspace match mlvc.lock.
 
-    Writes recorded files that are missing or different, and deletes files
-    that the recorded folder does not have. Refuses (and changes nothing)
-    when that would lose data that is not in the cache, unless --force, or
-    when a needed object is missing from the cache. Run it after every
-    git checkout, pull or merge that changes mlvc.lock.
+    Writes recorded files that are missing or different, restores recorded
+    executable bits, and deletes files that the recorded folder does not
+    have. A path inside a folder artifact checks out that part of it.
+    Refuses (and changes nothing) when that would lose data that is not in
+    the cache, unless --force, or when a needed object is missing from the
+    cache. Entries of mlvc.lock that mlvc.yaml does not list are not
+    tracked and never touched. Run it after every git checkout, pull or
+    merge that changes mlvc.lock.
 
     Example: git checkout v1.0 && mlvc checkout
     """
     from mlvc import api
 
-    result = _with_progress(api.checkout, paths or [], force=force, relink=relink)
+    from mlvc.errors import CheckoutConflictError
+
+    try:
+        result = _with_progress(api.checkout, paths or [], force=force, relink=relink)
+    except CheckoutConflictError as exc:
+        if exc.message != api.conflict_message(exc.paths):
+            raise
+        # the paths as the user sees them (relative to here)
+        raise CheckoutConflictError(api.conflict_message(_paths(exc.paths)), exc.paths, exc.hint) from None
     if as_json:
         emit_json({"added": result.added, "modified": result.modified, "deleted": result.deleted,
                    "unchanged": result.unchanged})
@@ -207,7 +255,8 @@ def checkout(
 
 @app.command()
 @command
-def remove(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Tracked paths to stop tracking.")):
+def remove(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Tracked paths to stop tracking."),
+           as_json: bool = JSON):
     """Stop tracking paths. The files stay in the workspace (as writable copies).
 
     Removes them from mlvc.yaml, mlvc.lock and .gitignore. The cached
@@ -218,14 +267,18 @@ def remove(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Track
     from mlvc import api
 
     result = _with_progress(api.remove, paths)
-    for p in result.removed:
+    if as_json:
+        emit_json({"removed": result.removed, "git_add": result.git_files})
+        return
+    for p in _paths(result.removed):
         out(f"Stopped tracking {p}")
-    out("\nTo record this with git, run:\n\n    git add " + " ".join(result.git_files))
+    _git_add(result.git_files)
 
 
 @app.command()
 @command
-def unprotect(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Tracked files or folders to make writable.")):
+def unprotect(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Tracked files or folders to make writable."),
+              as_json: bool = JSON):
     """Turn read-only links into the cache (hardlink or symlink mode) into private writable copies.
 
     Use it before editing a tracked file in place; `mlvc commit` records the edit.
@@ -235,6 +288,9 @@ def unprotect(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Tr
     from mlvc import api
 
     done = _with_progress(api.unprotect, paths)
+    if as_json:
+        emit_json({"unprotected": done})
+        return
     out(f"Unprotected {len(done)} file{'s' if len(done) != 1 else ''}.")
 
 
