@@ -54,6 +54,8 @@ _HEX_BYTES = b"0123456789abcdef"
 _META_RE = re.compile(r"[0-9a-f]{32} [-x] (?:0|[1-9][0-9]*)\Z")
 _META_V2_RE = re.compile(r"[0-9a-f]{32} (?:[-x] (?:0|[1-9][0-9]*)|d (?:0|[1-9][0-9]*) [1-9][0-9]*)\Z")
 _UNSAFE = "the tree object is not safe to use"
+_NESTED = ("the tree object is not safe to use; if an older mlvc recorded a nested repository, "
+           "`mlvc commit` records the folder again without it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +323,7 @@ def parse_tree(data: bytes, name: str = "tree", check_meta: bool = True) -> Tree
         mark = f"/{part}/"
         if mark in joined:
             line = joined.count("\n", 0, joined.index(mark)) + 2
-            raise FileFormatError(name, f"a path holds a {part} folder, which mlvc never tracks", line, _UNSAFE)
+            raise FileFormatError(name, f"a path holds a {part} folder, which mlvc never tracks", line, _NESTED)
     if max(map(len, paths)) * 4 > PATH_MAX or _LONG_NAME.search(joined):
         _check_lengths(paths, "", name)
     _check_sorted(paths, paths, name)
@@ -365,7 +367,7 @@ def parse_folder(data: bytes, name: str = "tree", check_meta: bool = True) -> tu
         if mark in joined:
             line = joined.count("\n", 0, joined.index(mark) + 1) + 1
             raise FileFormatError(name, f"the name {part!r} is another repository's folder, which mlvc never "
-                                  "tracks", line, _UNSAFE)
+                                  "tracks", line, _NESTED)
     if max(map(len, names)) * 4 > NAME_MAX:
         _check_lengths(names, "", name)
     dirs = [i for i, m in enumerate(metas) if m[33:34] == "d"]

@@ -132,6 +132,27 @@ def test_a_nested_git_repository_is_not_data(repo, mlvc):
     assert mlvc("status", "--check").exit_code == 0
 
 
+def test_a_tree_an_older_mlvc_recorded_with_a_nested_git_is_recorded_again_by_commit(repo, mlvc):
+    repo.root.gen({"data/a.txt": "a"})
+    _nested_clone(repo.root / "data" / "clone")
+    assert mlvc("add", "data").exit_code == 0
+    r = Repo.find(str(repo.root))
+    try:  # what an older mlvc recorded: the nested repository's files as data
+        meta = file_meta(oid_of(b"a"), 1, False)
+        oid = r.odb.save_entries([("a.txt", meta), ("clone/.git/HEAD", meta), ("clone/code.py", meta)])
+        r.odb.flush()
+    finally:
+        r.close()
+    lock = repo.root / "mlvc.lock"
+    lock.write_text(lock.read_text().replace(read_lock(repo.root)["artifacts"]["data"]["oid"], oid))
+    r = mlvc("status")
+    assert r.exit_code == 3 and "never tracks" in r.stderr and "`mlvc commit` records the folder again" in r.stderr
+    r = mlvc("commit")
+    assert r.exit_code == 0, r.output
+    assert mlvc("status", "--check").exit_code == 0
+    assert read_lock(repo.root)["artifacts"]["data"]["nfiles"] == 2
+
+
 # ------------------------------------------------------------ names mlvc cannot track
 
 BAD = [
