@@ -164,13 +164,13 @@ def _path(name: str, stage: str, what: str, value: Any, wdir: str, line: int | N
     rel = join(wdir, raw.rstrip("/"))
     if rel == ".." or rel.startswith("../"):
         _fail(name, stage, f"{what} {raw!r} is outside the repository", here)
+    first = rel.split("/", 1)[0]
+    if first in (".git", ".mlvc"):
+        _fail(name, stage, f"{what} {raw!r} is inside {first}/", here)
     try:
         check_relpath(rel, what)
     except InvalidPathError as exc:
         _fail(name, stage, exc.message, here)
-    first = rel.split("/", 1)[0]
-    if first in (".git", ".mlvc"):
-        _fail(name, stage, f"{what} {raw!r} is inside {first}/", here)
     if out and (rel in OWN_FILES or rel.rpartition("/")[2] == ".gitignore"):
         _fail(name, stage, f"{what} {raw!r} is a file git must track, not a stage's output", here)
     return rel
