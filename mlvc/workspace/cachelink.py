@@ -220,33 +220,48 @@ class CacheLinker:
         name, made read-only, hashed there (the same inode), and only then given its object
         name. A write meanwhile (an open file, or root, ignores the mode) changes its times or
         size, or its hash, and nothing is published."""
-        tmp = fs.tmp_name(self._tmp_folder())
-        try:
-            _link_file(src, tmp)
-        except OSError as exc:
-            # EMLINK: the file has as many names as the file system allows (it is linked from
-            # the cache already). In symlink mode the workspace gets a symlink whatever the
-            # cache holds, so a cache on another file system (EXDEV) keeps a copy.
-            if exc.errno == errno.EMLINK or (kind == "symlink" and is_unsupported(exc)):
-                return self._store_copy(src, oid, size)
-            raise
-        try:
-            mode = stat.S_IMODE(os.stat(tmp).st_mode)
-            os.chmod(tmp, 0o444)
+        for attempt in range(2):
+            tmp = fs.tmp_name(self._tmp_folder())
             try:
-                got, got_size = self._hash_linked(tmp)
-                if got is None or (oid is not None and got != oid):
-                    raise _changed(src)
-                done = self._name(tmp, got, src)
-            except BaseException:
-                os.chmod(tmp, mode)  # the user's file, as it was
+                _link_file(src, tmp)
+            except OSError as exc:
+                # EMLINK: the file has as many names as the file system allows (it is linked from
+                # the cache already). In symlink mode the workspace gets a symlink whatever the
+                # cache holds, so a cache on another file system (EXDEV) keeps a copy.
+                if exc.errno == errno.EMLINK or (kind == "symlink" and is_unsupported(exc)):
+                    return self._store_copy(src, oid, size)
                 raise
-        finally:
-            fs.unlink_quiet(tmp)
-        if not done:  # no name left for this inode: the cache keeps a copy
-            return self._store_copy(src, got, got_size)
-        self._linked()
-        return got, got_size
+            try:
+                got, got_size, named = self._hash_and_name(tmp, src, oid)
+            except FileNotFoundError:
+                # The temp name went while we held it: another repository's mlvc sharing this
+                # cache took its lock and cleared temp files by their mtime, which a linked
+                # file keeps from the user's file. Once more, under a new name.
+                if attempt or os.path.lexists(tmp) or not os.path.exists(src):
+                    raise
+                continue
+            finally:
+                fs.unlink_quiet(tmp)
+            if not named:  # no name left for this inode: the cache keeps a copy
+                return self._store_copy(src, got, got_size)
+            self._linked()
+            return got, got_size
+        raise AssertionError("unreachable")
+
+    def _hash_and_name(self, tmp: str, src: str, oid: str | None) -> tuple[str, int, bool]:
+        mode = stat.S_IMODE(os.stat(tmp).st_mode)
+        os.chmod(tmp, 0o444)
+        try:
+            got, got_size = self._hash_linked(tmp)
+            if got is None or (oid is not None and got != oid):
+                raise _changed(src)
+            return got, got_size, self._name(tmp, got, src)
+        except BaseException:
+            try:
+                os.chmod(tmp, mode)  # the user's file, as it was
+            except OSError:
+                pass
+            raise
 
     @staticmethod
     def _hash_linked(path: str) -> tuple[str | None, int]:

@@ -418,3 +418,24 @@ def test_a_hardlink_past_the_link_limit_is_a_verified_copy(odb, stored, tmp_path
     linker.finish()
     assert len(progress.said) == 1
     assert leftovers(tmp_path) == []
+
+
+def test_a_linked_store_whose_temp_name_is_cleared_meanwhile_tries_once_more(odb, src, monkeypatch):
+    # Another repository's mlvc sharing the cache clears temp files by mtime as it takes the
+    # cache lock, and a linked file has the user's file's (old) mtime.
+    from mlvc.workspace import cachelink
+
+    real = cachelink.hash_file
+    cleared = []
+
+    def clear_then_hash(path, *a):
+        if not cleared and os.path.basename(path).startswith(".mlvc-tmp-"):
+            cleared.append(path)
+            os.unlink(path)
+        return real(path, *a)
+
+    monkeypatch.setattr(cachelink, "hash_file", clear_then_hash)
+    oid, size = add_file(odb, str(src), ["hardlink"])
+    assert cleared and (oid, size) == (hash_bytes(SRC_DATA), len(SRC_DATA))
+    assert os.path.samefile(odb.path(oid), src) and odb.check(oid)
+    assert all_leftovers(odb.cache) == []
