@@ -26,7 +26,8 @@ from mlvc.ops.checkout import checkout_entries
 from mlvc.ops.targets import save, writing
 from mlvc.pipeline import run_cache as run_cache_module
 from mlvc.pipeline.dag import select, upstream
-from mlvc.pipeline.run import StageFailedError, record_stage, remove_outs, run_commands, stop_all
+from mlvc.pipeline.run import (StageFailedError, record_stage, remove_outs, run_commands, stop_all,
+                               unprotect_persistent)
 from mlvc.pipeline.stage import Pipeline, Stage, load_pipeline
 from mlvc.pipeline.status import Reason, StageInputError, current_entry, param_values, reasons_to_run
 from mlvc.progress import NULL
@@ -204,6 +205,7 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
                 return
             emit(StageRun(name, RUNNING, tuple(reasons), stage.commands))
             remove_outs(repo, stage)
+            unprotect_persistent(repo, stage, lock, progress)
             if pool is None:
                 try:
                     run_commands(repo, stage, output_to_stderr)

@@ -19,6 +19,7 @@ from mlvc.formats.lock import Lock, LockEntry, StageRecord
 from mlvc.formats.project import Project
 from mlvc.ops.record import record_all
 from mlvc.ops.targets import check_inside
+from mlvc.ops.unprotect import unprotect_artifact
 from mlvc.pipeline.stage import Stage
 from mlvc.pipeline.status import current_entry
 from mlvc.progress import NULL
@@ -141,6 +142,16 @@ def _stop(proc: subprocess.Popen, group: bool) -> None:
         proc.wait()
     if group:
         _signal(proc, signal.SIGKILL, True)  # what the command started and left running
+
+
+def unprotect_persistent(repo: Repo, stage: Stage, lock: Lock, progress=NULL) -> None:
+    """With hardlink or symlink first in ``cache.type``, a ``persist`` out is a link into the
+    cache: make it a private copy before the command writes to it, or it would write the cache."""
+    if repo.config.link_types[0] not in ("hardlink", "symlink"):
+        return
+    for o in stage.outs:
+        if o.persist and o.cache and os.path.lexists(os.path.join(repo.root, o.path)):
+            unprotect_artifact(repo, o.path, lock.artifacts.get(o.path), progress)
 
 
 def run_commands(repo: Repo, stage: Stage, output_to_stderr: bool = False, on_output=None,

@@ -319,3 +319,18 @@ def test_ctrl_c_stops_the_command_and_what_it_started(repo):
     time.sleep(1)
     assert not (root / "late.txt").exists()
     assert subprocess.run(["pgrep", "-f", "time.sleep\\(30\\)"], capture_output=True).returncode == 1
+
+
+def test_a_persist_out_in_hardlink_mode_is_unprotected_before_its_stage_writes(mlvc, repo):
+    from funcutil import bad_objects
+
+    root = repo.root
+    assert mlvc("config", "cache.type", "hardlink,copy").exit_code == 0
+    write_stages(root, {"s": {"cmd": py("open('log.txt', 'a').write('line\\n')"), "always_changed": True,
+                              "outs": [{"log.txt": {"persist": True}}]}})
+    assert mlvc("repro").exit_code == 0
+    first = read_lock(root)["artifacts"]["log.txt"]["oid"]
+    assert mlvc("repro").exit_code == 0
+    assert (root / "log.txt").read_text() == "line\nline\n"
+    assert read_lock(root)["artifacts"]["log.txt"]["oid"] != first
+    assert first in cache_oids(root) and bad_objects(root) == []  # the first version is still there, intact

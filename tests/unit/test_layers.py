@@ -33,8 +33,9 @@ ALLOWED = {
     "__init__": set(),
 }
 NOT_IN_THE_CORE = {"typer", "rich", "click"}
-# the helpers every writing verb shares, and checkout's entries into the workspace (run-cache restores)
-PIPELINE_OPS = {"mlvc.ops.targets", "mlvc.ops.record", "mlvc.ops.checkout"}
+# the helpers every writing verb shares, checkout's entries into the workspace (run-cache restores)
+# and unprotect's private copies (a persist out in a link mode)
+PIPELINE_OPS = {"mlvc.ops.targets", "mlvc.ops.record", "mlvc.ops.checkout", "mlvc.ops.unprotect"}
 
 
 def _part(path: Path) -> str:
