@@ -166,6 +166,24 @@ def test_more_identical_files_than_the_link_limit_are_kept_as_copies(repo, mlvc,
     assert mlvc("fsck").exit_code == 0
 
 
+def test_checkout_past_the_link_limit_keeps_copies(repo, mlvc, monkeypatch):
+    assert mlvc("config", "cache.type", "hardlink").exit_code == 0
+    files = {f"f{i:02}.txt": "same\n" for i in range(11)}
+    repo.root.gen({"d": files})
+    assert mlvc("add", "d").exit_code == 0
+    obj = object_path(repo.root, oid_of(b"same\n"))
+    shutil.rmtree(repo.root / "d")
+    _link_limit(monkeypatch, 4)
+    r = mlvc("checkout")  # as on add: the files past the limit are copies, said once
+    assert r.exit_code == 0, r.output
+    assert [x for x in r.stderr.splitlines() if "link limit" in x] == [
+        "warning: 8 files kept as copies: the file system's link limit was reached"]
+    assert all((repo.root / "d" / n).read_text() == "same\n" for n in files)
+    assert os.stat(obj).st_nlink == 4
+    assert _staging(repo.root) == []
+    assert mlvc("status", "--check").exit_code == 0
+
+
 def test_one_file_kept_as_a_copy_is_said_in_the_singular(repo, mlvc, monkeypatch):
     assert mlvc("config", "cache.type", "hardlink").exit_code == 0
     repo.root.gen({"d": {"a": "x", "b": "x"}})
@@ -176,6 +194,67 @@ def test_one_file_kept_as_a_copy_is_said_in_the_singular(repo, mlvc, monkeypatch
 
 
 # ------------------------------------------- 3. root writes through a read-only link
+
+
+@pytest.mark.skipif(not ROOT, reason="only root writes through a read-only file")
+@pytest.mark.parametrize("kind", LINKS)
+def test_root_writing_through_a_link_is_reported_and_never_recorded_under_the_old_id(repo, mlvc, kind):
+    assert mlvc("config", "cache.type", kind).exit_code == 0
+    repo.root.gen({"data": {"f1.txt": "hello\n", "f2.txt": "two\n"}})
+    r = mlvc("add", "data")
+    assert r.exit_code == 0, r.output
+    assert "warning: running as root: read-only cache links do not stop writes" in r.stderr
+    old = oid_of(b"hello\n")
+    f1 = repo.root / "data" / "f1.txt"
+    with open(f1, "a") as f:  # echo x >> data/f1.txt: root is not stopped by the read-only mode
+        f.write("x\n")
+    assert bad_objects(repo.root) == [old]  # it wrote into the cache object
+
+    r = mlvc("status", "--check")
+    assert r.exit_code == 1
+    assert "modified  data/f1.txt" in r.stdout
+    assert f"warning: cache object {old} is damaged: data/f1.txt is linked to it and was changed in place" \
+        in r.stderr
+
+    before = snapshot(repo.root)
+    r = mlvc("checkout", "--force")
+    assert r.exit_code == 3, r.output
+    line = one_line_error(r)
+    assert f"cache object {old} is damaged: data/f1.txt is linked to it and was changed in place" in line
+    assert "mlvc commit data" in line and "mlvc fsck --repair" in line
+    assert snapshot(repo.root) == before
+    assert _staging(repo.root) == []
+    assert mlvc("status", "--check").exit_code == 1  # still modified: nothing claimed it was restored
+
+    r = mlvc("commit")
+    assert r.exit_code == 0, r.output
+    assert f"cache object {old} was damaged" in r.stderr
+    files = tree_lines(repo.root, read_lock(repo.root)["artifacts"]["data"]["oid"])
+    assert files["f1.txt"] == oid_of(b"hello\nx\n")  # the id of the bytes recorded
+    assert read_lock(repo.root)["artifacts"]["data"]["size"] == len("hello\nx\ntwo\n")
+    assert old not in cache_oids(repo.root)  # the damaged object is gone
+    assert bad_objects(repo.root) == []
+    assert mlvc("fsck").exit_code == 0
+    assert mlvc("status", "--check").exit_code == 0
+    assert _linked_to(f1, oid_of(b"hello\nx\n"), repo.root)
+
+
+@pytest.mark.skipif(not ROOT, reason="only root writes through a read-only file")
+def test_root_writing_through_a_linked_single_file_artifact(repo, mlvc):
+    assert mlvc("config", "cache.type", "hardlink").exit_code == 0
+    repo.root.gen("model.bin", "v1")
+    assert mlvc("add", "model.bin").exit_code == 0
+    old = oid_of(b"v1")
+    with open(repo.root / "model.bin", "a") as f:
+        f.write("+")
+    r = mlvc("checkout", "--force", "model.bin")
+    assert r.exit_code == 3
+    assert f"cache object {old} is damaged: model.bin is linked to it" in one_line_error(r)
+    r = mlvc("commit", "model.bin")
+    assert r.exit_code == 0, r.output
+    assert read_lock(repo.root)["artifacts"]["model.bin"]["oid"] == oid_of(b"v1+")
+    assert read_lock(repo.root)["artifacts"]["model.bin"]["size"] == 3
+    assert mlvc("fsck").exit_code == 0
 
 
 @pytest.mark.skipif(not ROOT, reason="only root writes through a read-only file")
@@ -200,6 +279,27 @@ def test_a_damaged_object_never_replaces_a_good_workspace_file(repo, mlvc):
     assert r.exit_code == 0, r.output
     assert (repo.root / "f2.txt").read_text() == "same\n"
     assert bad_objects(repo.root) == []
+
+
+@pytest.mark.skipif(not ROOT, reason="only root writes through a read-only file")
+@pytest.mark.parametrize("kind", LINKS)
+def test_checkout_never_links_a_damaged_object_into_the_workspace(repo, mlvc, kind):
+    # The damaged object's file is gone from the workspace, so only the object knows: a link
+    # is not verified as a copy is, but an object of the wrong size is refused the same way.
+    assert mlvc("config", "cache.type", kind).exit_code == 0
+    repo.root.gen({"data": {"f1.txt": "hello\n", "f2.txt": "two\n"}})
+    assert mlvc("add", "data").exit_code == 0
+    old = oid_of(b"hello\n")
+    with open(repo.root / "data" / "f1.txt", "a") as f:
+        f.write("x\n")
+    os.unlink(repo.root / "data" / "f1.txt")
+    r = mlvc("checkout")
+    assert r.exit_code == 3, r.output
+    line = one_line_error(r)
+    assert f"cache object {old} is corrupted" in line and "mlvc fsck --repair" in line
+    assert not os.path.lexists(repo.root / "data" / "f1.txt")
+    assert mlvc("status", "--check").exit_code == 1  # no stat row claims the damaged content is the recorded one
+    assert _staging(repo.root) == []
 
 
 @pytest.mark.skipif(not ROOT, reason="the warning is for root")
@@ -301,3 +401,34 @@ def test_hardlink_mode_across_file_systems_suggests_adding_copy_to_the_users_cho
     r = mlvc("add", "a.txt")
     assert r.exit_code == 0, r.output
     assert not (repo.root / "a.txt").is_symlink() and (repo.root / "a.txt").read_text() == "a"
+
+
+@pytest.mark.slow
+def test_66000_identical_files_on_ext4_past_its_real_link_limit(repo, mlvc):
+    # ext4 gives a file at most 65,000 names: the files past that stay copies.
+    probe = repo.root / "probe"
+    probe.write_text("")
+    try:
+        for i in range(65_000):
+            os.link(probe, repo.root / f"probe-{i}")
+    except OSError as exc:
+        if exc.errno != errno.EMLINK:
+            raise
+        limit = os.stat(probe).st_nlink
+    else:
+        pytest.skip("this file system allows more than 65,000 links to a file")
+    finally:
+        for name in os.listdir(repo.root):
+            if name.startswith("probe"):
+                os.unlink(repo.root / name)
+    assert mlvc("config", "cache.type", "hardlink").exit_code == 0
+    n = limit + 1000
+    (repo.root / "d").mkdir()
+    for i in range(n):
+        (repo.root / "d" / f"{i:05}").touch()
+    r = mlvc("add", "d")
+    assert r.exit_code == 0, r.output
+    obj = object_path(repo.root, oid_of(b""))
+    assert os.stat(obj).st_nlink == limit
+    assert f"warning: {n - limit + 1} files kept as copies: the file system's link limit was reached" in r.stderr
+    assert mlvc("status", "--check").exit_code == 0
