@@ -57,12 +57,6 @@ class Scan:
         self.ints = ints if ints is not None else array("q")
         self.skipped = skipped if skipped is not None else []
 
-    @property
-    def leftovers(self) -> list[str]:
-        """Nothing: files named ``.mlvc-tmp-*`` are a user's files like any other (kept while
-        callers still read this)."""
-        return []
-
     def __len__(self) -> int:
         return len(self.paths)
 

@@ -69,6 +69,20 @@ def _none_among(made: list[str], folder) -> None:
     assert not inside, inside
 
 
+@pytest.mark.parametrize("kind", ["symlink", "hardlink"])
+def test_add_and_unprotect_make_no_temp_file_among_the_users(repo, mlvc, monkeypatch, kind):
+    assert mlvc("config", "cache.type", kind).exit_code == 0
+    repo.root.gen({"data/a.txt": "a", "data/sub/b.txt": "b"})
+    made = _record_temp_names(monkeypatch)
+    r = mlvc("add", "data")
+    assert r.exit_code == 0, r.output
+    r = mlvc("unprotect", "data")
+    assert r.exit_code == 0, r.output
+    _none_among(made, repo.root / "data")
+    assert workspace_files(repo.root / "data") == {"a.txt": b"a", "sub/b.txt": b"b"}
+    assert not os.path.islink(repo.root / "data/a.txt") and os.stat(repo.root / "data/a.txt").st_nlink == 1
+
+
 def test_checkout_without_o_tmpfile_makes_no_temp_file_among_the_users(repo, mlvc, monkeypatch):
     repo.root.gen({"data/a.txt": "a", "data/b.txt": "b"})
     assert mlvc("add", "data").exit_code == 0
@@ -81,6 +95,33 @@ def test_checkout_without_o_tmpfile_makes_no_temp_file_among_the_users(repo, mlv
     assert r.exit_code == 0, r.output
     assert (repo.root / "data/a.txt").read_text() == "changed"
     _none_among(made, repo.root / "data")
+
+
+def test_on_another_file_system_the_temp_file_beside_is_removed(repo, mlvc, monkeypatch):
+    """Where a rename from .mlvc/tmp cannot reach the user's folder (EXDEV: a bind mount), the
+    copy is made beside the file under a name no user picks, and nothing is left of it."""
+    import errno
+
+    from mlvc.fs import atomic
+
+    assert mlvc("config", "cache.type", "hardlink").exit_code == 0
+    repo.root.gen({"data/a.txt": "a", "data/.mlvc-tmp-notes.txt": "mine"})
+    assert mlvc("add", "data").exit_code == 0
+    real = atomic.replace_file
+    tmp = str(repo.root / ".mlvc" / "tmp")
+
+    def replace_file(src, dest):
+        if src.startswith(tmp + os.sep):
+            raise OSError(errno.EXDEV, "Invalid cross-device link", dest)
+        return real(src, dest)
+
+    monkeypatch.setattr(atomic, "replace_file", replace_file)
+    made = _record_temp_names(monkeypatch)
+    r = mlvc("unprotect", "data")
+    assert r.exit_code == 0, r.output
+    assert any(t.startswith(tmp) for t in made) and any(t.startswith(str(repo.root / "data")) for t in made)
+    assert workspace_files(repo.root / "data") == {"a.txt": b"a", ".mlvc-tmp-notes.txt": b"mine"}
+    assert os.stat(repo.root / "data/a.txt").st_nlink == 1
 
 
 def test_a_temp_name_taken_by_a_users_file_is_never_removed(repo, mlvc, monkeypatch):
@@ -130,6 +171,18 @@ def test_a_nested_git_repository_is_not_data(repo, mlvc):
     assert snapshot(repo.root / "data" / "clone" / ".git", skip=()) == git_before
     assert (repo.root / "data/sub/.mlvc").read_text() == "a file named .mlvc"
     assert mlvc("status", "--check").exit_code == 0
+
+
+def test_checkout_never_deletes_a_nested_git_folder_in_the_way_of_a_file(repo, mlvc):
+    repo.root.gen({"model.pkl": "model"})
+    assert mlvc("add", "model.pkl").exit_code == 0
+    os.unlink(repo.root / "model.pkl")
+    before = _nested_clone(repo.root / "model.pkl")
+    for args in (("checkout",), ("checkout", "--force")):
+        r = mlvc(*args)
+        assert r.exit_code == 3, r.output
+        assert "model.pkl/.git" in one_line_error(r) and "never deletes a .git" in r.stderr
+    assert snapshot(repo.root / "model.pkl" / ".git", skip=()) == before
 
 
 def test_a_tree_an_older_mlvc_recorded_with_a_nested_git_is_recorded_again_by_commit(repo, mlvc):
