@@ -89,12 +89,12 @@ class _Plan:
     unchanged: int = 0
 
 
-def _mode_differs(found: Scan, i: int, x: bool, odb, oid: str) -> bool:
-    """The workspace file ``i`` of ``found`` has the recorded content but not the recorded
-    executable bit, and its mode is its own (a file that is the cache object, in hardlink or
-    symlink mode, has the object's mode and is left linked)."""
+def _mode_differs(found: Scan, i: int, now: bool, x: bool, odb, oid: str) -> bool:
+    """The workspace file ``i`` of ``found`` (executable ``now``) has the recorded content but
+    not the recorded executable bit ``x``, and its mode is its own (a file that is the cache
+    object, in hardlink or symlink mode, has the object's mode and is left linked)."""
     path = found.abspath(found.paths[i])
-    return found.executables()[i] != x and not is_cache_link(path, odb.path(oid), odb.cache)
+    return now != x and not is_cache_link(path, odb.path(oid), odb.cache)
 
 
 def _part(repo: Repo, entry: LockEntry, inner: str):
@@ -174,7 +174,7 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
                 recorded.add(oid)
                 if i < n and paths[i] == path:
                     if oids[i] == oid and not relink:
-                        if execs[i] == x or not _mode_differs(found, i, x, odb, oid):
+                        if not _mode_differs(found, i, execs[i], x, odb, oid):
                             plan.unchanged += 1
                             i += 1
                             continue
@@ -205,7 +205,7 @@ def plan_artifact(repo: Repo, entry: LockEntry, progress=NULL, relink: bool = Fa
         elif found.kind == "file":
             oid = oids[0]
             if oid == entry.oid and not relink:
-                if not _mode_differs(found, 0, entry.executable, odb, oid):
+                if not _mode_differs(found, 0, found.executables()[0], entry.executable, odb, oid):
                     plan.unchanged = 1
                     return plan, at_risk, missing
                 if not os.path.islink(found.top):  # else a link to a file elsewhere: written anew
