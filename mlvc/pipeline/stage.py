@@ -285,7 +285,8 @@ def check_outs(name: str, stages: list[Stage], artifacts: list[str]) -> None:
     for path, s in owner.items():
         if path in added:
             raise FileFormatError(name, f"stage {s.name!r}: out {path!r} is also tracked by `mlvc add`", s.line,
-                                  f"let the stage make it (`mlvc remove {path}` keeps the file) or drop it from outs")
+                                  "take it out of artifacts: in mlvc.yaml (the stage records it), "
+                                  "or out of the stage's outs")
     paths = set(owner) | added
     for p in sorted(paths):
         parts = p.split("/")
