@@ -31,7 +31,7 @@ from mlvc.ops.targets import check_part, select, writing
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.objects.tree import meta_oid, split_meta
-from mlvc.workspace.compare import is_cache_link, part_of
+from mlvc.workspace.compare import executable, is_cache_link, part_of
 from mlvc.workspace.build import BATCH, hash_files, key
 from mlvc.workspace.cachelink import CacheLinker, check_not_damaged
 from mlvc.workspace.scan import Scan, file_stat, fingerprint, scan
@@ -384,7 +384,8 @@ def _remember_clean(repo: Repo, plan: _Plan, newest: int) -> None:
     tree = repo.odb.walk_tree(plan.entry.oid, check_meta=False)
     base = rel + "/"
     try:
-        for path, ino, mtime, ctime, size, _ in found.stats():
+        odb = repo.odb
+        for path, ino, mtime, ctime, size, mode in found.stats():
             k = base + path
             row = next(rows, None)
             while row is not None and row[0] < k:
@@ -393,6 +394,9 @@ def _remember_clean(repo: Repo, plan: _Plan, newest: int) -> None:
             if (row is None or row[0] != k or row[1:5] != (ino, mtime, ctime, size) or recorded is None
                     or recorded[0] != path or meta_oid(recorded[1]) != row[5]):
                 return
+            if bool(mode & 0o100) != executable(recorded[1]) and not is_cache_link(
+                    found.abspath(path), odb.path(row[5]), odb.cache):
+                return  # not the recorded bit (a umask without the owner's x): status must see it
         if next(tree, None) is not None:
             return
     finally:

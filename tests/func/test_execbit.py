@@ -110,3 +110,20 @@ def test_a_linked_file_has_the_objects_mode_and_stays_linked(repo, mlvc, kind):
     assert mlvc("status", "--check").exit_code == 1
     assert mlvc("checkout").exit_code == 0
     assert _x(repo.root / "tools" / "run.sh")
+
+
+def test_a_bit_the_umask_withholds_is_not_vouched_for_by_the_fingerprint(repo, mlvc):
+    # With a umask that takes the owner's x, a checked-out executable is not executable:
+    # the folder's fingerprint saved after checkout must not hide that from status.
+    tools = _tools(repo, mlvc)
+    os.chmod(tools / "run.sh", 0o755)
+    assert mlvc("commit").exit_code == 0
+    os.unlink(tools / "run.sh")
+    old = os.umask(0o177)
+    try:
+        assert mlvc("checkout").exit_code == 0
+    finally:
+        os.umask(old)
+    assert not _x(tools / "run.sh")
+    r = mlvc("status")
+    assert "    modified  tools/run.sh (mode changed)" in r.stdout, r.output
