@@ -32,6 +32,7 @@ from mlvc.pipeline.stage import Pipeline, Stage, load_pipeline
 from mlvc.pipeline.status import Reason, StageInputError, current_entry, param_values, reasons_to_run
 from mlvc.progress import NULL
 from mlvc.repo import Repo
+from mlvc.workspace import gitignore
 
 RUNNING = "running"
 RAN = "ran"
@@ -58,6 +59,7 @@ class ReproResult:
     stages: list[StageRun] = field(default_factory=list)
     git_files: list[str] = field(default_factory=list)  # what to `git add` next
     dry_run: bool = False
+    dropped: list[str] = field(default_factory=list)  # records of stages no longer in mlvc.yaml, removed
 
     @property
     def ran(self) -> list[str]:
@@ -99,6 +101,21 @@ def _parents(path: str) -> Iterator[str]:
     parts = path.split("/")
     for i in range(len(parts) - 1, 0, -1):
         yield "/".join(parts[:i])
+
+
+def drop_stale(pipeline: Pipeline, project, lock) -> tuple[list[str], list[str]]:
+    """Take the records of stages that mlvc.yaml no longer has out of ``lock`` (in memory:
+    written with the next stage that runs); their outs stop being tracked (the files stay).
+    Returns the stages and the outs whose .gitignore line goes when the lock is written."""
+    stale = sorted(n for n in lock.stages if n not in pipeline.stages)
+    made = set(pipeline.producer()) | set(project.artifacts)
+    untracked = []
+    for name in stale:
+        for p in lock.stages.pop(name).outs:
+            if p not in made and not any(p in s.outs for s in lock.stages.values()):
+                lock.artifacts.pop(p, None)
+                untracked.append(p)
+    return stale, untracked
 
 
 def _decide(repo: Repo, pipeline: Pipeline, stage: Stage, lock, would_run: set[str], single: bool,
@@ -144,6 +161,7 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
     procs: set = set()
     with _files(repo, dry_run) as (project, lock):
         pipeline = load_pipeline(repo.root, project)
+        dropped, unignore = ([], []) if dry_run else drop_stale(pipeline, project, lock)
         names = select(pipeline, list(targets or []), repo.root, cwd, single, downstream)
         chosen = set(names)
         needs = {n: ups & chosen for n, ups in upstream(pipeline).items() if n in chosen}
@@ -159,6 +177,10 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
             if action == RAN and run_cache_module.eligible(stage):
                 key = run_cache_module.signature(stage, lock.stages[stage.name].deps, params)
                 run_cache_module.save(repo, key, [lock.artifacts[p] for p in stage.cached_outs])
+            while unignore:  # with the lock that drops the stale stages' outs
+                gi = gitignore.unignore(repo.root, unignore.pop())
+                if gi:
+                    git_files.add(gi)
             save(repo, None, lock)  # at once: a later failure keeps this stage
             done.add(stage.name)
             emit(StageRun(stage.name, action, reasons, stage.commands))
@@ -262,7 +284,8 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
     changed = sorted(git_files)
     if any(r.action in (RAN, RESTORED) for r in runs):
         changed.append("mlvc.lock")
-    result = ReproResult(runs, changed, dry_run)
+    saved = any(r.action in (RAN, RESTORED) for r in runs)  # the lock was written, with the drops
+    result = ReproResult(runs, changed if saved else [], dry_run, dropped if saved else [])
     if failures:
         error = failures[0]
         if len(failures) > 1:

@@ -334,3 +334,26 @@ def test_a_persist_out_in_hardlink_mode_is_unprotected_before_its_stage_writes(m
     assert (root / "log.txt").read_text() == "line\nline\n"
     assert read_lock(root)["artifacts"]["log.txt"]["oid"] != first
     assert first in cache_oids(root) and bad_objects(root) == []  # the first version is still there, intact
+
+
+def test_a_stage_taken_out_of_mlvc_yaml_loses_its_record(mlvc, pipeline):
+    root = pipeline.root
+    stages = yaml.safe_load((root / "mlvc.yaml").read_text())["stages"]
+    stages["other"] = {"cmd": "echo o > other.txt", "outs": ["other.txt"]}
+    write_stages(root, stages)
+    assert mlvc("repro").exit_code == 0
+    del stages["train"]
+    write_stages(root, stages)
+    r = mlvc("repro")  # nothing runs: the lock is not written
+    assert r.exit_code == 0 and "Dropped" not in r.stdout
+    assert "train" in read_lock(root)["stages"]
+    (root / "other.txt").unlink()
+    r = mlvc("repro")
+    assert r.exit_code == 0, r.output
+    assert "Dropped the record of stage 'train' from mlvc.lock: mlvc.yaml no longer has it." in r.stdout
+    lock = read_lock(root)
+    assert set(lock["stages"]) == {"prepare", "other"}
+    assert set(lock["artifacts"]) == {"prepared", "other.txt"}  # model.txt is no longer tracked ...
+    assert (root / "model.txt").exists()  # ... and stays
+    assert "/model.txt" not in (root / ".gitignore").read_text().splitlines()
+    assert mlvc("status", "--check").exit_code == 0

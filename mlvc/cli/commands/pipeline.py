@@ -123,7 +123,7 @@ def _announce(run) -> None:
 
 
 def _repro_json(result) -> dict:
-    return {"dry_run": result.dry_run, "git_add": result.git_files, "stages": [
+    return {"dry_run": result.dry_run, "git_add": result.git_files, "dropped": result.dropped, "stages": [
         {"name": r.name, "action": r.action, "reasons": [x.to_json() for x in r.reasons],
          "reason_text": [str(x) for x in r.reasons], "cmd": list(r.cmd), **({"error": r.error} if r.error else {})}
         for r in result.stages]}
@@ -213,6 +213,8 @@ def repro(
         out(f"\n{n} stage{'s' if n != 1 else ''} would run (dry run: nothing ran)." if n else
             "\nEverything is up to date (dry run).")
     elif result.ran:
+        for name in result.dropped:
+            out(f"Dropped the record of stage '{name}' from mlvc.lock: mlvc.yaml no longer has it.")
         out("\nTo track the changes with git, run:\n\n    git add " + " ".join(result.git_files))
     else:
         out("\nEverything is up to date.")
