@@ -19,7 +19,7 @@ from mlvc.formats.lock import LOCK_FILE, LOCK_SCHEMA, LockEntry
 from mlvc.formats.project import PROJECT_FILE
 from mlvc.fs.paths import SafeDirs
 from mlvc.objects.tree import file_meta, meta_oid, split_meta
-from mlvc.ops.record import record_all
+from mlvc.ops.record import _drop_damaged, record_all
 from mlvc.ops.targets import Target, check_part, save, select, writing
 from mlvc.ops.unprotect import unprotect_artifact
 from mlvc.progress import NULL
@@ -56,7 +56,7 @@ def commit(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) 
         entries, unchanged = record_all(repo, whole, lock.artifacts, progress)
         by_path = {e.path: e for e in entries}
         if parts:
-            linker = CacheLinker(repo.odb, repo.config.link_types)
+            linker = CacheLinker(repo.odb, repo.config.link_types, progress)
             for t in parts:
                 before = lock.artifacts[t.artifact]
                 entry = record_part(repo, t, before, linker, progress)
@@ -68,6 +68,7 @@ def commit(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) 
                     unchanged.append(t.artifact)
                 elif entry is not before and t.artifact in unchanged:
                     unchanged.remove(t.artifact)
+            linker.finish()
             repo.odb.flush()  # objects are durable before the lock that names them
         git_files = set()
         for entry in entries:
@@ -115,16 +116,19 @@ def record_part(repo: Repo, target: Target, entry: LockEntry, linker: CacheLinke
 
         oids, sizes = hash_files(path, found, repo.state, store, progress, f"Adding {path}", store_known=True)
         execs = found.executables()
+        was = dict(recorded)
+        # a recorded object written through its link (root) is dropped, as a whole commit does
+        _drop_damaged(repo, linker, path, found, oids,
+                      lambda p: meta_oid(was[p]) if p in was else None, progress)
         if linker.kinds[0] in ("hardlink", "symlink"):
             top = os.path.join(repo.root, path)
             SafeDirs(repo.root).check(top if found.kind == "dir" else os.path.dirname(top))
-            was = dict(recorded)
             for i, p in enumerate(found.paths):  # a linked file has the object's mode: keep the recorded bit
                 meta = was.get(p)
                 if not execs[i] and meta is not None and meta_oid(meta) == oids[i] and executable(meta) \
                         and is_cache_link(found.abspath(p), odb.path(oids[i]), odb.cache):
                     execs[i] = True
-            link_workspace(linker, path, found, oids, sizes, repo.state, progress)
+            link_workspace(linker, path, found, oids, sizes, repo.state, progress, execs)
         new = [(key(target.inner, p), file_meta(o, s, x)) for p, o, s, x in zip(found.paths, oids, sizes, execs)]
     totals = [0, 0]
 

@@ -207,3 +207,19 @@ def test_a_part_through_a_symlink_to_a_folder_is_refused(repo, mlvc):
         r = mlvc(verb, "data/images/sub/a.png")
         assert r.exit_code == 3 and "symlink to a folder" in one_line_error(r), verb
         assert snapshot(repo.root) == before
+
+
+def test_commit_of_a_part_drops_an_object_written_through_its_link(repo, mlvc):
+    # As a whole commit does: root ignores the read-only mode, so an append in hardlink mode
+    # changes the cache object; the part's commit records the bytes' id and drops the object.
+    assert mlvc("config", "cache.type", "hardlink").exit_code == 0
+    images = _images(repo, mlvc)
+    with open(images / "cat.png", "ab") as f:
+        f.write(b" and more")
+    r = mlvc("commit", "data/images/cat.png")
+    assert r.exit_code == 0, r.output
+    assert f"cache object {oid_of(b'cat')} was damaged" in r.stderr
+    assert not os.path.exists(object_path(repo.root, oid_of(b"cat")))
+    entry = read_lock(repo.root)["artifacts"]["data/images"]
+    assert tree_lines(repo.root, entry["oid"])["cat.png"] == oid_of(b"cat and more")
+    assert os.path.samefile(images / "cat.png", object_path(repo.root, oid_of(b"cat and more")))
