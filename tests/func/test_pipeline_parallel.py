@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from funcutil import read_lock
 from test_pipeline_repro import py, write_stages
 
@@ -42,17 +44,30 @@ def test_one_job_runs_one_stage_at_a_time(mlvc, repo):
     assert r.exit_code == 3 and "stage 'a' failed" in r.stderr
 
 
-def test_a_failure_waits_for_running_stages_and_starts_no_new_one(mlvc_proc, repo):
+def test_a_failure_waits_for_running_stages_and_starts_no_new_one(repo):
+    from mlvc import api
+    from mlvc.errors import MlvcError
+
     root = repo.root
     write_stages(root, {
-        "slow": {"cmd": py("import os, time\nwhile not os.path.exists('bad.flag'): time.sleep(0.02)\n"
+        # slow ends only once mlvc has seen bad fail (go.flag, made by the callback below)
+        "slow": {"cmd": py("import os, time\nwhile not os.path.exists('go.flag'): time.sleep(0.02)\n"
                            "open('slow.txt', 'w').write('s')"), "outs": ["slow.txt"]},
-        "bad": {"cmd": py("open('bad.flag', 'w').write('1'); raise SystemExit(5)"), "outs": ["bad.txt"]},
+        "bad": {"cmd": "exit 5", "outs": ["bad.txt"]},
         "later": {"cmd": "echo l > later.txt", "outs": ["later.txt"]},
     })
-    p = mlvc_proc("repro", "-j", "2", cwd=root)
-    assert p.returncode == 3
-    assert "error: stage 'bad' failed: `" in p.stderr and "exited with code 5" in p.stderr
+    seen = []
+
+    def on_stage(run):
+        seen.append((run.name, run.action))
+        if run.name == "bad" and run.action == "failed":
+            (root / "go.flag").write_text("1")
+
+    with pytest.raises(MlvcError) as exc:
+        api.repro([], jobs=2, on_stage=on_stage, cwd=str(root), on_output=lambda *a: None)
+    assert exc.value.message == "stage 'bad' failed: `exit 5` exited with code 5"
+    assert ("slow", "ran") in seen and ("bad", "failed") in seen
+    assert "later" not in {name for name, _ in seen}
     assert list(read_lock(root)["stages"]) == ["slow"]  # it was running: it finished and was recorded
     assert not (root / "later.txt").exists()
 
