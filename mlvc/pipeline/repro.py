@@ -232,7 +232,7 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
                 try:
                     run_commands(repo, stage, output_to_stderr)
                     finish(stage, tuple(reasons), params)
-                except StageFailedError as exc:
+                except MlvcError as exc:  # the command failed, or recording its outs did
                     fail(stage, tuple(reasons), exc)
                 return
             lines = partial(on_output, name) if on_output is not None else None
@@ -272,7 +272,7 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
                     try:
                         future.result()
                         finish(stage, reasons, params)
-                    except StageFailedError as exc:
+                    except MlvcError as exc:  # the command failed, or recording its outs did
                         fail(stage, reasons, exc)
                 schedule(pool)
         except BaseException:

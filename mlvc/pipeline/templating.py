@@ -65,12 +65,21 @@ def _text(name: str, var: str, value: Any, line: int | None) -> str:
 
 
 def interpolate(name: str, value: Any, ctx: dict[str, Any], line: int | None = None) -> Any:
-    """``value`` with every ``${...}`` in its strings replaced (mappings' keys are kept as they are)."""
+    """``value`` with every ``${...}`` in its strings replaced, mappings' keys included."""
     if isinstance(value, dict):
         out = LDict(line=line_of(value, line))
         out.key_lines = dict(getattr(value, "key_lines", {}))
         for k, v in value.items():
-            out[k] = interpolate(name, v, ctx, key_line(value, k, line))
+            here = key_line(value, k, line)
+            key = k
+            if isinstance(k, str) and "${" in k:  # `- ${item}.csv: {cache: false}`
+                key = interpolate(name, LStr(k, here), ctx, here)
+                if not isinstance(key, str):
+                    raise FileFormatError(name, f"key {k!r} must become a string, not {type(key).__name__}", here)
+                if key in out:
+                    raise FileFormatError(name, f"key {k!r} becomes {key!r}, which is there already", here)
+                out.key_lines[str(key)] = here
+            out[key] = interpolate(name, v, ctx, here)
         return out
     if isinstance(value, list):
         return LList((interpolate(name, v, ctx, line_of(value, line)) for v in value), line=line_of(value, line))

@@ -132,3 +132,32 @@ def test_ctrl_c_stops_every_running_stage(repo):
     assert list(read_lock(root)["stages"]) == ["done"]
     time.sleep(0.5)
     assert subprocess.run(["pgrep", "-f", "time.sleep\\(60\\)"], capture_output=True).returncode == 1
+
+
+def test_an_out_that_cannot_be_recorded_fails_its_stage_only(mlvc, repo, tmp_path_factory):
+    from mlvc import api
+    from mlvc.errors import MlvcError
+
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.txt").write_text("s")
+    root = repo.root
+    # good ends only once mlvc has reported link's failure (go.flag, made by the callback)
+    write_stages(root, {"link": {"cmd": f"ln -s {outside} out", "outs": ["out"]},
+                        "good": {"cmd": py("import os, time\nwhile not os.path.exists('go.flag'): time.sleep(0.02)\n"
+                                           "open('good.txt', 'w').write('g')"), "outs": ["good.txt"]}})
+
+    def on_stage(run):
+        if run.name == "link" and run.action == "failed":
+            (root / "go.flag").write_text("1")
+
+    with pytest.raises(MlvcError) as exc:
+        api.repro([], jobs=2, on_stage=on_stage, cwd=str(root), on_output=lambda *a: None)
+    assert exc.value.message == f"out is a symlink to {outside}, outside the repository"
+    assert list(read_lock(root)["stages"]) == ["good"]  # recorded after link failed
+    (root / "out").unlink()
+    (root / "good.txt").unlink()
+    r = mlvc("repro", "-k")  # one at a time
+    assert r.exit_code == 3
+    assert f"error: out is a symlink to {outside}, outside the repository" in r.stderr, r.stderr
+    assert list(read_lock(root)["stages"]) == ["good"]
+    assert (outside / "secret.txt").read_text() == "s"

@@ -86,6 +86,19 @@ def test_foreach_list_mapping_and_var(tmp_path):
     assert stages["eval@1"].cmd == "eval b 2"
 
 
+def test_keys_are_interpolated_too(tmp_path):
+    stages = load(tmp_path, """\
+        stages:
+          make:
+            foreach: [a, b]
+            do:
+              cmd: make ${item}
+              outs:
+              - "${item}.csv": {cache: false}
+        """)
+    assert [o.path for o in stages["make@b"].outs] == ["b.csv"] and not stages["make@b"].outs[0].cache
+
+
 def test_matrix(tmp_path):
     stages = load(tmp_path, """\
         stages:
