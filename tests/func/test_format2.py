@@ -87,7 +87,7 @@ def test_a_format_1_repository_is_read_and_migrated(repo, mlvc):
     assert workspace_files(repo.root / "data") == files
     assert (repo.root / "model.pkl").read_bytes() == b"weights"
     cache = repo.root / ".mlvc" / "cache"
-    assert sorted(os.listdir(cache)) == ["files"]  # moved into files/xxh3/ on first use
+    assert sorted(os.listdir(cache)) == ["files", "lock"]  # moved into files/xxh3/ on first use; the cache lock
     assert mlvc("status", "--check").exit_code == 0
     assert (repo.root / "mlvc.lock").read_text().startswith("schema: 1\n")  # reading changes nothing
     r = mlvc("commit")
