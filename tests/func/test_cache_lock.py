@@ -181,3 +181,19 @@ def test_a_sigkilled_add_leaves_a_temp_file_that_the_rerun_removes(repo, mlvc_pr
     assert r.returncode == 0, r.stderr
     assert _cache_temp_files(cache) == []  # was: left for an hour, and fsck said nothing of it
     assert mlvc_proc("fsck", cwd=repo.root).returncode == 0
+
+
+def test_a_cache_lock_that_is_a_symlink_is_refused_and_never_followed(repo, mlvc_proc, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("shared") / "cache"
+    cache.mkdir()
+    victim = tmp_path_factory.mktemp("victim") / "notes.txt"
+    victim.write_text("precious")
+    os.symlink(victim, cache / "lock")
+    assert mlvc_proc("config", "--local", "cache.dir", str(cache), cwd=repo.root).returncode == 0
+    repo.root.gen("a.bin", "a")
+    r = mlvc_proc("add", "a.bin", cwd=repo.root)
+    assert r.returncode == 3, r.stderr
+    line = one_line_error(r)
+    assert "lock" in line and "symlink" in line, line
+    assert victim.read_text() == "precious" and oct(victim.stat().st_mode & 0o777) == "0o644"
+    assert not (repo.root / "mlvc.lock").exists()
