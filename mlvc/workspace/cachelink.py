@@ -94,19 +94,6 @@ def warn_damaged(odb: LocalObjectStore, root: str, artifact: str, changes, progr
                           "the new content, the recorded version is lost from this cache")
 
 
-_ROOT_FD: int | None = None
-
-
-def _link_file(src: str, dst: str) -> None:
-    """Hardlink the file ``src`` names, through a symlink too. (Python's os.link calls
-    link(2), which on Linux links a symlink itself; a dir fd makes it call linkat(2) with
-    AT_SYMLINK_FOLLOW. Both paths are absolute, so the fd only chooses the call.)"""
-    global _ROOT_FD
-    if _ROOT_FD is None:
-        _ROOT_FD = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
-    os.link(os.path.abspath(src), os.path.abspath(dst), src_dir_fd=_ROOT_FD, follow_symlinks=True)
-
-
 def _large_file(path: str) -> bool:
     try:
         st = os.lstat(path)
@@ -223,7 +210,7 @@ class CacheLinker:
         for attempt in range(2):
             tmp = fs.tmp_name(self._tmp_folder())
             try:
-                _link_file(src, tmp)
+                os.link(src, tmp, follow_symlinks=False)
             except OSError as exc:
                 # EMLINK: the file has as many names as the file system allows (it is linked from
                 # the cache already). In symlink mode the workspace gets a symlink whatever the
@@ -231,6 +218,11 @@ class CacheLinker:
                 if exc.errno == errno.EMLINK or (kind == "symlink" and is_unsupported(exc)):
                     return self._store_copy(src, oid, size)
                 raise
+            if stat.S_ISLNK(os.lstat(tmp).st_mode):
+                # A symlink in a tracked folder is recorded as the file it points to; that file
+                # (maybe outside the repository) is read, never linked into the cache or chmod'ed.
+                fs.unlink_quiet(tmp)
+                return self._store_copy(src, oid, size)
             try:
                 got, got_size, named = self._hash_and_name(tmp, src, oid)
             except FileNotFoundError:

@@ -119,6 +119,27 @@ def test_a_symlink_inside_a_folder_is_stored_as_the_file_it_points_to(repo, mlvc
     assert mlvc("status", "--check").exit_code == 0
 
 
+@pytest.mark.parametrize("kind", LINKS)
+def test_a_symlink_to_a_file_outside_is_read_never_linked_into_the_cache(repo, mlvc, kind, tmp_path_factory):
+    # The file it points to is not the repository's: it must not become a cache object
+    # (a hardlink, made read-only) nor have its mode changed.
+    victim = tmp_path_factory.mktemp("outside") / "victim.txt"
+    victim.write_text("theirs\n")
+    before = os.stat(victim)
+    assert mlvc("config", "cache.type", kind).exit_code == 0
+    repo.root.gen({"d": {"a.txt": "a"}})
+    os.symlink(victim, repo.root / "d" / "v.txt")
+    r = mlvc("add", "d")
+    assert r.exit_code == 0, r.output
+    after = os.stat(victim)
+    assert (after.st_ino, after.st_nlink, after.st_mode, after.st_mtime_ns) == \
+        (before.st_ino, before.st_nlink, before.st_mode, before.st_mtime_ns)
+    assert victim.read_text() == "theirs\n"
+    obj = object_path(repo.root, oid_of(b"theirs\n"))
+    assert stat.S_ISREG(os.lstat(obj).st_mode) and not os.path.samefile(obj, victim)
+    assert mlvc("fsck").exit_code == 0
+
+
 # ------------------------------------------------------------ 2. the link limit (EMLINK)
 
 
