@@ -158,3 +158,39 @@ def test_bad_params_files(name, text, words):
 def test_a_key_holding_dots_is_found():
     assert lookup({"a.b": 1}, "a.b") == 1
     assert lookup({"a": {"b.c": 2}}, "a.b.c") == 2
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+import yaml  # noqa: E402
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(
+    ["run", "a", "a/b", "../x", "/abs", "", "${x}", "${item}", "${nope}", "p.json", "p.yaml:k", ".mlvc/x", "a b",
+     "mlvc.lock", "x@y", "\\${x}", "${x.y}", "${l[0]}"]))
+_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.dictionaries(st.sampled_from(["cmd", "deps", "outs", "params", "metrics", "wdir", "cache", "persist",
+                                     "frozen", "foreach", "do", "matrix", "vars", "x", "a", "p.json"]), inner,
+                    max_size=4)), max_leaves=12)
+_bodies = st.dictionaries(st.sampled_from(["cmd", "deps", "outs", "params", "metrics", "wdir", "desc", "frozen",
+                                           "always_changed", "foreach", "do", "matrix", "vars"]), _values, max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["s", "t", "bad.name", "u@v"]), _bodies, max_size=3),
+       st.one_of(st.none(), st.lists(st.one_of(st.dictionaries(st.sampled_from(["x", "l"]), _values, max_size=2),
+                                               st.sampled_from(["p.json", "nope.yaml"])), max_size=2)))
+def test_any_stages_give_stages_or_a_format_error(tmp_path, stages, vars_):
+    (tmp_path / "p.json").write_text('{"k": 1, "x": {"y": "z"}}')
+    doc = {"stages": stages}
+    if vars_ is not None:
+        doc["vars"] = vars_
+    text = yaml.safe_dump(doc)
+    try:
+        pipeline = load_pipeline(str(tmp_path), parse_project(text))
+    except FileFormatError as exc:
+        assert exc.path == "mlvc.yaml"
+        return
+    for s in pipeline.stages.values():
+        assert s.commands and all(isinstance(c, str) for c in s.commands)
+        assert all(not p.startswith(("/", "../")) for p in s.deps + tuple(o.path for o in s.outs))
