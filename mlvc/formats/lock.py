@@ -226,14 +226,15 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def _stage_data(s: StageRecord) -> dict[str, Any]:
+def _stage_data(s: StageRecord, artifacts: dict[str, LockEntry]) -> dict[str, Any]:
     data: dict[str, Any] = {"cmd": s.cmd}
     if s.deps:
         data["deps"] = {p: _entry_data(s.deps[p]) for p in sorted(s.deps)}
     if s.params:
         data["params"] = {f: _sorted(s.params[f]) for f in sorted(s.params)}
-    if s.outs:
-        data["outs"] = sorted(s.outs)
+    outs = [p for p in s.outs if p in artifacts]  # an out whose entry is gone (`mlvc remove`) was not made
+    if outs:
+        data["outs"] = sorted(outs)
     if s.uncached_outs:
         data["uncached_outs"] = {p: _entry_data(s.uncached_outs[p]) for p in sorted(s.uncached_outs)}
     data.update((k, v) for k, v in s.extra.items() if k not in data)
@@ -244,7 +245,7 @@ def serialize_lock(lock: Lock) -> str:
     data: dict[str, Any] = {"schema": LOCK_SCHEMA,
                             "artifacts": {p: _entry_data(lock.artifacts[p]) for p in sorted(lock.artifacts)}}
     if lock.stages:
-        data["stages"] = {n: _stage_data(lock.stages[n]) for n in sorted(lock.stages)}
+        data["stages"] = {n: _stage_data(lock.stages[n], lock.artifacts) for n in sorted(lock.stages)}
     data.update((k, v) for k, v in lock.extra.items() if k not in data)
     return dump_yaml(data)
 

@@ -53,3 +53,12 @@ def test_bad_uncached_outs(bad, words):
     text = TEXT.split("    uncached_outs:\n")[0] + "    uncached_outs:\n" + bad
     with pytest.raises(FileFormatError, match=words):
         parse_lock(text)
+
+
+def test_an_out_whose_entry_is_gone_is_not_written():
+    # `mlvc remove OUT` drops the artifact entry; the lock written then must still be readable.
+    lock = parse_lock(TEXT)
+    del lock.artifacts["model.pkl"]
+    again = parse_lock(serialize_lock(lock))
+    assert again.stages["train"].outs == [] and "model.pkl" not in again.artifacts
+    assert again.stages["train"].uncached_outs == lock.stages["train"].uncached_outs
