@@ -357,3 +357,14 @@ def test_a_stage_taken_out_of_mlvc_yaml_loses_its_record(mlvc, pipeline):
     assert (root / "model.txt").exists()  # ... and stays
     assert "/model.txt" not in (root / ".gitignore").read_text().splitlines()
     assert mlvc("status", "--check").exit_code == 0
+
+
+def test_mlvc_remove_of_a_stage_out_leaves_a_readable_lock(mlvc, mlvc_proc, pipeline):
+    root = pipeline.root
+    assert mlvc_proc("repro", cwd=root).returncode == 0
+    assert mlvc("remove", "model.txt").exit_code == 0
+    assert mlvc("status", "--check").exit_code == 0
+    r = mlvc("repro", "--json", "--no-run-cache")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["stages"][1]["reason_text"] == ["out model.txt is new"]
+    assert "model.txt" in read_lock(root)["artifacts"]
