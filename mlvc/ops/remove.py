@@ -29,7 +29,7 @@ def remove(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) 
         for p in paths:
             rel = to_repo_path(repo, p, cwd)
             if rel not in known:
-                raise ArtifactNotFoundError(f"{rel} is not tracked", "see `mlvc status` for what is")
+                raise ArtifactNotFoundError(f"{p} is not tracked", "see `mlvc status` for what is")
             targets.append(rel)
         git_files = set()
         for rel in targets:

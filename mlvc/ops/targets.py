@@ -184,7 +184,7 @@ def select(repo: Repo, paths: list[str], project: Project, lock: Lock, cwd: str 
         if any(rel.startswith(a + "/") for a in old):
             raise ArtifactNotFoundError(f"{rel} is inside an entry of {LOCK_FILE} that is not in {PROJECT_FILE}",
                                         STALE_HINT)
-        raise ArtifactNotFoundError(f"{rel} is not tracked", "see `mlvc status`, or track it with `mlvc add`")
+        raise ArtifactNotFoundError(f"{p} is not tracked", "see `mlvc status`, or track it with `mlvc add`")
     return _merge(chosen)
 
 

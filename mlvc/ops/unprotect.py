@@ -84,7 +84,7 @@ def unprotect(repo: Repo, paths: list[str], cwd: str | None = None, progress=NUL
                 continue
             rel = to_repo_path(repo, p, cwd)
             if not os.path.lexists(os.path.join(repo.root, rel)):
-                raise InvalidPathError(f"{rel} does not exist in the workspace", f"run `mlvc checkout {rel}` first")
+                raise InvalidPathError(f"{p} does not exist in the workspace", f"run `mlvc checkout {p}` first")
         targets = select(repo, paths, project, lock, cwd)
         for t in targets:  # every check before the first change
             if t.inner:

@@ -90,3 +90,17 @@ def test_unprotect_and_init_json(repo, mlvc, tmp_path_factory):
 def test_a_usage_mistake_exits_2(repo, mlvc, args):
     r = mlvc(*args)
     assert r.exit_code == 2, r.output
+
+
+def test_an_untracked_path_is_named_as_the_user_typed_it(repo, mlvc, monkeypatch):
+    _from_data(repo, mlvc, monkeypatch)
+    assert mlvc("add", "images").exit_code == 0
+    for verb in ("status", "checkout", "commit", "remove", "unprotect"):
+        r = mlvc(verb, "labels.csv")
+        assert r.exit_code == 3, (verb, r.output)
+        assert one_line_error(r).startswith("error: labels.csv is not tracked;"), verb
+    os.unlink(repo.root / "data" / "images" / "a.png")
+    r = mlvc("unprotect", "images/a.png")
+    assert r.exit_code == 3
+    assert one_line_error(r) == ("error: images/a.png does not exist in the workspace; "
+                                 "run `mlvc checkout images/a.png` first")
