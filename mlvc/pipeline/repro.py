@@ -215,8 +215,7 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
                 return
             outs = cached_run(stage, params, deps)
             if dry_run:
-                if outs is None:
-                    would_run.add(name)
+                would_run.add(name)  # restored or run: what depends on it cannot be judged yet
                 done.add(name)
                 emit(StageRun(name, WOULD_RUN if outs is None else WOULD_RESTORE, tuple(reasons), stage.commands))
                 return

@@ -97,3 +97,23 @@ def test_stages_with_uncached_or_persistent_outs_always_run(mlvc, repo):
     assert mlvc("repro").exit_code == 0
     (root / "m.json").unlink()
     assert stage_action(mlvc("repro", "--json")) == "ran" and runs(root) == 2
+
+
+def test_dry_run_after_outs_were_deleted(mlvc, repo):
+    root = repo.root
+    setup(repo)
+    stages = {"train": {"cmd": TRAIN, "deps": ["data.txt"], "params": ["lr"], "outs": ["model.txt"]},
+              "report": {"cmd": "cp model.txt report.txt", "deps": ["model.txt"], "outs": ["report.txt"]}}
+    write_stages(root, stages)
+    assert mlvc("repro").exit_code == 0
+    (root / "model.txt").unlink()
+    (root / "report.txt").unlink()
+    r = mlvc("repro", "--dry-run", "--json")
+    assert r.exit_code == 0, r.output
+    assert [(s["name"], s["action"], s["reason_text"]) for s in json.loads(r.stdout)["stages"]] == [
+        ("train", "would restore", ["out model.txt is missing"]),
+        ("report", "would run", ["dep model.txt comes from stage train, which would run", "out report.txt is missing"])]
+    r = mlvc("repro", "--json")
+    assert [(s["name"], s["action"]) for s in json.loads(r.stdout)["stages"]] == [
+        ("train", "restored"), ("report", "restored")]
+    assert runs(root) == 1
