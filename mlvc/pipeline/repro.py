@@ -221,9 +221,13 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
                 return
             if outs is not None:
                 remove_outs(repo, stage)
-                checkout_entries(repo, outs, force=True, progress=progress)
-                finish(stage, tuple(reasons), params, RESTORED)
-                return
+                try:
+                    checkout_entries(repo, outs, force=True, progress=progress)
+                except (MlvcError, OSError) as exc:  # an object went meanwhile ...: run the command instead
+                    progress.warn(f"stage '{name}': not restored from the run-cache ({exc}); running it")
+                else:
+                    finish(stage, tuple(reasons), params, RESTORED)
+                    return
             emit(StageRun(name, RUNNING, tuple(reasons), stage.commands))
             remove_outs(repo, stage)
             unprotect_persistent(repo, stage, lock, progress)
