@@ -117,3 +117,34 @@ def test_dry_run_after_outs_were_deleted(mlvc, repo):
     assert [(s["name"], s["action"]) for s in json.loads(r.stdout)["stages"]] == [
         ("train", "restored"), ("report", "restored")]
     assert runs(root) == 1
+
+
+def test_a_restore_that_fails_runs_the_command(repo, monkeypatch):
+    from mlvc import api
+    from mlvc.errors import ObjectNotFoundError
+    from mlvc.pipeline import repro as repro_module
+
+    root = repo.root
+    setup(repo)
+    api.repro([], cwd=str(root))
+    (root / "model.txt").unlink()
+
+    def gone(*args, **kwargs):  # as if the object was deleted between the lookup and the checkout
+        raise ObjectNotFoundError("1 object(s) needed for checkout are not in the cache")
+
+    monkeypatch.setattr(repro_module, "checkout_entries", gone)
+    warnings = []
+
+    class Progress:
+        def task(self, *a, **k):
+            from mlvc.progress import Task
+            return Task()
+
+        def warn(self, message):
+            warnings.append(message)
+
+    result = api.repro([], cwd=str(root), progress=Progress())
+    assert [(s.name, s.action) for s in result.stages] == [("train", "ran")]
+    assert runs(root) == 2 and (root / "model.txt").read_text() == "model 1"
+    assert warnings == ["stage 'train': not restored from the run-cache (1 object(s) needed for checkout are "
+                        "not in the cache); running it"]
