@@ -38,6 +38,14 @@ def _module(module: str) -> str:
     return module if "." in module else f"mlvc.ops.{module}"  # a verb of ops/, or one named in full
 
 
+def _pass_on_warnings(repo: Repo, progress) -> None:
+    """What the repository's parts noted for the user (the stat cache switched itself off on a
+    full disk ...) goes to the verb's progress callback, whichever verb ran into it."""
+    if progress is not None and "state" in repo.__dict__:
+        for message in repo.state.take_warnings():
+            progress.warn(message)
+
+
 def _verb(module: str, name: str | None = None, takes_cwd: bool = True):
     """``mlvc.ops.<module>.<name>(repo, *args, cwd=..., **kwargs)`` called as ``verb(*args, cwd=..., **kwargs)``."""
     name = name or module
@@ -47,7 +55,10 @@ def _verb(module: str, name: str | None = None, takes_cwd: bool = True):
         with open_repo(cwd) as repo:
             if takes_cwd:
                 kwargs["cwd"] = cwd
-            return fn(repo, *args, **kwargs)
+            try:
+                return fn(repo, *args, **kwargs)
+            finally:
+                _pass_on_warnings(repo, kwargs.get("progress"))
 
     verb.__name__ = verb.__qualname__ = name
     verb.__doc__ = f"``mlvc.ops.{module}.{name}`` on the repository that holds ``cwd``."
