@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from mlvc.errors import FileFormatError
+from mlvc.fs.paths import is_within
 from mlvc.formats.yamlio import load_yaml, read_text, to_python
 
 DEFAULT_PARAMS = "params.yaml"
@@ -48,8 +49,15 @@ def parse_params(text: str, name: str) -> dict[str, Any]:
 
 
 def read_params(root: str, path: str) -> dict[str, Any] | None:
-    """The values in the params file at repo-relative ``path``; None when there is no such file."""
-    text = read_text(os.path.join(root, path), path)
+    """The values in the params file at repo-relative ``path``; None when there is no such file.
+
+    A params file may be a symlink to a file inside the repository; one that leads out of
+    it is refused. Only a regular file is read, and at most ``MAX_FILE_BYTES`` of it."""
+    real = os.path.realpath(os.path.join(root, path))
+    if not is_within(os.path.realpath(root), real):
+        raise FileFormatError(path, f"leads out of the repository (to {real})",
+                              hint="params files are read inside the repository only")
+    text = read_text(real, path)
     return None if text is None else parse_params(text, path)
 
 

@@ -23,7 +23,7 @@ import os
 import re
 from typing import Any, Iterator
 
-from mlvc.errors import FileFormatError
+from mlvc.errors import FileFormatError, MlvcError
 from mlvc.pipeline.located import LDict, LList, LStr, key_line, line_of, relocate
 from mlvc.pipeline.params import DEFAULT_PARAMS, lookup, is_missing, read_params
 
@@ -131,7 +131,7 @@ def load_vars(root: str, name: str, items: Any, ctx: dict[str, Any], wdir: str =
             raise FileFormatError(name, f"vars file {path!r} is outside the repository", here)
         try:
             data = read_params(root, rel)
-        except FileFormatError as exc:
+        except MlvcError as exc:
             raise FileFormatError(name, f"vars file {path!r}: {exc.message}", here, exc.hint) from None
         if data is None:
             raise FileFormatError(name, f"vars file {path!r} does not exist", here)
@@ -150,7 +150,7 @@ def base_context(root: str, name: str, vars_value: Any) -> dict[str, Any]:
     ctx: dict[str, Any] = {}
     try:
         data = read_params(root, DEFAULT_PARAMS)
-    except FileFormatError:
+    except MlvcError:
         data = None  # a broken params.yaml is reported where a stage uses it
     if data:
         ctx.update((k, relocate(v, None)) for k, v in data.items())

@@ -368,3 +368,23 @@ def test_mlvc_remove_of_a_stage_out_leaves_a_readable_lock(mlvc, mlvc_proc, pipe
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["stages"][1]["reason_text"] == ["out model.txt is new"]
     assert "model.txt" in read_lock(root)["artifacts"]
+
+
+def test_params_files_through_symlinks(mlvc, repo, tmp_path_factory):
+    root = repo.root
+    repo.root.gen({"conf/real.yaml": "lr: 3\n"})
+    os.symlink("conf/real.yaml", root / "params.yaml")  # inside the repository: read
+    write_stages(root, {"s": {"cmd": "echo ${lr} > o.txt", "outs": ["o.txt"], "params": ["lr"]}})
+    assert mlvc("repro").exit_code == 0
+    assert (root / "o.txt").read_text() == "3\n"
+    outside = tmp_path_factory.mktemp("outside") / "secret.json"
+    outside.write_text('{"token": "s3cret"}')
+    os.symlink(outside, root / "p.json")
+    os.mkfifo(root / "f.json")
+    for name, words in [("p.json", f"error: p.json: leads out of the repository (to {outside})"),
+                        ("f.json", "error: f.json: is not a regular file")]:
+        write_stages(root, {"s": {"cmd": "echo > o.txt", "outs": ["o.txt"], "params": [{name: ["token"]}]}})
+        r = mlvc("repro")
+        assert r.exit_code == 3
+        assert one_line_error(r).startswith(words)
+        assert "s3cret" not in r.output and "s3cret" not in (root / "mlvc.lock").read_text()
