@@ -88,9 +88,10 @@ def _deps_now(repo: Repo, pipeline: Pipeline, stage: Stage, would_run: set[str],
             continue
         if entry is None:
             if maker is not None:
+                frozen = pipeline.stages[maker].frozen
                 raise StageInputError(f"stage {stage.name!r}: its dep {d!r} is missing",
-                                      f"it is made by stage {maker!r}: run `mlvc repro {maker}`" if single
-                                      else f"stage {maker!r} makes it: `mlvc checkout` or `mlvc repro {maker} -f`")
+                                      f"stage {maker!r} makes it but is frozen: `mlvc checkout {d}`, or unfreeze it"
+                                      if frozen else f"stage {maker!r} makes it: run `mlvc repro {maker}`")
             raise StageInputError(f"stage {stage.name!r}: its dep {d!r} does not exist and no stage makes it",
                                   f"create it, track it with `mlvc add`, or change the deps in {PROJECT_FILE}")
         deps[d] = entry

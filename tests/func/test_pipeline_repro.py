@@ -388,3 +388,23 @@ def test_params_files_through_symlinks(mlvc, repo, tmp_path_factory):
         assert r.exit_code == 3
         assert one_line_error(r).startswith(words)
         assert "s3cret" not in r.output and "s3cret" not in (root / "mlvc.lock").read_text()
+
+
+def test_a_frozen_stage_never_runs(mlvc, pipeline):
+    root = pipeline.root
+    assert mlvc("repro").exit_code == 0
+    stages = yaml.safe_load((root / "mlvc.yaml").read_text())["stages"]
+    stages["prepare"]["frozen"] = True
+    write_stages(root, stages)
+    (root / "raw.txt").write_text("changed")
+    r = mlvc("repro")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith("Stage 'prepare' is frozen: skipped.\nStage 'train' is up to date: skipped.\n")
+    import shutil
+    shutil.rmtree(root / "prepared")
+    r = mlvc("repro", "-f")
+    assert r.exit_code == 3
+    assert one_line_error(r) == ("error: stage 'train': its dep 'prepared' is missing; stage 'prepare' makes it "
+                                 "but is frozen: `mlvc checkout prepared`, or unfreeze it")
+    r = mlvc("repro", "-s", "train")
+    assert "stage 'prepare' makes it but is frozen" in r.stderr
