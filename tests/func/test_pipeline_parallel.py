@@ -161,3 +161,15 @@ def test_an_out_that_cannot_be_recorded_fails_its_stage_only(mlvc, repo, tmp_pat
     assert f"error: out is a symlink to {outside}, outside the repository" in r.stderr, r.stderr
     assert list(read_lock(root)["stages"]) == ["good"]
     assert (outside / "secret.txt").read_text() == "s"
+
+
+def test_parallel_stderr_lines_are_prefixed_too(mlvc_proc, repo):
+    write_stages(repo.root, {"a": {"cmd": "echo out-a; echo err-a >&2; printf partial > a.txt", "outs": ["a.txt"]},
+                             "b": {"cmd": "echo out-b > b.txt; printf no-newline >&2", "outs": ["b.txt"]}})
+    p = mlvc_proc("repro", "-j", "2", cwd=repo.root)
+    assert p.returncode == 0, p.stderr
+    assert "[a] out-a" in p.stdout.splitlines()
+    assert {"[a] err-a", "[b] no-newline"} <= set(p.stderr.splitlines())
+    p = mlvc_proc("repro", "-j", "2", "-f", "--json", cwd=repo.root)
+    assert p.returncode == 0 and "[a] out-a" in p.stderr.splitlines()  # stdout is the JSON
+    assert [s["action"] for s in json.loads(p.stdout)["stages"]] == ["ran", "ran"]
