@@ -7,6 +7,9 @@
   deps, outs, params, wdir ...). A value that is exactly one ``${...}`` takes the
   variable's value as it is (a list, a number); inside text a variable must be a
   string, number or boolean (``true``/``false``). ``\\${`` stands for a literal ``${``.
+  In a cmd, a mapping becomes options as DVC unpacks it: ``--key 'value'``,
+  ``--flag`` for true, ``--key a b`` for a list, nested keys joined with '.'.
+  Two mappings of one name (in params.yaml and in ``vars:``) merge.
 - ``foreach: LIST | MAPPING | ${var}`` with ``do: STAGE`` makes one stage per item,
   named ``NAME@ITEM`` (a string or number item), ``NAME@INDEX`` (other items) or
   ``NAME@KEY`` (a mapping), with ``${item}`` (and ``${key}``) defined;
@@ -21,6 +24,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shlex
 from typing import Any, Iterator
 
 from mlvc.errors import FileFormatError, MlvcError
@@ -64,8 +68,43 @@ def _text(name: str, var: str, value: Any, line: int | None) -> str:
                           "use it as a whole value, or name one of its keys")
 
 
-def interpolate(name: str, value: Any, ctx: dict[str, Any], line: int | None = None) -> Any:
-    """``value`` with every ``${...}`` in its strings replaced, mappings' keys included."""
+def _flatten(d: dict, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def _options(name: str, var: str, d: dict, line: int | None) -> str:
+    """A mapping in a cmd as options, as DVC unpacks it: ``--key value`` (strings quoted for
+    the shell; nested keys joined with '.'), ``--flag`` for true (nothing for false),
+    ``--key a b`` for a list."""
+    words: list[str] = []
+    for k, v in _flatten(d):
+        if isinstance(v, bool):
+            if v:
+                words.append(f"--{k}")
+        elif isinstance(v, list):
+            items = []
+            for item in v:
+                if isinstance(item, (list, dict)):
+                    raise FileFormatError(name, f"variable {var!r}: {k} holds a nested list or mapping, "
+                                                "which cannot be put in a command", line)
+                items.append(shlex.quote(item) if isinstance(item, str) else _text(name, var, item, line))
+            words.append(" ".join([f"--{k}", *items]))
+        elif isinstance(v, str):
+            words.append(f"--{k} {shlex.quote(v)}")
+        elif v is None:
+            raise FileFormatError(name, f"variable {var!r}: {k} is null, which cannot be put in a command", line)
+        else:
+            words.append(f"--{k} {v}")
+    return " ".join(words)
+
+
+def interpolate(name: str, value: Any, ctx: dict[str, Any], line: int | None = None, unpack: bool = False) -> Any:
+    """``value`` with every ``${...}`` in its strings replaced, mappings' keys included.
+    With ``unpack`` (a stage's cmd) a mapping becomes command-line options, as in DVC."""
     if isinstance(value, dict):
         out = LDict(line=line_of(value, line))
         out.key_lines = dict(getattr(value, "key_lines", {}))
@@ -79,10 +118,11 @@ def interpolate(name: str, value: Any, ctx: dict[str, Any], line: int | None = N
                 if key in out:
                     raise FileFormatError(name, f"key {k!r} becomes {key!r}, which is there already", here)
                 out.key_lines[str(key)] = here
-            out[key] = interpolate(name, v, ctx, here)
+            out[key] = interpolate(name, v, ctx, here, unpack)
         return out
     if isinstance(value, list):
-        return LList((interpolate(name, v, ctx, line_of(value, line)) for v in value), line=line_of(value, line))
+        return LList((interpolate(name, v, ctx, line_of(value, line), unpack) for v in value),
+                     line=line_of(value, line))
     if not isinstance(value, str) or "${" not in value:
         return value
     here = line_of(value, line)
@@ -99,15 +139,31 @@ def interpolate(name: str, value: Any, ctx: dict[str, Any], line: int | None = N
         return found
 
     whole = _VAR.fullmatch(value)
-    if whole and not whole.group(1):
+    if whole and not whole.group(1) and not (unpack and isinstance(resolve(whole), dict)):
         return relocate(resolve(whole), here)
 
     def sub(m: re.Match) -> str:
         if m.group(1):
             return m.group(0)[1:]
-        return _text(name, m.group(2), resolve(m), here)
+        found = resolve(m)
+        if unpack and isinstance(found, dict):
+            return _options(name, m.group(2), found, here)
+        return _text(name, m.group(2), found, here)
 
     return LStr(_VAR.sub(sub, value), here)
+
+
+def merge(ctx: dict[str, Any], key: str, value: Any) -> None:
+    """Put ``value`` at ``key``: two mappings merge (``grp: {a: 1}`` and ``grp: {b: 2}``, as in
+    DVC); otherwise the later value wins."""
+    old = ctx.get(key)
+    if isinstance(old, dict) and isinstance(value, dict):
+        both = LDict(old, line=line_of(old))
+        for k, v in value.items():
+            merge(both, k, v)
+        ctx[key] = both
+    else:
+        ctx[key] = value
 
 
 def load_vars(root: str, name: str, items: Any, ctx: dict[str, Any], wdir: str = "",
@@ -121,7 +177,7 @@ def load_vars(root: str, name: str, items: Any, ctx: dict[str, Any], wdir: str =
         here = line_of(item, line_of(items, line))
         if isinstance(item, dict):
             for k, v in item.items():
-                ctx[str(k)] = interpolate(name, v, ctx, key_line(item, k, here))
+                merge(ctx, str(k), interpolate(name, v, ctx, key_line(item, k, here)))
             continue
         if not isinstance(item, str):
             raise FileFormatError(name, f"vars: {item!r} is neither a params file nor a mapping", here)
@@ -140,9 +196,10 @@ def load_vars(root: str, name: str, items: Any, ctx: dict[str, Any], wdir: str =
                 found = lookup(data, key)
                 if is_missing(found):
                     raise FileFormatError(name, f"vars file {path!r} has no key {key!r}", here)
-                ctx[key.split(".")[-1] if "." in key else key] = relocate(found, here)
+                merge(ctx, key.split(".")[-1] if "." in key else key, relocate(found, here))
         else:
-            ctx.update((k, relocate(v, here)) for k, v in data.items())
+            for k, v in data.items():
+                merge(ctx, k, relocate(v, here))
 
 
 def base_context(root: str, name: str, vars_value: Any) -> dict[str, Any]:
@@ -196,9 +253,12 @@ def _resolve(root: str, name: str, stage: str, body: dict, ctx: dict[str, Any], 
         wdir = body.get("wdir")
         load_vars(root, name, body["vars"], local, wdir if isinstance(wdir, str) and "${" not in wdir else "",
                   key_line(body, "vars", line))
-    rest = LDict({k: v for k, v in body.items() if k != "vars"}, line=line_of(body, line))
-    rest.key_lines = dict(getattr(body, "key_lines", {}))
-    return interpolate(name, rest, local, line)
+    out = LDict(line=line_of(body, line))
+    out.key_lines = dict(getattr(body, "key_lines", {}))
+    for k, v in body.items():
+        if k != "vars":
+            out[k] = interpolate(name, v, local, key_line(body, k, line), unpack=(k == "cmd"))
+    return out
 
 
 def _generate(root: str, name: str, stage: str, body: dict, ctx: dict[str, Any], line: int | None):

@@ -408,3 +408,13 @@ def test_a_frozen_stage_never_runs(mlvc, pipeline):
                                  "but is frozen: `mlvc checkout prepared`, or unfreeze it")
     r = mlvc("repro", "-s", "train")
     assert "stage 'prepare' makes it but is frozen" in r.stderr
+
+
+def test_a_mapping_in_cmd_reaches_the_command_as_options(mlvc_proc, repo):
+    root = repo.root
+    repo.root.gen("params.yaml", "train:\n  lr: 0.5\n  name: my model\n  fast: true\n  sizes: [1, 2]\n")
+    write_stages(root, {"s": {"cmd": py("import sys; open('argv.txt', 'w').write(repr(sys.argv[1:]))") + " ${train}",
+                              "outs": ["argv.txt"], "params": ["train"]}})
+    p = mlvc_proc("repro", cwd=root)
+    assert p.returncode == 0, p.stderr
+    assert (root / "argv.txt").read_text() == repr(["--lr", "0.5", "--name", "my model", "--fast", "--sizes", "1", "2"])

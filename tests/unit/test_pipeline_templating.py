@@ -86,6 +86,44 @@ def test_foreach_list_mapping_and_var(tmp_path):
     assert stages["eval@1"].cmd == "eval b 2"
 
 
+def test_a_mapping_in_cmd_becomes_options(tmp_path):
+    stages = load(tmp_path, """\
+        vars:
+        - args:
+            name: it's
+            lr: 0.1
+            fast: true
+            slow: false
+            layers: [64, 32]
+            opt: {beta: 0.9, kind: adam w}
+        stages:
+          train:
+            cmd: python train.py ${args}
+            outs: ["${args.name}"]
+          both:
+            cmd: ["echo ${args.opt}", "${args.opt}"]
+        """)
+    assert stages["train"].cmd == ("python train.py --name 'it'\"'\"'s' --lr 0.1 --fast --layers 64 32 "
+                                   "--opt.beta 0.9 --opt.kind 'adam w'")
+    assert stages["both"].cmd == ("echo --beta 0.9 --kind 'adam w'", "--beta 0.9 --kind 'adam w'")
+    with pytest.raises(FileFormatError, match="variable 'args' is a mapping: it cannot be put inside text"):
+        load(tmp_path, "vars: [{args: {a: 1}}]\nstages:\n  s:\n    cmd: run\n    deps: [\"x${args}\"]\n")
+    with pytest.raises(FileFormatError, match="holds a nested list or mapping"):
+        load(tmp_path, "vars: [{args: {a: [[1]]}}]\nstages:\n  s:\n    cmd: run ${args}\n")
+
+
+def test_mappings_of_one_name_merge(tmp_path):
+    (tmp_path / "params.yaml").write_text("grp:\n  a: 1\n  c: {x: 1}\n")
+    stages = load(tmp_path, """\
+        vars:
+        - grp: {b: 2, c: {y: 2}}
+        stages:
+          s:
+            cmd: echo ${grp.a} ${grp.b} ${grp.c.x} ${grp.c.y}
+        """)
+    assert stages["s"].cmd == "echo 1 2 1 2"
+
+
 def test_keys_are_interpolated_too(tmp_path):
     stages = load(tmp_path, """\
         stages:
