@@ -108,3 +108,14 @@ def test_stage_list_names_the_line_of_a_bad_field(mlvc, repo):
 def test_no_stages(mlvc, repo):
     r = mlvc("stage", "list")
     assert r.exit_code == 0 and "No stages yet" in r.stdout
+
+
+def test_stage_add_from_a_subfolder_runs_there(mlvc_proc, repo):
+    sub = repo.root / "src"
+    sub.mkdir()
+    p = mlvc_proc("stage", "add", "here", "-o", "made.txt", "--", "pwd > made.txt", cwd=sub)
+    assert p.returncode == 0, p.stderr
+    assert read_project(repo.root)["stages"]["here"] == {"cmd": "pwd > made.txt", "wdir": "src", "outs": ["made.txt"]}
+    p = mlvc_proc("repro", "made.txt", cwd=sub)  # a target relative to where the user stands
+    assert p.returncode == 0, p.stderr
+    assert (sub / "made.txt").read_text().strip() == str(sub)
