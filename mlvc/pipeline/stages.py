@@ -4,7 +4,6 @@ whole file is when read), ``stage_list`` gives the stages as defined (templates 
 from __future__ import annotations
 
 import os
-import posixpath
 import shlex
 
 from mlvc.errors import FileFormatError, MlvcError, UsageError
@@ -82,7 +81,3 @@ def stage_list(repo: Repo, cwd: str | None = None) -> list[Stage]:
     """Every stage of mlvc.yaml, in its order, with foreach and matrix expanded."""
     return list(load_pipeline(repo.root, read_project(repo.root)).stages.values())
 
-
-def shown(stage: Stage, path: str) -> str:
-    """A repo-relative path as mlvc.yaml writes it (relative to the stage's wdir)."""
-    return posixpath.relpath(path, stage.wdir) if stage.wdir else path
