@@ -32,6 +32,7 @@ from mlvc.pipeline.stage import Pipeline, Stage, load_pipeline
 from mlvc.pipeline.status import Reason, StageInputError, current_entry, param_values, reasons_to_run
 from mlvc.progress import NULL
 from mlvc.repo import Repo
+from mlvc.scm import git_tracked
 from mlvc.workspace import gitignore
 
 RUNNING = "running"
@@ -119,6 +120,18 @@ def drop_stale(pipeline: Pipeline, project, lock) -> tuple[list[str], list[str]]
     return stale, untracked
 
 
+def _check_not_in_git(repo: Repo, stages: list[Stage]) -> None:
+    """A cached out must not be a file git tracks (the cache and git would both claim it):
+    one ``git ls-files`` for every out of the stages, before any runs."""
+    owner = {p: s.name for s in stages if not s.frozen for p in s.cached_outs}
+    tracked = git_tracked(repo.root, sorted(owner))
+    if tracked:
+        path = sorted(tracked)[0]
+        raise StageInputError(f"out {path!r} of stage {owner[path]!r} is tracked by git",
+                              f"stop tracking it in git first: `git rm -r --cached {path}`, "
+                              "or give it `cache: false` in mlvc.yaml")
+
+
 def _decide(repo: Repo, pipeline: Pipeline, stage: Stage, lock, would_run: set[str], single: bool,
             force: bool, progress) -> tuple[list[Reason], dict, dict | None]:
     """Why ``stage`` runs now (nothing: it is up to date), its params' values, and its deps'
@@ -164,6 +177,8 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
         pipeline = load_pipeline(repo.root, project)
         dropped, unignore = ([], []) if dry_run else drop_stale(pipeline, project, lock)
         names = select(pipeline, list(targets or []), repo.root, cwd, single, downstream)
+        if not dry_run:
+            _check_not_in_git(repo, [pipeline.stages[n] for n in names])
         chosen = set(names)
         needs = {n: ups & chosen for n, ups in upstream(pipeline).items() if n in chosen}
         would_run: set[str] = set()

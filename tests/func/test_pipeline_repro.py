@@ -418,3 +418,18 @@ def test_a_mapping_in_cmd_reaches_the_command_as_options(mlvc_proc, repo):
     p = mlvc_proc("repro", cwd=root)
     assert p.returncode == 0, p.stderr
     assert (root / "argv.txt").read_text() == repr(["--lr", "0.5", "--name", "my model", "--fast", "--sizes", "1", "2"])
+
+
+def test_a_cached_out_that_git_tracks_is_refused_before_anything_runs(mlvc, repo):
+    root = repo.root
+    repo.root.gen("model.txt", "in git")
+    repo.commit("model in git", "model.txt")
+    write_stages(root, {"first": {"cmd": "echo 1 > one.txt", "outs": ["one.txt"]},
+                        "train": {"cmd": "echo new > model.txt", "outs": ["model.txt"]}})
+    r = mlvc("repro")
+    assert r.exit_code == 3
+    assert one_line_error(r) == ("error: out 'model.txt' of stage 'train' is tracked by git; stop tracking it in "
+                                 "git first: `git rm -r --cached model.txt`, or give it `cache: false` in mlvc.yaml")
+    assert not (root / "one.txt").exists() and (root / "model.txt").read_text() == "in git"
+    write_stages(root, {"train": {"cmd": "echo new > model.txt", "outs": [{"model.txt": {"cache": False}}]}})
+    assert mlvc("repro").exit_code == 0
