@@ -4,7 +4,8 @@
     python3 dev.py demo    run the end-to-end demo in a temporary folder
     python3 dev.py test    run the test suite (extra arguments go to pytest)
 
-Both create ./.venv on first use and install mlvc into it (editable).
+Both create ./.venv on first use and install mlvc into it (editable), with the
+`test` extra: pytest, and scikit-learn for examples/digits (which the demo runs).
 """
 
 from __future__ import annotations
