@@ -83,3 +83,29 @@ class LockHeldError(MlvcError):
 
 class ScmError(MlvcError):
     """A git revision or file that cannot be read."""
+
+
+class StageFailedError(MlvcError):
+    """A stage's command failed, or did not make an out it declares (exit 3)."""
+
+    def __init__(self, message: str, stage: str, exit_code: int | None = None, hint: str | None = None):
+        super().__init__(message, hint)
+        self.stage = stage
+        self.exit_code = exit_code
+
+
+class StageInputError(MlvcError):
+    """A stage cannot run: a dep or a params file or key it needs is not there (exit 3)."""
+
+
+class PipelineCycleError(MlvcError):
+    """The stages' deps and outs form a cycle (exit 3)."""
+
+
+class UnknownTargetError(MlvcError):
+    """A target that is no stage, group or output of a stage (exit 3)."""
+
+
+class VerifyError(MlvcError):
+    """``mlvc verify`` could not run its stages (a missing input, a failing command, a stage
+    never recorded at the revision): exit 2, apart from exit 1 for outs that differ."""

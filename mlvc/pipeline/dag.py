@@ -12,17 +12,9 @@ from __future__ import annotations
 import graphlib
 import os
 
-from mlvc.errors import MlvcError
+from mlvc.errors import PipelineCycleError, UnknownTargetError
 from mlvc.formats.project import PROJECT_FILE
 from mlvc.pipeline.stage import Pipeline
-
-
-class PipelineCycleError(MlvcError):
-    """The stages' deps and outs form a cycle."""
-
-
-class UnknownTargetError(MlvcError):
-    """A target that is no stage, group or output of a stage."""
 
 
 def _parents(path: str):

@@ -19,17 +19,17 @@ from functools import partial
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from mlvc.errors import MlvcError, UsageError
+from mlvc.errors import MlvcError, StageFailedError, StageInputError, UsageError
 from mlvc.formats.lock import read_lock
 from mlvc.formats.project import PROJECT_FILE, read_project
 from mlvc.ops.checkout import checkout_entries
 from mlvc.ops.targets import save, writing
 from mlvc.pipeline import run_cache as run_cache_module
 from mlvc.pipeline.dag import select, upstream
-from mlvc.pipeline.run import (StageFailedError, record_stage, remove_outs, run_commands, stop_all,
+from mlvc.pipeline.run import (record_stage, remove_outs, run_commands, stop_all,
                                unprotect_persistent)
 from mlvc.pipeline.stage import Pipeline, Stage, load_pipeline
-from mlvc.pipeline.status import Reason, StageInputError, current_entry, param_values, reasons_to_run
+from mlvc.pipeline.status import Reason, current_entry, param_values, reasons_to_run
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.scm import git_tracked

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from mlvc.errors import MlvcError
+from mlvc.errors import StageFailedError
 from mlvc.formats.lock import Lock, LockEntry, StageRecord
 from mlvc.formats.project import Project
 from mlvc.ops.record import record_all
@@ -25,15 +25,6 @@ from mlvc.pipeline.status import current_entry
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.workspace import gitignore
-
-
-class StageFailedError(MlvcError):
-    """A stage's command failed, or did not make an out it declares."""
-
-    def __init__(self, message: str, stage: str, exit_code: int | None = None, hint: str | None = None):
-        super().__init__(message, hint)
-        self.stage = stage
-        self.exit_code = exit_code
 
 
 def _writable(func, path, _exc) -> None:

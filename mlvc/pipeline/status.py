@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlvc.errors import MlvcError
+from mlvc.errors import StageInputError
 from mlvc.formats.lock import Lock, LockEntry, StageRecord
 from mlvc.objects.hashing import hash_file
 from mlvc.objects.tree import encode_entries
@@ -17,10 +17,6 @@ from mlvc.progress import NULL
 from mlvc.repo import Repo
 from mlvc.workspace.build import file_entries, hash_files
 from mlvc.workspace.scan import fingerprint, scan
-
-
-class StageInputError(MlvcError):
-    """A stage cannot run: a dep or a params file or key it needs is not there."""
 
 
 @dataclass(frozen=True)
