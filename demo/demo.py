@@ -3,8 +3,11 @@
 
 It creates a repo, tracks a dataset, commits it, changes it, records the
 change, checks the old version out again, and shows `mlvc status` at each
-step. Every command is really run; the demo stops with an error if any
-result is not what it should be.
+step. Then it runs the pipeline of examples/digits (scikit-learn's bundled
+digits: prepare, featurize, train, evaluate) in a repo of its own: repro,
+a changed param that re-runs only the stages after it, the param switched
+back (restored from the run-cache). Every command is really run; the demo
+stops with an error if any result is not what it should be.
 
     python3 dev.py demo [--keep]
 """
@@ -12,6 +15,7 @@ result is not what it should be.
 from __future__ import annotations
 
 import os
+import json
 import shlex
 import shutil
 import subprocess
@@ -23,6 +27,9 @@ RESET = "\033[0m" if sys.stdout.isatty() else ""
 
 
 MLVC = shutil.which("mlvc") or f"{shlex.quote(sys.executable)} -m mlvc"
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "digits")
+# The example's stages run `python3`: this interpreter's (the venv with scikit-learn) comes first.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 
 def run(cmd: str, cwd: str, check: bool = True) -> str:
@@ -34,6 +41,79 @@ def run(cmd: str, cwd: str, check: bool = True) -> str:
     if check and proc.returncode != 0:
         sys.exit(f"demo failed: `{cmd}` exited {proc.returncode}")
     return proc.stdout
+
+
+def repro(mlvc: str, cwd: str) -> dict[str, str]:
+    """`mlvc repro --json`: the commands' output as it came, then each stage's action."""
+    print(f"{BOLD}$ mlvc repro --json{RESET}", flush=True)
+    proc = subprocess.run(f"{mlvc} repro --json", shell=True, cwd=cwd, capture_output=True, text=True)
+    if proc.stderr.strip():
+        print("  " + proc.stderr.rstrip().replace("\n", "\n  "))
+    if proc.returncode != 0:
+        sys.exit(f"demo failed: `mlvc repro --json` exited {proc.returncode}")
+    stages = json.loads(proc.stdout)["stages"]
+    for st in stages:
+        why = f" ({'; '.join(st['reason_text'])})" if st["reason_text"] else ""
+        print(f"  {st['name']}: {st['action']}{why}")
+    return {st["name"]: st["action"] for st in stages}
+
+
+def set_param(path: str, old: str, new: str) -> None:
+    with open(path) as f:
+        text = f.read()
+    if old not in text:
+        sys.exit(f"demo failed: {old.strip()!r} is not in {path}")
+    with open(path, "w") as f:
+        f.write(text.replace(old, new))
+    print(f"{BOLD}$ edit params.yaml: {old.strip()} -> {new.strip()}{RESET}")
+
+
+def accuracy(repo: str) -> float:
+    with open(os.path.join(repo, "reports", "metrics.json")) as f:
+        return json.load(f)["accuracy"]
+
+
+def pipeline_demo(mlvc: str, work: str) -> None:
+    repo = os.path.join(work, "digits")
+    shutil.copytree(EXAMPLE, repo)
+    stages = ["prepare", "featurize", "train", "evaluate"]
+
+    step("A pipeline: examples/digits in a repository of its own")
+    run("git init -q -b main && git config user.email demo@example.com && git config user.name Demo", repo)
+    run(f"{mlvc} init", repo)
+    run("git add . && git commit -q -m 'digits pipeline'", repo)
+    run(f"{mlvc} stage list", repo)
+
+    step("Run it: every stage runs once")
+    got = repro(mlvc, repo)
+    expect(got == dict.fromkeys(stages, "ran"), "prepare, featurize, train and evaluate ran")
+    run("cat reports/metrics.json", repo)
+    first = accuracy(repo)
+    expect(first > 0.9, f"the model is accurate ({first:.4f} on the test images)")
+    run("git add mlvc.lock data/.gitignore models/.gitignore reports/metrics.json"
+        " && git commit -q -m 'digits: first run'", repo)
+    got = repro(mlvc, repo)
+    expect(got == dict.fromkeys(stages, "skipped"), "a second repro skips every stage")
+
+    step("Change a param of train: only the stages after it run")
+    params = os.path.join(repo, "params.yaml")
+    set_param(params, "  C: 1.0 ", "  C: 0.1 ")
+    run(f"{mlvc} repro --dry-run", repo)
+    got = repro(mlvc, repo)
+    expect(got == {"prepare": "skipped", "featurize": "skipped", "train": "ran", "evaluate": "ran"},
+           "prepare and featurize were skipped; train and evaluate ran")
+    expect(accuracy(repo) != first, f"the accuracy changed ({first:.4f} -> {accuracy(repo):.4f})")
+
+    step("Switch it back: train comes from the run-cache")
+    set_param(params, "  C: 0.1 ", "  C: 1.0 ")
+    got = repro(mlvc, repo)
+    expect(got["train"] == "restored", "train was restored from the run-cache, not trained again")
+    expect(got["prepare"] == got["featurize"] == "skipped", "prepare and featurize were skipped")
+    expect(accuracy(repo) == first, "the metrics are those of the first run again")
+    code = subprocess.run("git diff --quiet -- mlvc.lock reports/metrics.json", shell=True, cwd=repo).returncode
+    expect(code == 0, "mlvc.lock and reports/metrics.json are as committed after the first run")
+    run(f"{mlvc} status --check", repo)
+    # TODO(issue 8): `mlvc verify` (rebuild every stage in a clean worktree, compare with mlvc.lock)
 
 
 def step(title: str) -> None:
@@ -109,6 +189,8 @@ def main() -> int:
 
         step("Check the cache")
         run(f"{mlvc} fsck", repo)
+
+        pipeline_demo(mlvc, work)
         print(f"\nDemo finished: every step worked. ({'kept in ' + work if keep else 'temporary folder removed'})")
         return 0
     finally:
