@@ -21,7 +21,8 @@ from mlvc.repo import Repo, find_root
 __all__ = [
     "open_repo", "find_root", "init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck",
     "config_get", "config_list", "config_set", "config_unset", "conflict_message", "InitResult",
-    "stage_add", "stage_list", "repro",
+    "stage_add", "stage_list", "repro", "verify",
+    "dag", "params_diff", "metrics_show", "metrics_diff",
 ]
 
 
@@ -46,12 +47,22 @@ def _pass_on_warnings(repo: Repo, progress) -> None:
             progress.warn(message)
 
 
-def _verb(module: str, name: str | None = None, takes_cwd: bool = True):
-    """``mlvc.ops.<module>.<name>(repo, *args, cwd=..., **kwargs)`` called as ``verb(*args, cwd=..., **kwargs)``."""
+def _later(module: str, name: str):
+    """``module.name``, imported when first called: what a verb of ops/ needs of the pipeline
+    (ops never imports ``mlvc.pipeline``), passed in by ``_verb``."""
+    def call(*args, **kwargs):
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return call
+
+
+def _verb(module: str, name: str | None = None, takes_cwd: bool = True, **hooks):
+    """``mlvc.ops.<module>.<name>(repo, *args, cwd=..., **hooks, **kwargs)`` called as ``verb(*args, cwd=..., **kwargs)``."""
     name = name or module
 
     def verb(*args, cwd: str | None = None, **kwargs):
         fn = getattr(importlib.import_module(_module(module)), name)
+        kwargs = {**hooks, **kwargs}
         with open_repo(cwd) as repo:
             if takes_cwd:
                 kwargs["cwd"] = cwd
@@ -65,9 +76,9 @@ def _verb(module: str, name: str | None = None, takes_cwd: bool = True):
     return verb
 
 
-add = _verb("add")
+add = _verb("add", pipeline=_later("mlvc.pipeline.stage", "load_pipeline"))
 commit = _verb("commit")
-status = _verb("status")
+status = _verb("status", stages=_later("mlvc.pipeline.status", "stage_status"))
 checkout = _verb("checkout")
 remove = _verb("remove")
 unprotect = _verb("unprotect")
@@ -80,6 +91,11 @@ config_unset = _verb("config", "config_unset", takes_cwd=False)
 stage_add = _verb("mlvc.pipeline.stages", "stage_add")
 stage_list = _verb("mlvc.pipeline.stages", "stage_list")
 repro = _verb("mlvc.pipeline.repro", "repro")
+verify = _verb("mlvc.pipeline.verify", "verify")
+dag = _verb("mlvc.pipeline.dagview", "dag")
+params_diff = _verb("mlvc.pipeline.values", "params_diff", takes_cwd=False)
+metrics_show = _verb("mlvc.pipeline.values", "metrics_show", takes_cwd=False)
+metrics_diff = _verb("mlvc.pipeline.values", "metrics_diff", takes_cwd=False)
 
 def conflict_message(paths: list[str]) -> str:
     """The first line of checkout's error for local changes it would lose, naming ``paths``."""
@@ -87,8 +103,8 @@ def conflict_message(paths: list[str]) -> str:
 
 
 _RESULTS = {"AddResult": "add", "CommitResult": "commit", "CheckoutResult": "checkout", "FsckResult": "fsck",
-            "LsResult": "ls", "RemoveResult": "remove", "ArtifactStatus": "status", "Target": "targets",
-            "ReproResult": "mlvc.pipeline.repro", "Stage": "mlvc.pipeline.stage"}
+            "LsResult": "ls", "RemoveResult": "remove", "ArtifactStatus": "status", "StatusResult": "status", "Target": "targets",
+            "ReproResult": "mlvc.pipeline.repro", "VerifyResult": "mlvc.pipeline.verify", "Stage": "mlvc.pipeline.stage"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Pipeline commands: ``stage add``, ``stage list``, ``repro``.
+"""Pipeline commands: ``stage add``, ``stage list``, ``repro``, ``verify``.
 
 Each one: parse options, call one ``mlvc.api`` function, render."""
 
@@ -218,3 +218,121 @@ def repro(
         out("\nTo track the changes with git, run:\n\n    git add " + " ".join(result.git_files))
     else:
         out("\nEverything is up to date.")
+
+
+def _verify_announce(run) -> None:
+    if run.action == "running":
+        out(f"Running stage '{run.name}':")
+        for c in run.cmd:
+            out(f"> {c}")
+        sys.stdout.flush()  # before the command writes to the same terminal
+    elif run.action == "frozen":
+        out(f"Stage '{run.name}' is frozen: its outs are checked out as recorded, not verified.")
+    elif run.action in ("failed", "blocked"):
+        _announce(run)
+
+
+def _verify_json(result) -> dict:
+    return {"rev": result.rev, "commit": result.commit, "reproduced": result.reproduced, "stages": [
+        {"name": s.name, "result": s.result, "stale": list(s.stale), "outs": [
+            {"path": o.path, "cached": o.cached, "recorded": o.recorded, "reproduced": o.reproduced, "same": o.same,
+             "files": None if o.files is None else [
+                 {"path": f.path, "change": f.change, "recorded": f.recorded, "reproduced": f.reproduced}
+                 for f in o.files]}
+            for o in s.outs]}
+        for s in result.stages]}
+
+
+def _verify_table(result) -> None:
+    from mlvc.cli.render import user_path
+
+    rows = []  # (stage, out, result, details)
+    for s in result.stages:
+        if not s.outs:
+            rows.append((s.name, "-", s.result, []))
+        for i, o in enumerate(s.outs):
+            details = []
+            if not o.same:
+                details.append(f"recorded    {o.recorded or '(not recorded)'}")
+                details.append(f"reproduced  {o.reproduced or '(not made)'}")
+                if o.files:
+                    details.extend(f"{f.change:<10}  {user_path(result.root, f.path)}" for f in o.files)
+                elif o.files is None and o.recorded and o.reproduced and o.recorded.endswith(".tree"):
+                    details.append("(which files differ is not known: a tree is not in the cache)")
+            rows.append((s.name if i == 0 else "", user_path(result.root, o.path),
+                         REPRODUCED_TEXT if o.same else "DIFFERS", details))
+        if s.stale and s.result == "differs":
+            rows.append(("", "", "", [f"note: the record at this revision is stale ({'; '.join(s.stale)})"]))
+    w1 = max([len("stage")] + [len(r[0]) for r in rows])
+    w2 = max([len("out")] + [len(r[1]) for r in rows])
+    data(f"{'stage':<{w1}}  {'out':<{w2}}  result")
+    for name, path, res, details in rows:
+        if res:
+            data(f"{name:<{w1}}  {path:<{w2}}  {res}")
+        for d in details:
+            data(f"{'':<{w1}}  {'':<{w2}}    {d}")
+
+
+REPRODUCED_TEXT = "reproduced"
+
+
+@app.command()
+@command
+def verify(
+    targets: Optional[List[str]] = typer.Argument(None, metavar="[TARGET]...",
+                                                  help="Stages, groups or output paths, with the stages they "
+                                                  "depend on (default: every stage)."),
+    rev: str = typer.Option("HEAD", "--rev", metavar="REV", help="The git revision to verify (default HEAD)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", min=1,
+                             help="Run up to N independent stages at once; their output lines start with [NAME]."),
+    as_json: bool = JSON,
+):
+    """Re-run the pipeline from scratch at REV and check every out against mlvc.lock.
+
+    In a temporary git worktree of REV (sharing this repository's cache),
+    the inputs that no stage makes are checked out from the cache, every
+    stage (or the TARGETs and what they depend on) runs in the order of the
+    graph, without the run-cache, and each out's id is compared with
+    mlvc.lock at REV. Exit 0 when every out reproduces bit for bit; 1 when
+    one differs (the table names it, both ids, and for a folder the files
+    that differ); 2 when the stages could not run (a missing input, a
+    failing command, a stage mlvc.lock never recorded). Your workspace,
+    mlvc.lock, branch and index are not touched, and the worktree is removed
+    afterwards, also after Ctrl-C. What the run stores stays in the cache.
+
+    Example: mlvc verify || exit 1
+    """
+    from mlvc import api
+
+    from mlvc.cli.exitcodes import ExitStatus
+
+    def started(rev_name: str, commit: str) -> None:
+        if not as_json:
+            out(f"Verifying {rev_name} ({commit[:10]}) in a temporary worktree.")
+            sys.stdout.flush()
+
+    bar = render.progress()
+    try:
+        result = api.verify(targets or [], rev=rev, jobs=jobs, progress=bar,
+                            on_stage=None if as_json else _verify_announce, output_to_stderr=as_json,
+                            on_output=_Prefixed(as_json), on_start=started)
+    finally:
+        if hasattr(bar, "stop"):
+            bar.stop()
+    if as_json:
+        emit_json(_verify_json(result))
+    elif not result.stages:
+        out("No stages to verify; define one with `mlvc stage add`.")
+    else:
+        out("")
+        _verify_table(result)
+        bad = result.differing
+        verified = sum(1 for s in result.stages if s.result != "frozen")
+        if bad:
+            out(f"\n{len(bad)} of {verified} stage{'s' if verified != 1 else ''} did not reproduce: "
+                + ", ".join(f"{s.name} ({', '.join(o.path for o in s.outs if not o.same)})" for s in bad) + ".")
+        else:
+            out(f"\nEvery out of {verified} stage{'s' if verified != 1 else ''} reproduced bit for bit "
+                f"at {result.rev} ({result.commit[:10]}).")
+    if not result.reproduced:
+        return ExitStatus.NOT_REPRODUCED
