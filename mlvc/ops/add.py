@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Callable
 
 from mlvc.errors import InvalidPathError, MlvcError
 from mlvc.formats.lock import LOCK_FILE, LockEntry
@@ -41,12 +42,33 @@ def _check_new(repo: Repo, rels: list[str], known: list[str]) -> None:
                                    f"stop tracking it in git first: `git rm -r --cached {rel}`")
 
 
+def _check_not_outs(rels: list[str], producer: dict[str, str]) -> None:
+    """A stage's out is recorded by the stage (``mlvc repro``), never listed under artifacts:
+    (reading mlvc.yaml would refuse the whole file)."""
+    for rel in rels:
+        for out, stage in sorted(producer.items()):
+            if rel == out:
+                where = f"{rel} is an out of stage {stage!r}"
+            elif rel.startswith(out + "/"):
+                where = f"{rel} is inside {out}, an out of stage {stage!r}"
+            elif out.startswith(rel + "/"):
+                where = f"{rel} holds {out}, an out of stage {stage!r}"
+            else:
+                continue
+            raise InvalidPathError(where, f"`mlvc repro {stage}` records it in mlvc.lock; "
+                                   f"after changing it by hand, `mlvc commit {out}` records that version")
+
+
 def ignore_file_for(rel: str) -> str:
     parent = rel.rpartition("/")[0]
     return f"{parent}/.gitignore" if parent else ".gitignore"
 
 
-def add(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) -> AddResult:
+def add(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL,
+        pipeline: Callable | None = None) -> AddResult:
+    """Track ``paths``. ``pipeline(root, project)``: the stages of mlvc.yaml
+    (``mlvc.pipeline.stage.load_pipeline``, passed in by ``mlvc.api``: ops never imports
+    pipeline), read only when mlvc.yaml has stages, so that a stage's out is refused."""
     if not paths:
         raise MlvcError("nothing to add", "name one or more files or folders")
     with writing(repo) as (project, lock):
@@ -56,6 +78,8 @@ def add(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) -> 
             rel = to_repo_path(repo, p, cwd)
             if rel not in targets:
                 targets.append(rel)
+        if pipeline is not None and project.stages:
+            _check_not_outs(targets, pipeline(repo.root, project).producer())
         _check_new(repo, [t for t in targets if t not in known], known)
         entries, unchanged = record_all(repo, targets, lock.artifacts, progress)
         git_files = []

@@ -2,11 +2,15 @@
 
 What is tracked is ``targets``' one rule: an entry of mlvc.lock that mlvc.yaml no longer
 lists is reported as such (``not in mlvc.yaml``), and a path inside a folder artifact
-reports that part of it against the recorded tree."""
+reports that part of it against the recorded tree. The stages of mlvc.yaml are judged by
+``mlvc.pipeline.status.stage_status``, which ``mlvc.api`` passes in (ops never imports
+pipeline), and only when mlvc.yaml has stages: without them status loads nothing of the
+pipeline."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from mlvc.errors import ArtifactNotFoundError, ObjectNotFoundError
 
@@ -148,12 +152,28 @@ def part_status(repo: Repo, target: Target, entry: LockEntry | None, progress=NU
     return ArtifactStatus(path, OK, kind)
 
 
-def status(repo: Repo, paths: list[str] | None = None, cwd: str | None = None, progress=NULL) -> list[ArtifactStatus]:
+@dataclass(frozen=True)
+class StatusResult:
+    artifacts: list[ArtifactStatus]
+    stages: list[Any] = field(default_factory=list)  # mlvc.pipeline.status.StageStatus, in mlvc.yaml's order
+
+    @property
+    def clean(self) -> bool:
+        return all(a.clean for a in self.artifacts) and not any(s.stale for s in self.stages)
+
+
+def status(repo: Repo, paths: list[str] | None = None, cwd: str | None = None, progress=NULL,
+           stages: Callable[..., list] | None = None) -> StatusResult:
     """The status of the targets named by ``paths`` (every artifact when empty), and of the
-    entries of mlvc.lock that mlvc.yaml no longer lists (``not in mlvc.yaml``)."""
+    entries of mlvc.lock that mlvc.yaml no longer lists (``not in mlvc.yaml``). With
+    ``stages(repo, project, lock, paths, progress)`` and stages in mlvc.yaml, theirs too
+    (with ``paths``, of the stages that make the paths selected), from the same reading of
+    both files."""
     lock = read_lock(repo.root)
+    project = read_project(repo.root)
     result = []
-    for t in select(repo, paths or [], read_project(repo.root), lock, cwd, stale=True):
+    chosen = select(repo, paths or [], project, lock, cwd, stale=True)
+    for t in chosen:
         entry = lock.artifacts.get(t.artifact)
         if not t.tracked:
             result.append(ArtifactStatus(t.path, NOT_IN_PROJECT, "dir" if entry.is_dir else "file"))
@@ -162,4 +182,6 @@ def status(repo: Repo, paths: list[str] | None = None, cwd: str | None = None, p
         else:
             result.append(artifact_status(repo, t.artifact, entry, progress))
         warn_damaged(repo.odb, repo.root, t.path, result[-1].changes, progress)  # written through a link
-    return result
+    if stages is None or not project.stages:
+        return StatusResult(result)
+    return StatusResult(result, stages(repo, project, lock, [t.path for t in chosen] if paths else None, progress))

@@ -138,6 +138,17 @@ def commit(
 _MAX_CHANGES = 20
 
 
+def _reason_json(r) -> dict:
+    d = {"kind": r.what, "change": r.change}
+    if r.key:
+        d["path"], d["key"] = r.name[:-len(r.key) - 1], r.key
+    elif r.name:
+        d["path"] = r.name
+    if r.what != "stage":
+        d["old"], d["new"] = r.old, r.new
+    return d
+
+
 @app.command()
 @command
 def status(
@@ -154,19 +165,24 @@ def status(
     mlvc.lock that mlvc.yaml no longer lists: not tracked); for folders,
     which files were added, modified or deleted, and "(mode changed)" where
     the executable bit differs. A path inside a folder artifact reports
-    that part of it. --check exits 1 when anything is out of date (for
-    pre-commit hooks and CI). Status compares hashes and executable bits;
-    `mlvc fsck` checks that cached objects are intact.
+    that part of it. Then each stale stage of mlvc.yaml (a changed dep,
+    param or cmd, a missing or modified out, not run yet, always_changed;
+    a frozen stage never is) with its reasons; with PATHs, the stages that
+    make them. --check exits 1 when anything is out of date (for pre-commit
+    hooks and CI). Status compares hashes and executable bits; `mlvc fsck`
+    checks that cached objects are intact.
 
-    Example: mlvc status --check || echo "data changed: run mlvc commit"
+    Example: mlvc status --check || echo "data changed: run mlvc commit or mlvc repro"
     """
     from mlvc import api
 
-    result = _with_progress(api.status, paths or [])
+    report = _with_progress(api.status, paths or [])
+    result, stages = report.artifacts, report.stages
     dirty = any(not s.clean for s in result)
+    stale = [s for s in stages if s.stale]
     if as_json:
         emit_json({
-            "clean": not dirty,
+            "clean": report.clean,
             "artifacts": [
                 {"path": s.path, "status": s.status, "type": s.kind,
                  "changes": [{"path": c.path, "change": c.kind, "old_oid": c.old_oid, "new_oid": c.new_oid,
@@ -174,9 +190,14 @@ def status(
                  **({"missing_objects": s.missing_objects} if s.missing_objects else {})}
                 for s in result
             ],
+            **({"stages": [{"name": s.name, "status": s.status, "reasons": [_reason_json(r) for r in s.reasons]}
+                           for s in stages]} if stages else {}),
         })
-    elif not result:
-        out("Nothing is tracked yet; track data with `mlvc add PATH`.")
+        return ExitStatus.CHECK_FAILED if check and not report.clean else None
+    hints = []
+    if not result:
+        if not stages:
+            out("Nothing is tracked yet; track data with `mlvc add PATH`.")
     elif not dirty:
         n = len(result)
         out(f"Up to date: {n} artifact{'s match' if n != 1 else ' matches'} mlvc.lock.")
@@ -196,16 +217,28 @@ def status(
                 out(f"    ... and {len(listed) - len(some)} more (--all lists them)")
             if s.missing_objects:
                 out(f"    {s.missing_objects} object(s) missing from the cache")
-        hints = []
         if any(s.status in ("modified", "not recorded") for s in result):
             hints.append("`mlvc commit` records the workspace")
         if any(s.status in ("modified", "missing") for s in result):
             hints.append("`mlvc checkout` restores the recorded version")
         if any(s.status == "not in mlvc.yaml" for s in result):
             hints.append("not in mlvc.yaml: `mlvc commit` drops it from mlvc.lock, or add it back to mlvc.yaml")
-        if hints:
-            out("\n" + "; ".join(hints) + ".")
-    if check and dirty:
+    if stages and not stale:
+        n = len(stages)
+        out(f"Pipeline up to date: {n} stage{'s' if n != 1 else ''} match{'' if n != 1 else 'es'} mlvc.lock.")
+    elif stale:
+        if result:
+            out("")
+        width = max(len(s.name) for s in stale)
+        for s in stale:
+            out(f"stage {s.name:<{width}}  {s.status}")
+            for r in s.reasons:
+                if not (r.what == "stage" and r.change == s.status):  # "not run yet" says it all
+                    out(f"    {r}")
+        hints.append("`mlvc repro` runs the stale stages")
+    if hints:
+        out("\n" + "; ".join(hints) + ".")
+    if check and not report.clean:
         return ExitStatus.CHECK_FAILED
 
 
