@@ -160,3 +160,45 @@ def test_add_odd_names_are_ignored_by_git(repo, mlvc, name):
     assert untracked == ["mlvc.lock", "mlvc.yaml", "sub/.gitignore", "sub/1 star.csv", "sub/other.csv"]
     assert mlvc("remove", f"sub/{name}").exit_code == 0
     assert not (repo.root / "sub" / ".gitignore").exists()
+
+
+def _stage_repo(repo):
+    repo.root.gen({"raw.txt": "abc", "mlvc.yaml": (
+        "schema: 2\nstages:\n  make:\n    cmd: mkdir -p out && cp raw.txt out/a.txt && cp raw.txt m.json\n"
+        "    deps: [raw.txt]\n    outs: [out]\n    metrics: [m.json]\n")})
+    repo.commit("a stage")
+    return repo.root
+
+
+@pytest.mark.parametrize("ran", [False, True], ids=["before repro", "after repro"])
+@pytest.mark.parametrize("path, words", [
+    ("out", "out is an out of stage 'make'"),
+    ("out/a.txt", "out/a.txt is inside out, an out of stage 'make'"),
+    ("m.json", "m.json is an out of stage 'make'"),
+])
+def test_add_of_a_stage_out_is_refused_naming_the_stage(repo, mlvc, ran, path, words):
+    root = _stage_repo(repo)
+    if ran:
+        assert mlvc("repro").exit_code == 0
+    else:
+        root.gen({"out/a.txt": "by hand", "m.json": "{}"})
+    before = snapshot(root)
+    r = mlvc("add", path)
+    assert r.exit_code == 3
+    assert one_line_error(r) == (f"error: {words}; `mlvc repro make` records it in mlvc.lock; after changing it "
+                                 f"by hand, `mlvc commit {path.split('/')[0]}` records that version")
+    assert snapshot(root) == before  # mlvc.yaml, mlvc.lock, .gitignore and cache untouched
+    assert mlvc("status").exit_code == 0  # mlvc.yaml still reads
+
+
+def test_add_of_a_folder_holding_a_stage_out_is_refused(repo, mlvc):
+    root = _stage_repo(repo)
+    root.gen("data/x.txt", "x")
+    (root / "mlvc.yaml").write_text((root / "mlvc.yaml").read_text().replace("outs: [out]", "outs: [data/out]"))
+    r = mlvc("add", "data")
+    assert r.exit_code == 3
+    assert one_line_error(r).startswith("error: data holds data/out, an out of stage 'make'; ")
+    assert mlvc("add", "raw.txt").exit_code == 3  # tracked by git: refused as before
+    root.gen("other.bin", "o")
+    assert mlvc("add", "other.bin").exit_code == 0  # beside stages, an artifact is added as ever
+    assert "other.bin" in read_project(root)["artifacts"]
