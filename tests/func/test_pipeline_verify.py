@@ -253,3 +253,27 @@ def test_ctrl_c_removes_the_worktree(repo, run, tmp_path_factory):
     assert_cleaned_up(repo, run)
     assert user_state(repo) == before
     assert subprocess.run(["pgrep", "-f", "verify-ctrl-c"], capture_output=True).returncode == 1
+
+
+def test_run_from_a_git_hook_the_users_index_and_work_tree_stay(repo, run):
+    """A pre-commit or pre-push hook runs with GIT_DIR, GIT_INDEX_FILE and GIT_WORK_TREE set to
+    the user's: the worktree's git must not follow them."""
+    committed(repo, run)
+    before = user_state(repo)
+    git_dir = str(repo.root / ".git")
+    p = run("verify", env={"GIT_DIR": git_dir, "GIT_INDEX_FILE": os.path.join(git_dir, "index"),
+                           "GIT_WORK_TREE": str(repo.root)})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert user_state(repo) == before
+    assert_cleaned_up(repo, run)
+
+
+def test_a_revision_before_mlvc_init_is_exit_2(scm, run):
+    scm.root.gen("a.txt", "a")
+    scm.commit("before mlvc")
+    assert run("init").returncode == 0
+    scm.commit("mlvc init")
+    p = run("verify", "--rev", "HEAD~1")
+    assert p.returncode == 2
+    assert "has no .mlvc folder: mlvc was not set up in that commit" in p.stderr
+    assert run("verify").returncode == 0  # no stages: nothing differs
