@@ -102,7 +102,8 @@ def _local_config(repo: Repo, wt_root: str) -> None:
 def _inputs(pipeline: Pipeline, names: list[str], lock: Lock) -> list[tuple[LockEntry, str]]:
     """The recorded artifacts the chosen stages read that none of them makes, each with the
     stage that needs it: deps added by hand (or a folder artifact a dep lies in, or the
-    artifacts inside a dep folder), and the outs of frozen stages, which never run."""
+    artifacts inside a dep folder), and the outs of frozen stages (which never run) that
+    another stage reads."""
     chosen = [pipeline.stages[n] for n in names]
     made = {o.path for s in chosen if not s.frozen for o in s.outs}
 
@@ -111,8 +112,9 @@ def _inputs(pipeline: Pipeline, names: list[str], lock: Lock) -> list[tuple[Lock
 
     wanted: dict[str, tuple[LockEntry, str]] = {}
     for s in chosen:
-        paths = [o.path for o in s.outs if o.cache] if s.frozen else [d for d in s.deps if not is_made(d)]
-        for p in paths:
+        if s.frozen:
+            continue
+        for p in (d for d in s.deps if not is_made(d)):
             for a, entry in lock.artifacts.items():
                 if (a == p or p.startswith(a + "/") or a.startswith(p + "/")) and not is_made(a):
                     wanted.setdefault(a, (entry, s.name))

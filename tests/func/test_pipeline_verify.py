@@ -277,3 +277,35 @@ def test_a_revision_before_mlvc_init_is_exit_2(scm, run):
     assert p.returncode == 2
     assert "has no .mlvc folder: mlvc was not set up in that commit" in p.stderr
     assert run("verify").returncode == 0  # no stages: nothing differs
+
+
+def test_a_stale_record_is_noted_beside_the_out_that_differs(repo, run):
+    root = repo.root
+    root.gen("make.py", "open('out.txt', 'w').write('one')\n")
+    write_stages(root, {"make": {"cmd": f"{PY} make.py", "deps": ["make.py"], "outs": ["out.txt"]}})
+    assert run("repro").returncode == 0
+    repo.commit("make")
+    root.gen("make.py", "open('out.txt', 'w').write('two')\n")
+    repo.commit("changed, committed without repro")
+    p = run("verify")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert re.search(r"^make\s+out\.txt\s+DIFFERS$", p.stdout, re.M), p.stdout
+    assert "note: the record at this revision is stale (dep make.py changed)" in p.stdout
+    assert json.loads(run("verify", "--json").stdout)["stages"][0]["stale"] == ["dep make.py changed"]
+
+
+def test_a_frozen_stage_is_checked_out_as_recorded_and_what_reads_it_verified(repo, run):
+    root = repo.root
+    write_stages(root, {"base": {"cmd": py("import os; open('base.txt', 'w').write(os.urandom(8).hex())"),
+                                 "outs": ["base.txt"]},
+                        "use": {"cmd": "cat base.txt base.txt > use.txt", "deps": ["base.txt"], "outs": ["use.txt"]}})
+    assert run("repro").returncode == 0
+    spec = yaml.safe_load((root / "mlvc.yaml").read_text())
+    spec["stages"]["base"]["frozen"] = True
+    (root / "mlvc.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    repo.commit("base frozen")
+    p = run("verify")
+    assert p.returncode == 0, p.stdout + p.stderr  # base's random out is not re-made: use reads the recorded one
+    assert "Stage 'base' is frozen: its outs are checked out as recorded, not verified." in p.stdout
+    assert re.search(r"^base\s+-\s+frozen$", p.stdout, re.M), p.stdout
+    assert re.search(r"^use\s+use\.txt\s+reproduced$", p.stdout, re.M), p.stdout

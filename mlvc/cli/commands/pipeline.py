@@ -330,7 +330,8 @@ def verify(
         verified = sum(1 for s in result.stages if s.result != "frozen")
         if bad:
             out(f"\n{len(bad)} of {verified} stage{'s' if verified != 1 else ''} did not reproduce: "
-                + ", ".join(f"{s.name} ({', '.join(o.path for o in s.outs if not o.same)})" for s in bad) + ".")
+                + ", ".join(f"{s.name} ({', '.join(render.user_path(result.root, o.path) for o in s.outs if not o.same)})"
+                            for s in bad) + ".")
         else:
             out(f"\nEvery out of {verified} stage{'s' if verified != 1 else ''} reproduced bit for bit "
                 f"at {result.rev} ({result.commit[:10]}).")
