@@ -231,7 +231,8 @@ def test_linked_files_in_the_worktree_are_removed_too(repo, run):
     assert_cleaned_up(repo, run)
 
 
-def test_ctrl_c_removes_the_worktree(repo, run, tmp_path_factory):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_removes_the_worktree(repo, run, tmp_path_factory, sig):
     marker = tmp_path_factory.mktemp("mark") / "started"  # outside the repository
     # Sleeps only when MARK is set: quick under repro, long under verify.
     sleepy = py("import os, pathlib, time; pathlib.Path('model.txt').write_text('m'); "
@@ -247,7 +248,7 @@ def test_ctrl_c_removes_the_worktree(repo, run, tmp_path_factory):
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     assert repo.git("worktree", "list", "--porcelain").count("worktree ") == 2  # the stage runs in it
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert_cleaned_up(repo, run)

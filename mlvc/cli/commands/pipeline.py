@@ -298,7 +298,8 @@ def verify(
     that differ); 2 when the stages could not run (a missing input, a
     failing command, a stage mlvc.lock never recorded). Your workspace,
     mlvc.lock, branch and index are not touched, and the worktree is removed
-    afterwards, also after Ctrl-C. What the run stores stays in the cache.
+    afterwards, also after Ctrl-C or SIGTERM (exit 130). What the run stores
+    stays in the cache.
 
     Example: mlvc verify || exit 1
     """
@@ -311,12 +312,19 @@ def verify(
             out(f"Verifying {rev_name} ({commit[:10]}) in a temporary worktree.")
             sys.stdout.flush()
 
+    import signal
+
+    def terminated(signum, frame):  # a CI job cancelled: clean up as after Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminated)
     bar = render.progress()
     try:
         result = api.verify(targets or [], rev=rev, jobs=jobs, progress=bar,
                             on_stage=None if as_json else _verify_announce, output_to_stderr=as_json,
                             on_output=_Prefixed(as_json), on_start=started)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if hasattr(bar, "stop"):
             bar.stop()
     if as_json:
