@@ -23,11 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mlvcbench import machine, report, workloads  # noqa: E402
+from mlvcbench.operations import PIPELINE_OPS  # noqa: E402
 from mlvcbench.runner import Results, run_workload, select_ops, warm_up  # noqa: E402
 from mlvcbench.tools import (REPO_ROOT, WORK, Dvc, Floor, Mlvc, bench_venv,  # noqa: E402
                              dvc_exe, ensure_bench_venv, find_mlvc)
 
-MAIN = ("small", "large", "mixed")
+MAIN = ("small", "large", "mixed", "pipeline")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -179,8 +180,8 @@ def main(argv: list[str]) -> int:
     for name in selected:
         if name in ("scaling", "million"):
             continue
-        run_workload(main_ws[name], "main", select_ops(None, False), tools, reps, res,
-                     quiet_wait=quiet_wait)
+        ops = PIPELINE_OPS if main_ws[name].pipeline else select_ops(None, False)
+        run_workload(main_ws[name], "main", ops, tools, reps, res, quiet_wait=quiet_wait)
     sizes = workloads.scaling_sizes(args.quick, args.million or "million" in only)
     if "scaling" not in selected:
         sizes = [n for n in sizes if n >= 1_000_000 and "million" in selected]

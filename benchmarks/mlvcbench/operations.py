@@ -4,21 +4,23 @@ Each ``Op`` row names the command line per tool (``{tool}`` expands to the
 tool's executable) and the untimed steps run before and after it in that
 tool's scratch git repository. Rows run in order and share state (``add``
 leaves a tracked dataset for ``status``, ``commit`` tags v2 for the checkouts,
-...). To benchmark a new command, e.g. ``push``/``pull``, ``repro`` or
-``diff``, add one row here (and a step if it needs new set-up, such as a
-local remote) with its mlvc and DVC command lines.
+...). To benchmark a new command, e.g. ``push``/``pull`` or ``diff``, add one
+row here (and a step if it needs new set-up, such as a local remote) with its
+mlvc and DVC command lines. ``PIPELINE_OPS`` are the rows of the ``pipeline``
+workload (``repro`` and ``status`` on a pipeline, ``repro -j``).
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .timing import run_quiet
 from .tools import Tool, rm_rf
-from .workloads import Workload, touch
+from .workloads import GEN_SCRIPT, Workload, chain_stages, pipeline_file, sleep_stages, touch
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,25 @@ OPS: list[Op] = [
        before=("fresh", "init", "cache-hardlink"), after=("check-ignored",),
        floors=(FloorCmd("cp -al", ["cp", "-al", "data", "../cp-target"], after=("rm-cp-target",)),),
        bound="cp -al"),
+]
+
+
+# The pipeline workload (issue 8): its own rows, run on a Workload with a PipelineSpec.
+# First a chain of stages writing many files, the same stages as mlvc.yaml and dvc.yaml
+# (cache type copy for both); then, in a new repository, independent branches of sleeping
+# stages, mlvc with -j 4 against -j 1 (DVC has no parallel repro).
+PIPELINE_OPS: list[Op] = [
+    Op("repro-first", "pipeline: first repro (every stage runs)", both("repro"),
+       before=("fresh", "init", "cache-copy", "write-chain", "add-input", "commit-pipeline"),
+       after=("check-chain-outs",)),
+    Op("repro-noop", "pipeline: repro, nothing changed", both("repro"),
+       before=("commit-pipeline", "mark-outs"), after=("check-chain-outs", "check-outs-untouched")),
+    Op("pipeline-status", "pipeline: status, nothing changed", both("status")),
+    Op("repro-j1", "sleeping branches: repro -f -j 1", {"mlvc": ["{tool}", "repro", "-f", "-j", "1"]},
+       before=("fresh", "init", "write-sleep", "add-input", "commit-pipeline", "repro"),
+       after=("check-sleep-outs",)),
+    Op("repro-j4", "sleeping branches: repro -f -j 4", {"mlvc": ["{tool}", "repro", "-f", "-j", "4"]},
+       after=("check-sleep-outs",)),
 ]
 
 
@@ -187,6 +208,60 @@ def floor_commit(c: Ctx) -> None:
     c.git("commit", "-q", "-m", "data")
 
 
+def write_pipeline(stages_of: Callable[[Ctx], dict[str, dict]]) -> Callable[[Ctx], None]:
+    """Write the tool's pipeline file (mlvc.yaml or dvc.yaml) and the stages' script."""
+    def step(c: Ctx) -> None:
+        name, text = pipeline_file(stages_of(c), c.tool.name)
+        (c.repo / name).write_text(text)
+        (c.repo / "src").mkdir(exist_ok=True)
+        (c.repo / "src" / "gen.py").write_text(GEN_SCRIPT)
+    return step
+
+
+def tool_cmd(*args: str) -> Callable[[Ctx], None]:
+    def step(c: Ctx) -> None:
+        run_quiet([*c.tool.exe, *args], c.repo, c.tool.env(c.repo), c.log)
+    return step
+
+
+def commit_pipeline(c: Ctx) -> None:
+    c.git("add", "-A")  # the tools' own .gitignore files keep caches and outs out
+    c.git("commit", "-q", "--allow-empty", "-m", "pipeline")
+
+
+def _out_files(c: Ctx) -> list[Path]:
+    out = c.repo / "out"
+    return sorted(p for p in out.rglob("*") if p.is_file() and p.name != ".gitignore") if out.is_dir() else []
+
+
+def check_outs(expected: Callable[[Ctx], int]) -> Callable[[Ctx], None]:
+    def step(c: Ctx) -> None:
+        got, want = len(_out_files(c)), expected(c)
+        if got != want:
+            c.note(f"after repro, out/ holds {got} files where the pipeline writes {want}")
+    return step
+
+
+def mark_outs(c: Ctx) -> None:
+    files = _out_files(c)
+    (c.repo.parent / f"{c.repo.name}-outs").write_text(
+        "\n".join(f"{p} {p.stat().st_mtime_ns}" for p in files[:: max(1, len(files) // 50)]))
+
+
+def check_outs_untouched(c: Ctx) -> None:
+    """A no-op repro rewrites no out (a sample of them, by mtime)."""
+    for line in (c.repo.parent / f"{c.repo.name}-outs").read_text().splitlines():
+        path, mtime = line.rsplit(" ", 1)
+        if not Path(path).exists() or Path(path).stat().st_mtime_ns != int(mtime):
+            c.note(f"a no-op repro rewrote {Path(path).relative_to(c.repo)}")
+            return
+
+
+def _spec(c: Ctx):
+    assert c.workload.pipeline is not None, f"workload {c.workload.name} has no pipeline"
+    return c.workload.pipeline
+
+
 STEPS: dict[str, Callable[[Ctx], None]] = {
     "fresh": fresh,
     "init": lambda c: (c.tool.init(c.repo, c.log), git_commit(c, "init")),
@@ -206,4 +281,14 @@ STEPS: dict[str, Callable[[Ctx], None]] = {
     "verify-pristine": verify_pristine,
     "rm-cp-target": lambda c: rm_rf(c.repo.parent / "cp-target"),
     "floor-commit": floor_commit,
+    # pipeline rows
+    "write-chain": write_pipeline(lambda c: chain_stages(_spec(c), sys.executable)),
+    "write-sleep": write_pipeline(lambda c: sleep_stages(_spec(c))),
+    "add-input": tool_cmd("add", "data"),
+    "commit-pipeline": commit_pipeline,
+    "repro": tool_cmd("repro"),
+    "mark-outs": mark_outs,
+    "check-chain-outs": check_outs(lambda c: _spec(c).out_files),
+    "check-outs-untouched": check_outs_untouched,
+    "check-sleep-outs": check_outs(lambda c: _spec(c).branches * _spec(c).depth),
 }

@@ -23,11 +23,34 @@ CHUNK = 1 * MiB
 
 
 @dataclass(frozen=True)
+class PipelineSpec:
+    """The pipelines of the ``pipeline`` workload, written the same way as mlvc.yaml and dvc.yaml.
+
+    A chain of ``stages`` stages (``s01`` reads ``data/``, each next one the
+    previous one's out) each writing ``files_per_stage`` files of ``size``
+    bytes into ``out/sNN/``, ``per_folder`` to a folder; and, in a repository
+    of its own, ``branches`` independent chains of ``depth`` stages that each
+    sleep ``sleep`` seconds (for ``repro -j``)."""
+    stages: int
+    files_per_stage: int
+    size: int = 4 * KiB
+    per_folder: int = 100
+    branches: int = 4
+    depth: int = 2
+    sleep: float = 1.0
+
+    @property
+    def out_files(self) -> int:
+        return self.stages * self.files_per_stage
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str          # key used by --only and in the report
     title: str         # human description for the report
     files: tuple[tuple[str, int], ...] = field(repr=False)
     seed: int = 0
+    pipeline: PipelineSpec | None = None   # the pipeline ops' stages (the files are their input)
 
     @property
     def total_bytes(self) -> int:
@@ -104,19 +127,98 @@ def mixed(count: int, max_size: int, seed: int = 0, name: str = "mixed") -> Work
                     tuple(files), seed)
 
 
+def pipeline(spec: PipelineSpec, seed: int = 0, name: str = "pipeline", inputs: int = 100) -> Workload:
+    """``inputs`` files of 4 KiB in ``data/`` (the first stage's dep) and the pipelines of ``spec``."""
+    files = tuple((f"in{i:04d}.bin", 4 * KiB) for i in range(inputs))
+    title = (f"{spec.stages}-stage pipeline writing {spec.out_files:,} files x {spec.size // KiB} KiB "
+             f"({spec.files_per_stage:,} a stage); {spec.branches} branches of {spec.depth} stages "
+             f"sleeping {spec.sleep:g} s")
+    return Workload(name, title, files, seed, spec)
+
+
 def standard(quick: bool, seed: int) -> dict[str, Workload]:
-    """The three main workloads of the issue, or their --quick miniatures."""
+    """The main workloads of the issues, or their --quick miniatures."""
     if quick:
         return {
             "small": small_files(200, seed=seed, name="small"),
             "large": large_file(4 * MiB, seed=seed),
             "mixed": mixed(60, 2 * MiB, seed=seed),
+            "pipeline": pipeline(PipelineSpec(stages=10, files_per_stage=20, sleep=0.1), seed, inputs=10),
         }
     return {
         "small": small_files(20_000, seed=seed, name="small"),
         "large": large_file(1 * GiB, seed=seed),
         "mixed": mixed(2_000, 50 * MiB, seed=seed),
+        "pipeline": pipeline(PipelineSpec(stages=10, files_per_stage=2_000, sleep=1.0), seed),
     }
+
+
+# The command of every stage of the chain (stdlib only, run by the runner's Python for both
+# tools): a digest of its input (file names and the first file's bytes), then its files.
+GEN_SCRIPT = """\
+import hashlib, os, random, sys
+
+stage, count, size, per_folder, out, src = sys.argv[1:7]
+count, size, per_folder = int(count), int(size), int(per_folder)
+names = sorted(os.path.relpath(os.path.join(d, f), src) for d, _, fs in os.walk(src) for f in fs)
+h = hashlib.sha256(stage.encode() + "\\n".join(names).encode())
+with open(os.path.join(src, names[0]), "rb") as f:
+    h.update(f.read())
+digest = h.hexdigest()
+folders = max(1, -(-count // per_folder))
+for k in range(folders):
+    os.makedirs(os.path.join(out, f"d{k:03d}"), exist_ok=True)
+for i in range(count):
+    with open(os.path.join(out, f"d{i % folders:03d}", f"f{i:05d}.bin"), "wb") as f:
+        f.write(random.Random(f"{digest}:{i}").randbytes(size))
+"""
+
+
+def _q(s: str) -> str:
+    return json.dumps(s)  # a JSON string is a YAML double-quoted scalar
+
+
+def _stages_yaml(stages: dict[str, dict], top: str) -> str:
+    lines = [top] if top else []
+    lines.append("stages:")
+    for name, st in stages.items():
+        lines += [f"  {name}:", f"    cmd: {_q(st['cmd'])}"]
+        for key in ("deps", "outs"):
+            if st.get(key):
+                lines.append(f"    {key}:")
+                lines += [f"    - {_q(p)}" for p in st[key]]
+    return "\n".join(lines) + "\n"
+
+
+def pipeline_file(stages: dict[str, dict], tool: str) -> tuple[str, str]:
+    """(file name, text) of ``stages`` for ``tool``: mlvc.yaml or dvc.yaml, same stages."""
+    return ("mlvc.yaml", _stages_yaml(stages, "schema: 2")) if tool == "mlvc" else \
+        ("dvc.yaml", _stages_yaml(stages, ""))
+
+
+def chain_stages(spec: PipelineSpec, python: str) -> dict[str, dict]:
+    """The chain: s01 reads data/, sNN reads out/s(NN-1); each writes out/sNN/."""
+    import shlex
+
+    stages = {}
+    for i in range(1, spec.stages + 1):
+        name, src = f"s{i:02d}", "data" if i == 1 else f"out/s{i - 1:02d}"
+        cmd = shlex.join([python, "src/gen.py", name, str(spec.files_per_stage), str(spec.size),
+                          str(spec.per_folder), f"out/{name}", src])
+        stages[name] = {"cmd": cmd, "deps": ["src/gen.py", src], "outs": [f"out/{name}"]}
+    return stages
+
+
+def sleep_stages(spec: PipelineSpec) -> dict[str, dict]:
+    """``branches`` independent chains: bJsK sleeps, then writes out/bJsK.txt."""
+    stages = {}
+    for j in range(1, spec.branches + 1):
+        for k in range(1, spec.depth + 1):
+            name = f"b{j}s{k}"
+            dep = "data" if k == 1 else f"out/b{j}s{k - 1}.txt"
+            stages[name] = {"cmd": f"sleep {spec.sleep:g} && mkdir -p out && echo {name} > out/{name}.txt",
+                            "deps": [dep], "outs": [f"out/{name}.txt"]}
+    return stages
 
 
 def scaling_sizes(quick: bool, million: bool) -> list[int]:
