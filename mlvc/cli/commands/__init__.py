@@ -1,7 +1,7 @@
 """The commands, split by area; importing this package registers them on ``mlvc.cli.app``.
 
 data: init, add, commit, status, checkout, remove, unprotect, ls, fsck; config: config;
-pipeline: stage (add, list), repro. (Later: remote, history.)
+pipeline: stage (add, list), repro; inspect: dag, params diff, metrics show/diff. (Later: remote, history.)
 """
 
-from mlvc.cli.commands import config, data, pipeline  # noqa: F401
+from mlvc.cli.commands import config, data, inspect, pipeline  # noqa: F401
