@@ -9,6 +9,7 @@ pipeline."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -184,4 +185,6 @@ def status(repo: Repo, paths: list[str] | None = None, cwd: str | None = None, p
         warn_damaged(repo.odb, repo.root, t.path, result[-1].changes, progress)  # written through a link
     if stages is None or not project.stages:
         return StatusResult(result)
-    return StatusResult(result, stages(repo, project, lock, [t.path for t in chosen] if paths else None, progress))
+    here = cwd or os.getcwd()
+    whole = not paths or any(os.path.normpath(os.path.join(here, p)) == repo.root for p in paths)
+    return StatusResult(result, stages(repo, project, lock, None if whole else [t.path for t in chosen], progress))

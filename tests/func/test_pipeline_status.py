@@ -77,6 +77,7 @@ def test_not_run_yet(mlvc, pipeline):
         {"name": "prepare", "status": "not run yet", "reasons": [{"kind": "stage", "change": "not run yet"}]},
         {"name": "train", "status": "not run yet", "reasons": [{"kind": "stage", "change": "not run yet"}]},
     ]
+    assert _json(mlvc, ".")["stages"] == out["stages"]  # the root names every stage, those not run too
 
 
 def test_up_to_date_after_repro(mlvc, pipeline):
@@ -197,6 +198,18 @@ def test_paths_select_the_stages_that_make_them(mlvc, pipeline):
     assert [s["name"] for s in _json(mlvc, "model.txt")["stages"]] == ["train"]
     assert [s["name"] for s in _json(mlvc, "prepared")["stages"]] == ["prepare"]
     assert [s["name"] for s in _json(mlvc)["stages"]] == ["prepare", "train"]
+
+
+def test_a_dirty_artifact_beside_an_up_to_date_pipeline(mlvc, pipeline):
+    _repro(mlvc)
+    pipeline.root.gen("notes.txt", "n")
+    assert mlvc("add", "notes.txt").exit_code == 0
+    (pipeline.root / "notes.txt").write_text("changed")
+    r = mlvc("status", "--check")
+    assert r.exit_code == 1
+    assert r.stdout == ("model.txt  ok\nnotes.txt  modified\nprepared   ok\n\n"
+                        "Pipeline up to date: 2 stages match mlvc.lock.\n\n"
+                        "`mlvc commit` records the workspace; `mlvc checkout` restores the recorded version.\n")
 
 
 def test_a_broken_stages_section_is_one_line_error(mlvc, pipeline):

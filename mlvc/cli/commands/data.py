@@ -225,6 +225,8 @@ def status(
             hints.append("not in mlvc.yaml: `mlvc commit` drops it from mlvc.lock, or add it back to mlvc.yaml")
     if stages and not stale:
         n = len(stages)
+        if dirty:
+            out("")
         out(f"Pipeline up to date: {n} stage{'s' if n != 1 else ''} match{'' if n != 1 else 'es'} mlvc.lock.")
     elif stale:
         if result:
