@@ -165,13 +165,28 @@ def _sides(repo: Repo, a: str | None, b: str | None) -> tuple[Side, Side]:
     return _side(repo, a or "HEAD"), _side(repo, b)
 
 
+def plain(value: Any) -> Any:
+    """A value as JSON can hold it: YAML and TOML dates and times become ISO text, bytes (YAML
+    ``!!binary``) their repr, mapping keys text."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return repr(value)
+
+
 def flatten(data: dict, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``{"a": {"b": 1}}`` as ``("a.b", 1)``; an empty mapping is a value of its own."""
+    """``{"a": {"b": 1}}`` as ``("a.b", 1)``; an empty mapping is a value of its own. Values
+    come out as JSON can hold them (``plain``)."""
     for k, v in data.items():
         if isinstance(v, dict) and v:
             yield from flatten(v, f"{prefix}{k}.")
         else:
-            yield f"{prefix}{k}", v
+            yield f"{prefix}{k}", plain(v)
 
 
 # ------------------------------------------------------------------ parsing

@@ -342,3 +342,33 @@ def test_cached_metrics_at_a_revision_come_from_the_cache(repo, mlvc):
     assert "m.json" not in repo.git("ls-files")
     r = mlvc("metrics", "show", "--rev", "HEAD", "--json")
     assert json.loads(r.stdout)["revisions"][0]["metrics"] == {"m.json": {"acc": 0.5}}
+
+
+def test_from_a_subfolder_paths_are_relative_to_it(pipeline, mlvc, monkeypatch):
+    (pipeline.root / "sub").mkdir()
+    monkeypatch.chdir(pipeline.root / "sub")
+    r = mlvc("dag", "../split.txt", "--mermaid")
+    assert r.stdout == 'flowchart TD\n    n1["prepare"]\n    n2["split"]\n    n1 --> n2\n'
+    set_param(pipeline.root, "lr: 0.38", "lr: 0.41")
+    r = mlvc("params", "diff")
+    assert r.stdout == ("File            Param     HEAD  workspace\n"
+                        "../params.yaml  train.lr  0.38  0.41\n")
+    assert json.loads(mlvc("params", "diff", "--json").stdout)["changes"][0]["file"] == "params.yaml"
+    r = mlvc("metrics", "show")
+    assert r.stdout.splitlines()[1].startswith("../metrics.json  acc ")
+
+
+def test_dates_text_and_lists_as_values(repo, mlvc):
+    write_stages(repo.root, {"eval": {"cmd": py(
+        "open('m.yaml', 'w').write('when: 2024-05-01\\nnote: \"two\\\\nlines\\\\n\"\\nclasses: [a, b]\\ndash: \"-\"\\n')"),
+        "metrics": ["m.yaml"]}})
+    assert mlvc("repro").exit_code == 0, mlvc("repro").output
+    r = mlvc("metrics", "show")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == ("File    Metric   workspace\n"
+                        'm.yaml  classes  ["a", "b"]\n'
+                        'm.yaml  dash     "-"\n'
+                        'm.yaml  note     "two\\nlines\\n"\n'
+                        "m.yaml  when     2024-05-01\n")
+    assert json.loads(mlvc("metrics", "show", "--json").stdout)["revisions"][0]["metrics"]["m.yaml"]["when"] == (
+        "2024-05-01")

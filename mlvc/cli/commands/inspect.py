@@ -11,7 +11,7 @@ from typing import Any, List, Optional
 import typer
 
 from mlvc.cli import app, command
-from mlvc.cli.render import data, emit_json, out
+from mlvc.cli.render import data, emit_json, out, user_path
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 REV_A = typer.Argument(None, metavar="[A]", help="The old side: a git revision (default: HEAD).")
@@ -75,7 +75,19 @@ def dag(
 
 
 def _fmt(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    """A value in a table cell: text as it is (quoted when it holds a line break or a tab, or
+    reads as '-' or 'missing'), anything else as JSON."""
+    if isinstance(value, str) and value not in ("", "-", "missing") and not any(c in value for c in "\n\r\t"):
+        return value
+    return json.dumps(value)
+
+
+def _where():
+    """Repo-relative path -> the path as the user sees it (relative to the current folder)."""
+    from mlvc import api
+
+    root = api.find_root()
+    return lambda path: user_path(root, path)
 
 
 def _table(rows: list[list[str]]) -> None:
@@ -100,12 +112,13 @@ def _diff_json(result, what: str) -> dict:
 
 
 def _show_diff(result, what: str, with_change: bool) -> None:
+    _path = _where()
     between = f"{result.old.label} and {'the workspace' if result.new.sha is None else result.new.label}"
     if result.changes:
         header = ["File", what.capitalize(), result.old.label, result.new.label] + (["Change"] if with_change else [])
         rows = [header]
         for c in result.changes:
-            row = [c.file, c.key, "-" if c.status == "added" else _fmt(c.old),
+            row = [_path(c.file), c.key, "-" if c.status == "added" else _fmt(c.old),
                    "-" if c.status == "removed" else _fmt(c.new)]
             if with_change:
                 row.append("-" if c.change is None else f"{c.change:+}")
@@ -114,7 +127,7 @@ def _show_diff(result, what: str, with_change: bool) -> None:
     else:
         out(f"No {what} changed between {between}.")
     for f, label in result.missing:
-        out(f"{f} is missing at {'the workspace' if label == 'workspace' else label}.")
+        out(f"{_path(f)} is missing at {'the workspace' if label == 'workspace' else label}.")
 
 
 @params_app.command("diff")
@@ -169,6 +182,7 @@ def metrics_show(
     if not files:
         out("No metrics files; a stage lists them with `mlvc stage add ... -m FILE`.")
         return
+    _path = _where()
     rows = [["File", "Metric"] + [m.side.label for m in found]]
     for f in files:
         keys = sorted({k for m in found for k in (m.files.get(f) or {})}) or ["-"]
@@ -177,7 +191,7 @@ def metrics_show(
             for m in found:
                 values = m.files.get(f)
                 cells.append("missing" if values is None else _fmt(values[k]) if k in values else "-")
-            rows.append([f, k] + cells)
+            rows.append([_path(f), k] + cells)
     _table(rows)
 
 
