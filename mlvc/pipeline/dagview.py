@@ -2,11 +2,13 @@
 Graphviz dot. Plain strings: the CLI only prints them.
 
 The text drawing is layered: a stage's layer is one more than the deepest stage
-it depends on (the batches of ``graphlib``'s order), each layer is a row of boxes,
-and an edge that skips layers passes through them as a ``|`` of its own. Between
-two rows, every stage with edges down gets its own horizontal track, so a line
-that branches belongs to one stage only: ``+`` joins a track, a bare ``|`` across
-a track crosses it, ``v`` enters the box below.
+it depends on (in the order ``dag.order`` gives), each layer is a row of boxes
+(ordered by barycenters to cut crossings), and an edge that skips layers passes
+through them as a ``|`` of its own. Between two rows every stage with edges down
+has its own horizontal track, and every edge its own ``v`` into its box, so lines
+branch (from one stage) and cross but never merge: ``+`` joins a track, a bare
+``|`` across a track crosses it. No line can be read as part of another edge
+(tests/unit/test_pipeline_show.py walks the drawing to check it).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ GAP = 2  # columns between two boxes of a row
 
 @dataclass
 class _Item:
-    key: str  # a stage's name, or "|from>to#k" for an edge passing through a layer
+    key: str  # a stage's name, or "|EDGE#LAYER" for an edge passing through a layer
     width: int
     label: str | None  # None: a pass-through line
     left: int = 0
@@ -115,10 +117,10 @@ def _layers(graph: Graph) -> tuple[list[list[str]], dict[str, list[str]]]:
     for n in graph.nodes:
         rows[depth[n.name]].append(n.name)
     down: dict[str, list[str]] = {k: [] for row in rows for k in row}
-    for a, b in graph.edges:
+    for i, (a, b) in enumerate(graph.edges):
         prev = a
         for d in range(depth[a] + 1, depth[b]):
-            key = f"|{a}>{b}#{d}"
+            key = f"|{i}#{d}"  # no stage's name starts with '|'
             rows[d].append(key)
             down[key] = []
             down[prev].append(key)
