@@ -256,7 +256,14 @@ _segment = st.one_of(
         alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\\0\n\r"), min_size=1, max_size=10
     ).filter(lambda s: s not in (".", "..")),
 )
-_path = st.lists(_segment, min_size=1, max_size=3).map("/".join).filter(lambda p: p.split("/")[0] not in (".git", ".mlvc"))
+def _may_be_artifact(path: str) -> bool:
+    """What an artifact's path can be: never mlvc's own files, a .gitignore, or inside .git/.mlvc."""
+    parts = path.split("/")
+    return (not {".git", ".mlvc"} & set(parts) and parts[-1] != ".gitignore"
+            and path not in ("mlvc.lock", "mlvc.yaml"))
+
+
+_path = st.lists(_segment, min_size=1, max_size=3).map("/".join).filter(_may_be_artifact)
 
 
 def _not_nested(paths: list[str]) -> list[str]:
