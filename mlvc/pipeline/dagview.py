@@ -213,9 +213,10 @@ def _tracks(sources: list[_Item], down: dict[str, list[str]], entry: dict[tuple[
     lines = {s.center for s in sources} | set(entry.values())  # the only columns a '|' can be in
 
     def clash(a: tuple[int, int], b: tuple[int, int]) -> bool:
-        """Two tracks in one row need a blank column between them (a '|' there would join them)."""
+        """Two tracks in one row need a blank column between them: across '|'s only, one
+        would read as going on into the other."""
         (a, b) = sorted((a, b))
-        return b[0] <= a[1] + 1 or (b[0] == a[1] + 2 and a[1] + 1 in lines)
+        return all(c in lines for c in range(a[1] + 1, b[0]))  # also when they touch or overlap
 
     row: dict[str, int] = {k: -1 for k in straight}
     spans: list[list[tuple[int, int]]] = []
