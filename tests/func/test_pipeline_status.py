@@ -135,6 +135,16 @@ def test_changed_param(mlvc, pipeline):
         {"kind": "param", "change": "changed", "path": "params.yaml", "key": "train.lr", "old": 0.5, "new": 0.75}]}
 
 
+def test_param_values_of_any_yaml_type_in_json(mlvc, pipeline):
+    (pipeline.root / "params.yaml").write_text("train:\n  lr: {1: a, x: 2024-05-01}\n")
+    write_stages(pipeline.root, stages(train={"cmd": "echo > model.txt && echo {} > metrics.json"}))
+    _repro(mlvc)
+    (pipeline.root / "params.yaml").write_text("train:\n  lr: 2024-05-02\n")
+    assert _stages(mlvc)["train"]["reasons"] == [{"kind": "param", "change": "changed", "path": "params.yaml",
+                                                  "key": "train.lr", "old": {"1": "a", "x": "2024-05-01"},
+                                                  "new": "2024-05-02"}]
+
+
 def test_missing_param_is_a_reason_not_an_error(mlvc, pipeline):
     _repro(mlvc)
     (pipeline.root / "params.yaml").write_text("train:\n  epochs: 3\n")

@@ -138,6 +138,18 @@ def commit(
 _MAX_CHANGES = 20
 
 
+def _json_value(value):
+    """A param's value (or a cmd) as JSON holds it: a YAML date or time as its ISO text,
+    mapping keys as strings (YAML allows ``1:`` or ``true:``)."""
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def _reason_json(r) -> dict:
     d = {"kind": r.what, "change": r.change}
     if r.key:
@@ -145,7 +157,7 @@ def _reason_json(r) -> dict:
     elif r.name:
         d["path"] = r.name
     if r.what != "stage":
-        d["old"], d["new"] = r.old, r.new
+        d["old"], d["new"] = _json_value(r.old), _json_value(r.new)
     return d
 
 
