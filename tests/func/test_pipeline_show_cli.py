@@ -305,6 +305,7 @@ def test_a_missing_metrics_file_is_shown_as_missing(repo, mlvc):
                         "metrics.json  depth       -     4          -\n"
                         "metrics.json  loss.train  -     0.2        -\n"
                         "metrics.json is missing at HEAD.\n")
+    assert mlvc("-q", "metrics", "diff").stdout.endswith("metrics.json is missing at HEAD.\n")  # data, not a message
     repo.commit("ran")
     r = mlvc("metrics", "show", "--rev", "HEAD~1", "--rev", "HEAD")
     assert r.stdout == ("File          Metric      HEAD~1   HEAD\n"

@@ -127,7 +127,7 @@ def _show_diff(result, what: str, with_change: bool) -> None:
     else:
         out(f"No {what} changed between {between}.")
     for f, label in result.missing:
-        out(f"{_path(f)} is missing at {'the workspace' if label == 'workspace' else label}.")
+        data(f"{_path(f)} is missing at {'the workspace' if label == 'workspace' else label}.")  # shown with -q too
 
 
 @params_app.command("diff")
