@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import yaml
@@ -234,10 +235,11 @@ def test_linked_files_in_the_worktree_are_removed_too(repo, run):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_removes_the_worktree(repo, run, tmp_path_factory, sig):
     marker = tmp_path_factory.mktemp("mark") / "started"  # outside the repository
+    tag = f"verify-ctrl-c-{uuid.uuid4().hex}"  # this test's own: the other signal's run may be sleeping too
     # Sleeps only when MARK is set: quick under repro, long under verify.
     sleepy = py("import os, pathlib, time; pathlib.Path('model.txt').write_text('m'); "
                 "pathlib.Path('metrics.json').write_text('{}'); m = os.environ.get('MARK')\n"
-                "if m:\n    pathlib.Path(m).write_text('1'); time.sleep(59.875)  # verify-ctrl-c")
+                f"if m:\n    pathlib.Path(m).write_text('1'); time.sleep(59.875)  # {tag}")
     committed(repo, run, train=sleepy)
     before = user_state(repo)
     proc = subprocess.Popen([sys.executable, "-m", "mlvc", "verify"], cwd=repo.root, stdout=subprocess.PIPE,
@@ -253,7 +255,7 @@ def test_ctrl_c_removes_the_worktree(repo, run, tmp_path_factory, sig):
     assert proc.returncode == 130, err
     assert_cleaned_up(repo, run)
     assert user_state(repo) == before
-    assert subprocess.run(["pgrep", "-f", "verify-ctrl-c"], capture_output=True).returncode == 1
+    assert subprocess.run(["pgrep", "-f", tag], capture_output=True).returncode == 1
 
 
 def test_run_from_a_git_hook_the_users_index_and_work_tree_stay(repo, run):
