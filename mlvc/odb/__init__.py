@@ -1,5 +1,7 @@
 """Object stores behind one contract (``base.ObjectStore``): ``memory`` for tests,
-``local`` for the cache on disk (later: fsspec remotes, transfer, gc).
+``local`` for the cache on disk, with its cache lock (``<cache>/lock``: shared by
+writers, exclusive for a gc) and ``cache.shared`` modes (later: fsspec remotes,
+transfer, gc).
 
 May import ``objects``, ``fs`` and ``errors``; never ``workspace``, ``ops``,
 ``repo`` or the CLI.
