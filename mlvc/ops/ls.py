@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from mlvc.errors import FileFormatError
 from mlvc.formats.lock import LOCK_FILE, LockEntry, parse_lock, read_lock
+from mlvc.formats.yamlio import MAX_FILE_BYTES
 from mlvc.repo import Repo
 
 
@@ -19,7 +20,7 @@ def ls(repo: Repo, rev: str | None = None) -> LsResult:
     if rev is None:
         return LsResult(None, sorted(read_lock(repo.root).artifacts.values(), key=lambda e: e.path))
     sha = repo.scm.resolve(rev)
-    data = repo.scm.read_file(sha, LOCK_FILE)
+    data = repo.scm.read_file(sha, LOCK_FILE, limit=MAX_FILE_BYTES, label=rev)
     if data is None:
         return LsResult(sha, [])
     try:

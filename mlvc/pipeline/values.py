@@ -85,7 +85,7 @@ class _Reader:
                 raise FileFormatError(path, f"leads out of the repository (to {real})",
                                       hint="params and metrics files are read inside the repository only")
             return read_text(real, path)
-        data = self.repo.scm.read_file(self.side.sha, path)
+        data = self.repo.scm.read_file(self.side.sha, path, limit=MAX_FILE_BYTES, label=self.side.label)
         if data is None:
             return None
         try:
@@ -162,7 +162,7 @@ def _side(repo: Repo, rev: str | None) -> Side:
 
 def _sides(repo: Repo, a: str | None, b: str | None) -> tuple[Side, Side]:
     """No revision: HEAD against the workspace; one: it against the workspace; two: A against B."""
-    return _side(repo, a or "HEAD"), _side(repo, b)
+    return _side(repo, "HEAD" if a is None else a), _side(repo, b)
 
 
 def plain(value: Any) -> Any:
