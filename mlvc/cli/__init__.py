@@ -23,7 +23,7 @@ app = typer.Typer(
     "and get any recorded version back with `git checkout REV && mlvc checkout`.\n\n"
     "Example: git init && mlvc init && mlvc add data/images && mlvc status",
     add_completion=False,
-    no_args_is_help=True,
+    invoke_without_command=True,  # no command: help and exit 2 (_main), whatever click's version does
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -38,12 +38,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors; no progress bars."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     OPTIONS.quiet = quiet
     OPTIONS.verbose = verbose
+    if ctx.invoked_subcommand is None:  # `mlvc` alone is a usage mistake: the help, and exit 2
+        sys.stdout.write(ctx.get_help() + "\n")
+        raise typer.Exit(int(ExitStatus.USAGE))
 
 
 def command(fn):

@@ -87,3 +87,11 @@ def test_fsck_ignores_unreferenced_objects_and_stray_files(repo, mlvc):
     r = mlvc("fsck", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["checked"] == n + 1
+
+
+def test_one_object_is_said_in_the_singular(repo, mlvc):
+    repo.root.gen("one.txt", "1\n")
+    assert mlvc("add", "one.txt").exit_code == 0
+    r = mlvc("fsck")
+    assert r.exit_code == 0
+    assert "Checked 1 object: 0 corrupted, 0 missing." in r.stdout

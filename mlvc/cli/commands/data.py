@@ -395,7 +395,9 @@ def fsck(
             out(f"corrupted  {oid}")
         for oid in result.missing:
             out(f"missing    {oid}")
-        out(f"Checked {result.checked} objects: {len(result.corrupted)} corrupted, {len(result.missing)} missing.")
+        n = result.checked
+        out(f"Checked {n} object{'s' if n != 1 else ''}: {len(result.corrupted)} corrupted, "
+            f"{len(result.missing)} missing.")
         if result.removed:
             out(f"Removed {len(result.removed)} corrupted object(s); run `mlvc commit` where the data is good.")
         if result.stale_temp:
