@@ -31,8 +31,9 @@ def _check_new(repo: Repo, rels: list[str], known: list[str]) -> None:
     for i, rel in enumerate(rels):
         for a in known + rels[:i]:
             if rel.startswith(a + "/"):
-                raise InvalidPathError(f"{rel} is inside the tracked artifact {a}",
-                                       f"track {a} as a whole with `mlvc commit {a}`")
+                hint = (f"`mlvc commit {rel}` records it as part of {a}" if a in known
+                        else f"add {a} alone: it holds {rel}")
+                raise InvalidPathError(f"{rel} is inside the tracked artifact {a}", hint)
             if a.startswith(rel + "/"):
                 raise InvalidPathError(f"{rel} contains the tracked artifact {a}", f"`mlvc remove {a}` first")
     tracked = git_tracked(repo.root, rels)

@@ -29,6 +29,12 @@ def remove(repo: Repo, paths: list[str], cwd: str | None = None, progress=NULL) 
         for p in paths:
             rel = to_repo_path(repo, p, cwd)
             if rel not in known:
+                owner = next((a for a in sorted(known) if rel.startswith(a + "/")), None)
+                if owner:  # a part of a folder artifact: mlvc tracks (and stops tracking) the folder as a whole
+                    raise ArtifactNotFoundError(f"{p} is inside the tracked folder {owner}, which is tracked as "
+                                                "a whole", f"`mlvc remove {owner}` stops tracking all of it; to drop "
+                                                "only this file, delete it and run `mlvc commit "
+                                                f"{owner}`")
                 raise ArtifactNotFoundError(f"{p} is not tracked", "see `mlvc status` for what is")
             targets.append(rel)
         git_files = set()

@@ -202,3 +202,14 @@ def test_add_of_a_folder_holding_a_stage_out_is_refused(repo, mlvc):
     root.gen("other.bin", "o")
     assert mlvc("add", "other.bin").exit_code == 0  # beside stages, an artifact is added as ever
     assert "other.bin" in read_project(root)["artifacts"]
+
+
+def test_adding_a_file_inside_a_tracked_folder_points_to_committing_that_part(repo, mlvc):
+    repo.root.gen({"data": {"a.txt": "a"}})
+    assert mlvc("add", "data").exit_code == 0
+    repo.root.gen("data/b.txt", "b")
+    r = mlvc("add", "data/b.txt")
+    assert r.exit_code == 3
+    assert "`mlvc commit data/b.txt` records it as part of data" in r.stderr  # it said: commit data as a whole
+    assert mlvc("commit", "data/b.txt").exit_code == 0  # and the hint works
+    assert mlvc("status", "--check").exit_code == 0

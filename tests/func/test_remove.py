@@ -72,3 +72,14 @@ def test_remove_artifact_missing_from_workspace(repo, mlvc):
     r = mlvc("remove", "a.bin")
     assert r.exit_code == 0, r.output
     assert read_lock(repo.root)["artifacts"] == {}
+
+
+def test_remove_of_a_file_inside_a_tracked_folder_says_the_folder_is_tracked_whole(repo, mlvc):
+    repo.root.gen({"data": {"a.txt": "a", "b.txt": "b"}})
+    assert mlvc("add", "data").exit_code == 0
+    lock = (repo.root / "mlvc.lock").read_text()
+    r = mlvc("remove", "data/a.txt")
+    assert r.exit_code == 3
+    assert "inside the tracked folder data, which is tracked as a whole" in r.stderr  # it said: not tracked
+    assert "`mlvc remove data`" in r.stderr
+    assert (repo.root / "mlvc.lock").read_text() == lock
