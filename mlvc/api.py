@@ -23,6 +23,7 @@ __all__ = [
     "config_get", "config_list", "config_set", "config_unset", "conflict_message", "InitResult",
     "stage_add", "stage_list", "repro", "verify",
     "dag", "params_diff", "metrics_show", "metrics_diff",
+    "remote_add", "remote_list", "remote_remove", "remote_modify", "remote_default",
 ]
 
 
@@ -96,6 +97,11 @@ dag = _verb("mlvc.pipeline.dagview", "dag")
 params_diff = _verb("mlvc.pipeline.values", "params_diff", takes_cwd=False)
 metrics_show = _verb("mlvc.pipeline.values", "metrics_show", takes_cwd=False)
 metrics_diff = _verb("mlvc.pipeline.values", "metrics_diff", takes_cwd=False)
+remote_add = _verb("remote", "remote_add")
+remote_list = _verb("remote", "remote_list", takes_cwd=False)
+remote_remove = _verb("remote", "remote_remove", takes_cwd=False)
+remote_modify = _verb("remote", "remote_modify", takes_cwd=False)
+remote_default = _verb("remote", "remote_default", takes_cwd=False)
 
 def conflict_message(paths: list[str]) -> str:
     """The first line of checkout's error for local changes it would lose, naming ``paths``."""

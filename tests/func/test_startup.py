@@ -6,7 +6,7 @@ import sys
 import pytest
 
 COMMANDS = ["init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck", "config", "stage",
-            "repro", "dag", "params", "metrics", "verify"]
+            "repro", "dag", "params", "metrics", "verify", "remote"]
 HEAVY = ("git", "fsspec", "pyarrow")
 
 
