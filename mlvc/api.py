@@ -19,7 +19,7 @@ from mlvc.ops.init import InitResult, init
 from mlvc.repo import Repo, find_root
 
 __all__ = [
-    "open_repo", "find_root", "init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck",
+    "open_repo", "find_root", "init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck", "gc",
     "config_get", "config_list", "config_set", "config_unset", "conflict_message", "InitResult",
     "stage_add", "stage_list", "repro", "verify",
     "dag", "params_diff", "metrics_show", "metrics_diff",
@@ -85,6 +85,7 @@ remove = _verb("remove")
 unprotect = _verb("unprotect")
 ls = _verb("ls", takes_cwd=False)
 fsck = _verb("fsck", takes_cwd=False)
+gc = _verb("gc", takes_cwd=False)
 config_get = _verb("config", "config_get", takes_cwd=False)
 config_list = _verb("config", "config_list", takes_cwd=False)
 config_set = _verb("config", "config_set")

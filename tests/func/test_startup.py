@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck", "config", "stage",
+COMMANDS = ["init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck", "gc", "config", "stage",
             "repro", "dag", "params", "metrics", "verify", "remote"]
 HEAVY = ("git", "fsspec", "pyarrow")
 

@@ -1,8 +1,8 @@
 """The commands, split by area; importing this package registers them on ``mlvc.cli.app``.
 
-data: init, add, commit, status, checkout, remove, unprotect, ls, fsck; config: config;
+data: init, add, commit, status, checkout, remove, unprotect, ls, fsck; gc: gc; config: config;
 pipeline: stage (add, list), repro; inspect: dag, params diff, metrics show/diff. (Later: remote, history.)
 """
 
-from mlvc.cli.commands import config, data, inspect, pipeline  # noqa: F401
+from mlvc.cli.commands import config, data, gc, inspect, pipeline  # noqa: F401
 from mlvc.cli.commands import remote  # noqa: F401,E402
