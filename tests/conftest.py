@@ -124,3 +124,26 @@ def mlvc_proc():
                               check=check, **kw)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on 127.0.0.1 (tests/func/s3server.py), AWS credentials set to dummy
+    values for the session; ``s3_server.new_bucket()`` makes a fresh bucket."""
+    pytest.importorskip("moto.server", reason="moto[server] is in the test extra: pip install -e '.[test]'")
+    pytest.importorskip("s3fs", reason="s3fs is in the test extra: pip install -e '.[test]'")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "func"))
+    from s3server import DUMMY_CREDENTIALS, MotoServer
+
+    saved = {k: os.environ.get(k) for k in DUMMY_CREDENTIALS}
+    os.environ.update(DUMMY_CREDENTIALS)
+    server = MotoServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
