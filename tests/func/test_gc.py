@@ -249,3 +249,52 @@ def test_a_commit_with_two_tags_is_read_once(repo, mlvc):
     r = mlvc("gc", "--all-tags", "--dry-run")
     assert r.exit_code == 0, r.output
     assert "referenced by 2 revisions" in r.stdout
+
+
+def _on_a_terminal(root, answer: str, *args: str):
+    """``mlvc gc ARGS`` with a terminal as stdin, answering ``answer`` to its question."""
+    import subprocess
+    import sys
+
+    master, slave = os.openpty()
+    try:
+        os.write(master, answer.encode() + b"\n")
+        return subprocess.run([sys.executable, "-m", "mlvc", "gc", *args], cwd=root, stdin=slave,
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_on_a_terminal_it_asks_and_removes_only_when_told(repo, mlvc):
+    v1, v2 = _two_versions(repo, mlvc)
+    old = _objects(repo.root, v1) - _objects(repo.root, v2)
+    before = snapshot(repo.root, skip=(".git",))
+    r = _on_a_terminal(repo.root, "n")
+    assert r.returncode == 0, r.stderr
+    assert f"Would remove {len(old)} objects" in r.stdout and "Remove them? [y/N]" in r.stdout
+    assert r.stdout.rstrip().endswith("Nothing removed.")
+    assert snapshot(repo.root, skip=(".git",)) == before
+    r = _on_a_terminal(repo.root, "y")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.rstrip().endswith(f"kept {len(_objects(repo.root, v2))} objects, referenced by 1 revision.")
+    assert f"Removed {len(old)} objects" in r.stdout
+    assert set(cache_oids(repo.root)) == _objects(repo.root, v2)
+    _workspace_still_good(repo, mlvc)
+
+
+def test_removing_a_confirmed_plan_spares_what_became_referenced_or_was_never_shown(repo, mlvc):
+    from mlvc import api
+
+    _two_versions(repo, mlvc)
+    plan = api.gc(cwd=str(repo.root))
+    assert oid_of(b"model one") in plan.objects and not plan.removed
+    repo.root.gen({"again.bin": "model one", "new.bin": "new"})  # referenced again; garbage made later
+    assert mlvc("add", "again.bin", "new.bin").exit_code == 0
+    assert mlvc("remove", "new.bin").exit_code == 0
+    result = api.gc(cwd=str(repo.root), remove=True, only=plan)
+    assert result.removed and oid_of(b"model one") not in result.objects
+    assert set(result.objects) == set(plan.objects) - {oid_of(b"model one")}
+    left = set(cache_oids(repo.root))
+    assert {oid_of(b"model one"), oid_of(b"new")} <= left and not left & set(result.objects)
+    assert mlvc("fsck").exit_code == 0
