@@ -298,3 +298,20 @@ def test_removing_a_confirmed_plan_spares_what_became_referenced_or_was_never_sh
     left = set(cache_oids(repo.root))
     assert {oid_of(b"model one"), oid_of(b"new")} <= left and not left & set(result.objects)
     assert mlvc("fsck").exit_code == 0
+
+
+def test_a_stage_records_deps_are_kept(repo, mlvc):
+    from test_pipeline_repro import py, write_stages
+
+    root = repo.root
+    root.gen({"raw.txt": "dep data"})
+    assert mlvc("add", "raw.txt").exit_code == 0  # its object is in the cache
+    write_stages(root, {"up": {"cmd": py("open('up.txt', 'w').write(open('raw.txt').read().upper())"),
+                               "deps": ["raw.txt"], "outs": ["up.txt"]}})
+    assert mlvc("repro").exit_code == 0
+    assert mlvc("remove", "raw.txt").exit_code == 0  # no artifact names it now; the stage record does
+    lock = read_lock(root)
+    assert "raw.txt" not in lock["artifacts"] and lock["stages"]["up"]["deps"]["raw.txt"]["oid"] == oid_of(b"dep data")
+    r = mlvc("gc", "-f")
+    assert r.exit_code == 0, r.output
+    assert set(cache_oids(root)) == {oid_of(b"dep data"), oid_of(b"DEP DATA")}
