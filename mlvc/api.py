@@ -24,6 +24,7 @@ __all__ = [
     "stage_add", "stage_list", "repro", "verify",
     "dag", "params_diff", "metrics_show", "metrics_diff",
     "remote_add", "remote_list", "remote_remove", "remote_modify", "remote_default",
+    "diff",
 ]
 
 
@@ -103,6 +104,10 @@ remote_list = _verb("remote", "remote_list", takes_cwd=False)
 remote_remove = _verb("remote", "remote_remove", takes_cwd=False)
 remote_modify = _verb("remote", "remote_modify", takes_cwd=False)
 remote_default = _verb("remote", "remote_default", takes_cwd=False)
+push = _verb("transfer", "push")
+fetch = _verb("transfer", "fetch")
+pull = _verb("transfer", "pull")
+diff = _verb("mlvc.history.diff", "diff")
 
 def conflict_message(paths: list[str]) -> str:
     """The first line of checkout's error for local changes it would lose, naming ``paths``."""

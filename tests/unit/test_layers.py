@@ -24,7 +24,9 @@ ALLOWED = {
     "ops": {"repo", "config", "workspace", "odb", "formats", "scm", "objects", "fs", "errors", "progress"},
     # pipeline sits beside ops: every layer below ops, and of ops only PIPELINE_OPS
     "pipeline": {"ops", "repo", "config", "workspace", "odb", "formats", "scm", "objects", "fs", "errors", "progress"},
-    "api": {"ops", "pipeline", "repo", "errors"},
+    # history sits beside ops too: every layer below ops, and of ops only HISTORY_OPS
+    "history": {"ops", "repo", "config", "workspace", "odb", "formats", "scm", "objects", "fs", "errors", "progress"},
+    "api": {"ops", "pipeline", "history", "repo", "errors"},
     "progress": set(),
     "errors": set(),
     "cli": {"api", "errors", "progress", "cli"},
@@ -36,6 +38,7 @@ NOT_IN_THE_CORE = {"typer", "rich", "click"}
 # the helpers every writing verb shares, checkout's entries into the workspace (run-cache restores)
 # and unprotect's private copies (a persist out in a link mode)
 PIPELINE_OPS = {"mlvc.ops.targets", "mlvc.ops.record", "mlvc.ops.checkout", "mlvc.ops.unprotect"}
+HISTORY_OPS = {"mlvc.ops.targets"}  # what is tracked, and users' paths
 
 
 def _part(path: Path) -> str:
@@ -76,6 +79,8 @@ def test_each_module_imports_only_the_layers_below_it(path):
             f"{path.relative_to(MLVC)}:{line}: {part} imports {name}; it may import {sorted(ALLOWED[part])}")
         if part == "pipeline" and target == "ops":
             assert name in PIPELINE_OPS, f"{path.relative_to(MLVC)}:{line}: pipeline imports {name} (a verb of ops)"
+        if part == "history" and target == "ops":
+            assert name in HISTORY_OPS, f"{path.relative_to(MLVC)}:{line}: history imports {name} (a verb of ops)"
 
 
 def test_the_rules_have_no_cycle():

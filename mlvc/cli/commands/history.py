@@ -1,0 +1,89 @@
+"""Browsing history: ``diff`` and ``log``. Each one: parse options, call one ``mlvc.api``
+function, render."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from mlvc.cli import app, command, render
+from mlvc.cli.render import data, emit_json, human_size, out, user_path
+
+JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+
+
+def _version_json(v) -> dict | None:
+    if v is None:
+        return None
+    d = {"oid": v.oid, "size": v.size}
+    if v.nfiles is not None:
+        d["nfiles"] = v.nfiles
+    else:
+        d["executable"] = v.executable
+    return d
+
+
+def _sizes(c) -> str:
+    if c.old is not None and c.new is not None:
+        return f"{human_size(c.old.size)} -> {human_size(c.new.size)}"
+    return human_size((c.new or c.old).size)
+
+
+def _files(v) -> str:
+    return f"{v.nfiles} file{'s' if v.nfiles != 1 else ''}" if v is not None and v.nfiles is not None else ""
+
+
+@app.command()
+@command
+def diff(
+    args: Optional[List[str]] = typer.Argument(None, metavar="[A [B]] [PATH...]",
+                                               help="Up to two git revisions (default: HEAD against the "
+                                               "workspace; one: it against the workspace), then paths: "
+                                               "artifacts, folders above them, or a part of a tracked folder. "
+                                               "Write ./NAME for a path that is also a revision's name."),
+    as_json: bool = JSON,
+):
+    """Show the artifacts added, deleted and modified between two git revisions.
+
+    For a folder, also the files in it that were added, deleted or modified,
+    with sizes. Stage outputs count as artifacts. Trees are compared folder by
+    folder: only the folders that differ are read. A tree that is not in the
+    cache is an error naming it (exit 3).
+
+    Example: mlvc diff HEAD~1 HEAD data/images
+    """
+    from mlvc import api
+
+    bar = render.progress()
+    try:
+        result = api.diff(list(args or []), progress=bar)
+    finally:
+        if hasattr(bar, "stop"):
+            bar.stop()
+    if as_json:
+        emit_json({
+            "a": {"rev": result.a, "commit": result.a_commit},
+            "b": {"rev": result.b, "commit": result.b_commit},
+            "changes": [{"path": c.path, "artifact": c.artifact, "change": c.change, "stage": c.stage,
+                         "old": _version_json(c.old), "new": _version_json(c.new),
+                         "files": [{"path": f.path, "change": f.change, "old": _version_json(f.old),
+                                    "new": _version_json(f.new)} for f in c.files]}
+                        for c in result.changes],
+        })
+        return
+    root = api.find_root()
+    b = result.b if result.b_commit is None else f"{result.b} ({result.b_commit[:12]})"
+    if not result.changes:
+        out(f"No changes between {result.a} ({result.a_commit[:12]}) and {b}.")
+        return
+    out(f"{result.a} ({result.a_commit[:12]}) -> {b}")
+    width = max(len(user_path(root, c.path)) for c in result.changes)
+    for c in result.changes:
+        extra = "  ".join(x for x in (_files(c.new or c.old), f"stage {c.stage}" if c.stage else "") if x)
+        data(f"{c.change:<9} {user_path(root, c.path):<{width}}  {_sizes(c)}  {extra}".rstrip())
+        fw = max((len(user_path(root, f.path)) for f in c.files), default=0)
+        for f in c.files:
+            data(f"    {f.change:<9} {user_path(root, f.path):<{fw}}  {_sizes(f)}".rstrip())
+    counts = {k: sum(c.change == k for c in result.changes) for k in ("added", "deleted", "modified")}
+    out(", ".join(f"{n} {k}" for k, n in counts.items()))
