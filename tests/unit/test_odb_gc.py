@@ -1,4 +1,7 @@
-"""``mlvc.odb.gc``: what is reachable from a set of ids (trees followed without recursion), and the rest."""
+"""``mlvc.odb.gc``: what is reachable from a set of ids (trees followed without recursion), and the rest.
+
+Named test_odb_gc.py, not test_gc.py: tests/func/test_gc.py has that name, and pytest (no
+``__init__.py`` in the test folders) refuses two test modules of the same name."""
 
 from __future__ import annotations
 
