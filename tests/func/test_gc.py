@@ -315,3 +315,17 @@ def test_a_stage_records_deps_are_kept(repo, mlvc):
     r = mlvc("gc", "-f")
     assert r.exit_code == 0, r.output
     assert set(cache_oids(root)) == {oid_of(b"dep data"), oid_of(b"DEP DATA")}
+
+
+def test_a_symlinked_run_cache_folder_is_refused_and_nothing_outside_is_touched(repo, mlvc, tmp_path_factory):
+    victim = tmp_path_factory.mktemp("victim")
+    (victim / "ab").mkdir()
+    record = victim / "ab" / ("c" * 30)
+    record.write_text(json.dumps({"schema": 1, "outs": {"m": {"oid": "d" * 32, "size": 1}}}))
+    _two_versions(repo, mlvc)
+    os.symlink(victim, repo.root / ".mlvc" / "cache" / "runs")
+    before = snapshot(repo.root, skip=(".git",))
+    r = mlvc("gc", "-f")
+    assert r.exit_code == 3
+    assert "runs" in one_line_error(r)
+    assert record.exists() and snapshot(repo.root, skip=(".git",)) == before
