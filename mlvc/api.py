@@ -23,8 +23,8 @@ __all__ = [
     "config_get", "config_list", "config_set", "config_unset", "conflict_message", "InitResult",
     "stage_add", "stage_list", "repro", "verify",
     "dag", "params_diff", "metrics_show", "metrics_diff",
-    "remote_add", "remote_list", "remote_remove", "remote_modify", "remote_default",
-    "diff",
+    "remote_add", "remote_list", "remote_remove", "remote_modify", "remote_default", "push", "fetch", "pull",
+    "diff", "log",
 ]
 
 
@@ -108,6 +108,7 @@ push = _verb("transfer", "push")
 fetch = _verb("transfer", "fetch")
 pull = _verb("transfer", "pull")
 diff = _verb("mlvc.history.diff", "diff")
+log = _verb("mlvc.history.log", "log")
 
 def conflict_message(paths: list[str]) -> str:
     """The first line of checkout's error for local changes it would lose, naming ``paths``."""

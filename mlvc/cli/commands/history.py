@@ -87,3 +87,49 @@ def diff(
             data(f"    {f.change:<9} {user_path(root, f.path):<{fw}}  {_sizes(f)}".rstrip())
     counts = {k: sum(c.change == k for c in result.changes) for k in ("added", "deleted", "modified")}
     out(", ".join(f"{n} {k}" for k, n in counts.items()))
+
+
+@app.command()
+@command
+def log(
+    path: str = typer.Argument(..., metavar="PATH", help="An artifact (a stage out too), or a path inside a "
+                               "tracked folder."),
+    max_count: Optional[int] = typer.Option(None, "-n", "--max-count", min=1, metavar="N",
+                                            help="Show the newest N changes only."),
+    as_json: bool = JSON,
+):
+    """Show the commits in which an artifact's recorded version changed, newest first.
+
+    Each line: commit, author date, author, the change (added, modified,
+    deleted, mode), the object id and size recorded then, the stage whose out
+    it is, and the commit's subject. Reads mlvc.lock from git (two git
+    processes, whatever the length of the history); a path inside a tracked
+    folder is followed through the folder's trees in the cache. Renames of
+    the artifact's path are not followed.
+
+    Example: mlvc log data/images -n 5
+    """
+    from mlvc import api
+
+    result = api.log(path, n=max_count)
+    if as_json:
+        emit_json({"path": result.path, "artifact": result.artifact, "commits": [
+            {"commit": e.commit, "date": e.date, "author": e.author, "email": e.email, "message": e.message,
+             "change": e.change, "stage": e.stage, **(_version_json(e.version) or {"oid": None, "size": None})}
+            for e in result.entries]})
+        return
+    rows = []
+    for e in result.entries:
+        v = e.version
+        rows.append([e.commit[:12], e.date, e.author, e.change, v.oid[:12] if v else "-",
+                     human_size(v.size) if v else "-", _files(v) or ("file" if v else ""),
+                     f"stage {e.stage}" if e.stage else "", e.message])
+    if not any(r[7] for r in rows):
+        for r in rows:
+            del r[7]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)] if rows else []
+    for r in rows:
+        cells = [f"{c:<{w}}" if i not in (5,) else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths))]
+        data("  ".join(cells + [r[-1]]))
+    if not rows:
+        out(f"No recorded version of {user_path(api.find_root(), result.path)} in HEAD's history.")
