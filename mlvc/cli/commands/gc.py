@@ -51,7 +51,7 @@ def gc(
     workspace: bool = typer.Option(False, "--workspace", "-w",
                                    help="Keep what the workspace's mlvc.lock references (the default; always kept)."),
     all_branches: bool = typer.Option(False, "--all-branches", "-a",
-                                      help="Also keep what mlvc.lock references at the tip of every git branch."),
+                                      help="Also keep what mlvc.lock references at the tip of every local git branch."),
     all_tags: bool = typer.Option(False, "--all-tags", "-T", help="Also keep what mlvc.lock references at every git tag."),
     all_commits: bool = typer.Option(False, "--all-commits", "-A",
                                      help="Also keep what mlvc.lock references in every commit of the git history."),
