@@ -23,7 +23,7 @@ from mlvc.objects.tree import TREE_HEADER, encode_entries, file_meta, parse_fold
 from mlvc.ops.targets import all_artifacts, check_inside, to_repo_path
 from mlvc.progress import NULL
 from mlvc.repo import Repo
-from mlvc.workspace.build import file_entries, hash_files
+from mlvc.workspace.build import file_entries, hash_files, is_linked, keep_exec_bits
 from mlvc.workspace.scan import scan
 
 ADDED = "added"
@@ -139,6 +139,7 @@ def _workspace_side(repo: Repo, wanted: Callable[[str], bool], progress) -> _Sid
     side = _Side(repo.odb, WORKSPACE, None)
     lock = read_lock(repo.root)
     side.stages = _stages(lock)
+    linking = bool({"hardlink", "symlink"} & set(repo.config.link_types))  # a linked file has its object's mode
     for rel in all_artifacts(read_project(repo.root), lock):
         if not wanted(rel):
             continue
@@ -147,12 +148,22 @@ def _workspace_side(repo: Repo, wanted: Callable[[str], bool], progress) -> _Sid
         if found.kind == "missing":
             continue
         oids, sizes = hash_files(rel, found, repo.state, _hasher, progress, f"Checking {rel}")
+        recorded = lock.artifacts.get(rel)
+        executable = found.executables()
         if found.kind == "file":
-            side.versions[rel] = Version(oids[0], sizes[0], None, found.executables()[0])
+            if (linking and recorded is not None and recorded.executable and recorded.oid == oids[0]
+                    and is_linked(found.abspath(found.paths[0]))):
+                executable[0] = True
+            side.versions[rel] = Version(oids[0], sizes[0], None, executable[0])
             continue
         if not found.paths:
             continue  # an empty folder holds nothing mlvc records
-        top, _ = encode_entries(file_entries(found, oids, sizes), side.memo.__setitem__)
+        if linking and recorded is not None and recorded.is_dir:
+            try:
+                keep_exec_bits(repo.odb.load_tree(recorded.oid, check_meta=False), found, oids, executable)
+            except ObjectNotFoundError:
+                pass  # without the record, the bits are the files' own
+        top, _ = encode_entries(file_entries(found, oids, sizes, executable), side.memo.__setitem__)
         side.versions[rel] = Version(top, sum(sizes), len(found.paths))
     return side
 

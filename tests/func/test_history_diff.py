@@ -148,3 +148,17 @@ def test_diff_missing_tree_names_it_and_exits_3(repo, mlvc):
 def test_diff_help_has_example(mlvc):
     r = mlvc("diff", "--help")
     assert "Example: mlvc diff" in r.stdout
+
+
+def test_diff_hardlinked_executables_are_not_mode_changes(repo, mlvc):
+    """In hardlink mode a workspace file is the cache object, with its mode: the recorded bit holds."""
+    assert mlvc("config", "cache.type", "hardlink,copy").exit_code == 0
+    repo.root.gen({"tools": {"run.sh": "#!/bin/sh\n", "lib.txt": "l"}, "go.sh": "#!/bin/sh\necho\n"})
+    os.chmod(repo.root / "tools" / "run.sh", 0o755)
+    os.chmod(repo.root / "go.sh", 0o755)
+    assert mlvc("add", "tools", "go.sh").exit_code == 0
+    repo.commit("tools")
+    assert not os.access(repo.root / "go.sh", os.X_OK)  # the link has the object's mode
+    assert _json(mlvc)["changes"] == []
+    assert mlvc("checkout").exit_code == 0
+    assert _json(mlvc)["changes"] == []
