@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
 
 import pytest
+from funcutil import cache_oids, oid_of, one_line_error, workspace_files
 
 from mlvc.objects.hashing import hash_bytes
 from mlvc.odb.local import LocalObjectStore
@@ -87,3 +89,163 @@ def test_missing_many_is_one_listing(any_remote, monkeypatch):
     monkeypatch.setattr(any_remote, "exists", lambda oid: pytest.fail("one request per object"))
     assert any_remote.missing(present + absent) == absent
     assert len(calls) == 1
+
+
+# ---------------------------------------------------------------- push, fetch, pull end to end
+
+def _project(repo, mlvc):
+    repo.root.gen({"data/a.txt": "alpha", "data/sub/b.txt": "bravo", "data/sub/c.txt": "charlie",
+                   "data/other/d.txt": "delta", "model.bin": "weights"})
+    assert mlvc("add", "data", "model.bin").exit_code == 0
+    repo.commit("data")
+
+
+def _configure(mlvc, kind, tmp_path, request):
+    if kind == "folder":
+        assert mlvc("remote", "add", "--default", "store", str(tmp_path / "remote")).exit_code == 0
+        return None
+    server = request.getfixturevalue("s3_server")
+    bucket = server.new_bucket()
+    assert mlvc("remote", "add", "--default", "store", f"s3://{bucket}/team/data").exit_code == 0
+    assert mlvc("remote", "modify", "store", "endpointurl", server.endpoint).exit_code == 0
+    return server, bucket
+
+
+def _clone(repo, tmp_path, name="clone"):
+    import subprocess
+
+    dest = tmp_path / name
+    subprocess.run(["git", "clone", "-q", str(repo.root), str(dest)], check=True)
+    return dest
+
+
+@pytest.fixture(params=["folder", "s3"])
+def kind(request):
+    return request.param
+
+
+def test_push_then_a_fresh_clone_pulls_the_data_back(repo, mlvc, tmp_path, kind, request, monkeypatch):
+    _configure(mlvc, kind, tmp_path, request)
+    repo.commit("remote")
+    _project(repo, mlvc)
+    r = mlvc("push", "--json")
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.stdout)
+    assert first["transferred"] == 5 + 3  # five files, three tree objects
+    r = mlvc("push", "--json")
+    assert json.loads(r.stdout)["transferred"] == 0  # a second push moves nothing
+    clone = _clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    r = mlvc("pull")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == ["Fetched 8 object(s) (store).",
+                                     "Checked out: 5 added, 0 modified, 0 deleted (0 unchanged)."]
+    assert workspace_files(clone / "data") == workspace_files(repo.root / "data")
+    assert (clone / "model.bin").read_text() == "weights"
+    assert mlvc("status", "--check").exit_code == 0
+    assert json.loads(mlvc("fetch", "--json").stdout)["transferred"] == 0
+
+
+def test_an_incremental_push_skips_the_folders_the_remote_holds(repo, mlvc, tmp_path, monkeypatch):
+    from mlvc.odb.remote import RemoteObjectStore
+
+    _configure(mlvc, "folder", tmp_path, None)
+    _project(repo, mlvc)
+    assert mlvc("push").exit_code == 0
+    (repo.root / "data" / "sub" / "b.txt").write_text("bravo 2")
+    assert mlvc("commit", "data").exit_code == 0
+    asked = []
+    real = RemoteObjectStore.missing
+    monkeypatch.setattr(RemoteObjectStore, "missing", lambda self, oids: asked.extend(oids) or real(self, oids))
+    r = mlvc("push", "--json")
+    assert json.loads(r.stdout)["transferred"] == 3  # the new file, data/sub's tree, data's tree
+    # asked about: the two roots, data's four children, data/sub's two: never inside data/other
+    assert len(asked) == 2 + 3 + 2
+
+
+def test_pull_of_a_path_inside_a_tracked_folder_restores_that_file(repo, mlvc, tmp_path, kind, request,
+                                                                     monkeypatch):
+    _configure(mlvc, kind, tmp_path, request)
+    repo.commit("remote")
+    _project(repo, mlvc)
+    assert mlvc("push").exit_code == 0
+    clone = _clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    r = mlvc("pull", "data/sub/c.txt")
+    assert r.exit_code == 0, r.output
+    assert workspace_files(clone / "data") == {"sub/c.txt": b"charlie"}
+    assert not (clone / "model.bin").exists()
+    assert len([o for o in cache_oids(clone) if not o.endswith(".tree")]) == 1
+
+
+def test_push_and_pull_a_stage_by_name(repo, mlvc, tmp_path, monkeypatch):
+    _configure(mlvc, "folder", tmp_path, None)
+    repo.root.gen("in.txt", "x")
+    assert mlvc("stage", "add", "make", "-d", "in.txt", "-o", "out.txt", "--", "cp in.txt out.txt").exit_code == 0
+    assert mlvc("repro").exit_code == 0
+    repo.commit("stage")
+    r = mlvc("push", "make", "--json")
+    assert json.loads(r.stdout)["transferred"] == 1
+    clone = _clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    assert mlvc("pull", "make").exit_code == 0
+    assert (clone / "out.txt").read_text() == "x"
+
+
+def test_a_corrupted_object_on_the_remote_is_refused_on_fetch(repo, mlvc, tmp_path, kind, request, monkeypatch):
+    _configure(mlvc, kind, tmp_path, request)
+    repo.commit("remote")
+    _project(repo, mlvc)
+    assert mlvc("push").exit_code == 0
+    oid = oid_of(b"weights")
+    store = open_remote(RemoteSpec("store", mlvc("remote", "list", "--json") and json.loads(
+        mlvc("remote", "list", "--json").stdout)[0]["url"],
+        {"endpointurl": request.getfixturevalue("s3_server").endpoint} if kind == "s3" else {}), str(repo.root))
+    if kind == "s3":
+        store.fs.pipe_file(store.path(oid), b"tampered")
+    else:
+        Path(store.path(oid)).write_bytes(b"tampered")
+    clone = _clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    r = mlvc("pull")
+    assert r.exit_code == 3
+    line = one_line_error(r)
+    assert oid in line and "'store'" in line and "corrupted" in line
+    assert oid not in cache_oids(clone)
+    assert not (clone / "model.bin").exists()
+    assert not [p for p in (clone / ".mlvc" / "cache").rglob("*") if p.name.startswith(".mlvc-tmp")]
+
+
+def test_missing_bucket_and_bad_credentials_give_one_line_and_exit_3(repo, mlvc, s3_server, tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from s3server import MotoServer
+
+    _project(repo, mlvc)
+    assert mlvc("remote", "add", "--default", "gone", "s3://no-such-bucket/x").exit_code == 0
+    assert mlvc("remote", "modify", "gone", "endpointurl", s3_server.endpoint).exit_code == 0
+    r = mlvc("push")
+    assert r.exit_code == 3
+    assert one_line_error(r).startswith("error: push to remote 'gone' failed: the bucket does not exist")
+    strict = MotoServer(auth=True)  # checks credentials: ours are unknown there
+    try:
+        assert mlvc("remote", "add", "strict", "s3://bucket/x").exit_code == 0
+        assert mlvc("remote", "modify", "strict", "endpointurl", strict.endpoint).exit_code == 0
+        assert mlvc("remote", "modify", "strict", "access_key_id", "AKIDUNKNOWN").exit_code == 0
+        assert mlvc("remote", "modify", "strict", "secret_access_key", "TOPSECRETVALUE").exit_code == 0
+        for verb in ("push", "fetch", "pull"):
+            r = mlvc("--verbose", verb, "-r", "strict")
+            assert r.exit_code == 3
+            assert "TOPSECRETVALUE" not in r.output
+            r = mlvc(verb, "-r", "strict")
+            assert "the credentials were refused (InvalidAccessKeyId)" in one_line_error(r)
+            assert "'strict'" in one_line_error(r)
+    finally:
+        strict.stop()
+
+
+def test_no_remote_configured(repo, mlvc):
+    r = mlvc("push")
+    assert r.exit_code == 3
+    assert "no remote given and no default remote set" in one_line_error(r)

@@ -122,3 +122,93 @@ def remote_default(name: Optional[str] = typer.Argument(None, metavar="[NAME]", 
         if got is None:
             return ExitStatus.CHECK_FAILED
         data(got)
+
+
+# ---------------------------------------------------------------- push, fetch, pull
+
+TARGETS = typer.Argument(None, metavar="[TARGET]...",
+                         help="Artifacts, paths inside tracked folders, or stages (their outs); default: all.")
+REMOTE = typer.Option(None, "--remote", "-r", metavar="NAME", help="The remote (default: core.remote).")
+JOBS = typer.Option(None, "--jobs", "-j", min=1, metavar="JOBS", help="Parallel transfers (default 16).")
+
+
+def _moved(verb: str, result) -> str:
+    if not result.transferred:
+        return f"Everything is {verb} already ({result.already} object(s) checked)." if verb == "pushed" else \
+            f"Nothing to fetch: the cache has every object ({result.already} file(s))."
+    return f"{verb.capitalize()} {result.transferred} object(s) ({result.remote})."
+
+
+@app.command()
+@command
+def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE, jobs: Optional[int] = JOBS,
+         as_json: bool = JSON):
+    """Upload to a remote the objects of tracked artifacts that it lacks.
+
+    Walks down each recorded tree and skips every folder the remote already
+    holds; a tree object is uploaded only after everything it lists. A path
+    inside a tracked folder pushes only that part. On failure, one line names
+    the remote and the cause, with the count of what moved; a rerun moves
+    only what is still missing.
+
+    Example: mlvc push -r storage data/images
+    """
+    from mlvc import api
+    from mlvc.cli.commands.data import _with_progress
+
+    result = _with_progress(api.push, targets or [], remote=remote, jobs=jobs)
+    if as_json:
+        emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already})
+        return
+    out(_moved("pushed", result))
+
+
+@app.command()
+@command
+def fetch(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE, jobs: Optional[int] = JOBS,
+          as_json: bool = JSON):
+    """Download from a remote into the cache the objects it lacks (the workspace is untouched).
+
+    Each object is hashed while it is written and enters the cache only when
+    its content matches its id; a corrupted one is named and discarded.
+
+    Example: mlvc fetch -r storage
+    """
+    from mlvc import api
+    from mlvc.cli.commands.data import _with_progress
+
+    result = _with_progress(api.fetch, targets or [], remote=remote, jobs=jobs)
+    if as_json:
+        emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already,
+                   "bytes": result.nbytes})
+        return
+    out(_moved("fetched", result))
+
+
+@app.command()
+@command
+def pull(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE, jobs: Optional[int] = JOBS,
+         force: bool = typer.Option(False, "--force", "-f", help="Overwrite or delete local changes (as checkout)."),
+         as_json: bool = JSON):
+    """Fetch the objects of tracked artifacts, then check them out (`mlvc fetch` + `mlvc checkout`).
+
+    A path inside a tracked folder pulls and restores that part only.
+
+    Example: git clone URL && cd repo && mlvc pull
+    """
+    from mlvc import api
+    from mlvc.cli.commands.data import _with_progress
+
+    result = _with_progress(api.pull, targets or [], remote=remote, jobs=jobs, force=force)
+    co = result.checkout
+    if as_json:
+        emit_json({"remote": result.fetch.remote, "transferred": result.fetch.transferred,
+                   "already": result.fetch.already, "bytes": result.fetch.nbytes,
+                   "added": co.added, "modified": co.modified, "deleted": co.deleted})
+        return
+    out(_moved("fetched", result.fetch))
+    if co.changed:
+        out(f"Checked out: {len(co.added)} added, {len(co.modified)} modified, {len(co.deleted)} deleted "
+            f"({co.unchanged} unchanged).")
+    else:
+        out("Workspace already matches mlvc.lock.")

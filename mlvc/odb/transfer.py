@@ -1,0 +1,338 @@
+"""What to move between the cache and a remote, in bulk and in parallel.
+
+A push walks down from each root tree (format 2: one tree object per folder) and asks the
+remote, one level at a time and in bulk, which children it lacks; a sub-tree the remote
+holds is complete there (a tree is uploaded only after every object it lists), so it is
+skipped without looking inside. Files go first, in parallel, then the trees, each after its
+children. A fetch walks the same trees (from the cache where it has them, else from the
+remote, each checked against its id), downloads the files the cache lacks, hashed while they
+are written (``RemoteObjectStore.get_into``), then stores the trees, children first.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
+from mlvc.objects.hashing import OID_HEX_LEN, TREE_SUFFIX, hash_bytes, is_tree_oid
+from mlvc.objects.tree import TREE_HEADER, parse_folder, parse_tree
+from mlvc.odb.remote import RemoteError
+
+DEFAULT_JOBS = 16  # transfers wait on the network, not the CPU
+
+
+@dataclass
+class TransferResult:
+    transferred: int = 0  # objects moved (files and trees)
+    nbytes: int = 0
+    already: int = 0  # objects needed that were there already (as far as the walk looked)
+    oids: list[str] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class Root:
+    """An object to move with what it lists: an artifact's id, ``inner`` limiting a folder to
+    the part at that path ('' for all of it)."""
+
+    oid: str
+    inner: str = ""
+
+
+def children(data: bytes, oid: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(files, trees)`` of one tree object: ``(name, oid)`` pairs (format 1: full paths)."""
+    if not data.startswith(TREE_HEADER.encode()):
+        tree = parse_tree(data, f"tree {oid}")
+        return [(p, m[:OID_HEX_LEN]) for p, m in zip(tree.paths, tree.metas)], []
+    names, metas = parse_folder(data, f"tree {oid}")
+    files, trees = [], []
+    for name, meta in zip(names, metas):
+        if meta[33:34] == "d":
+            trees.append((name, meta[:OID_HEX_LEN] + TREE_SUFFIX))
+        else:
+            files.append((name, meta[:OID_HEX_LEN]))
+    return files, trees
+
+
+def _post_order(roots: list[str], kids: dict[str, list[str]]) -> list[str]:
+    """The trees of ``kids`` reachable from ``roots``, each after every tree it lists."""
+    order, done = [], set()
+    for root in roots:
+        if root not in kids or root in done:
+            continue
+        stack = [(root, iter(kids[root]))]
+        done.add(root)
+        while stack:
+            node, it = stack[-1]
+            child = next((c for c in it if c in kids and c not in done), None)
+            if child is None:
+                stack.pop()
+                order.append(node)
+            else:
+                done.add(child)
+                stack.append((child, iter(kids[child])))
+    return order
+
+
+def _inside(path: str, inner: str) -> bool:
+    return not inner or path == inner or path.startswith(inner + "/")
+
+
+def _run(fn, items: list, jobs: int, task) -> int:
+    """``fn`` on every item on ``jobs`` threads; the number done. The first error stops the
+    rest (those running finish) and is raised with ``done`` set on it."""
+    done = 0
+    if not items:
+        return 0
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        pending = set()
+        it = iter(items)
+        error = None
+        for item in it:
+            pending.add(pool.submit(fn, item))
+            if len(pending) >= jobs * 4:
+                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for f in finished:
+                    if f.exception() is not None:
+                        error = error or f.exception()
+                    else:
+                        done += 1
+                        task.advance()
+                if error is not None:
+                    break
+        finished, _ = wait(pending)
+        for f in finished:
+            if f.exception() is not None:
+                error = error or f.exception()
+            else:
+                done += 1
+                task.advance()
+    if error is not None:
+        error.done = done
+        raise error
+    return done
+
+
+def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=None) -> TransferResult:
+    """Upload what ``remote`` lacks of ``roots`` from the ``cache``."""
+    jobs = jobs or DEFAULT_JOBS
+    result = TransferResult()
+    kids: dict[str, list[str]] = {}
+    files: set[str] = set()
+    start = sorted({r.oid for r in roots})
+    level = remote.missing(start)
+    result.already += len(start) - len(level)
+    seen = set(start)
+    tops = [o for o in level if is_tree_oid(o)]
+    files.update(o for o in level if not is_tree_oid(o))
+    trees = tops
+    while trees:
+        candidates: list[str] = []
+        for t in trees:
+            data = cache.read_tree_object(t)
+            fs_, ts = children(data, t)
+            kids[t] = [o for _, o in ts]
+            candidates.extend(o for _, o in fs_)
+            candidates.extend(kids[t])
+        fresh = [o for o in dict.fromkeys(candidates) if o not in seen]
+        seen.update(fresh)
+        absent = remote.missing(fresh)
+        result.already += len(fresh) - len(absent)
+        files.update(o for o in absent if not is_tree_oid(o))
+        trees = [o for o in absent if is_tree_oid(o)]
+    file_list = sorted(files)
+    lacking = cache.missing(file_list)
+    if lacking:
+        raise ObjectNotFoundError(f"{len(lacking)} object(s) to push are not in the cache (first: {lacking[0]})",
+                                  lacking, "nothing was pushed; `mlvc fetch` or `mlvc add` them first")
+    order = _post_order(tops, kids)
+    total = len(file_list) + len(order)
+    task = progress.task(f"Pushing to {remote.name}", total) if progress else None
+    task = task or _NoTask()
+
+    def up(oid: str) -> None:
+        remote.put_file(oid, cache.path(oid))
+
+    try:
+        result.transferred += _run(up, file_list, jobs, task)
+        for t in order:  # children first; one at a time keeps the order
+            remote._put(t, cache.read_bytes(t))
+            result.transferred += 1
+            task.advance()
+    except BaseException as exc:
+        result.transferred += getattr(exc, "done", 0)
+        raise transfer_error(exc, remote, "push to", result.transferred, total) from None
+    finally:
+        task.close()
+    result.oids = file_list + order
+    return result
+
+
+def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=None) -> TransferResult:
+    """Download into the ``cache`` what it lacks of ``roots`` (only the part at ``inner`` of a
+    folder, and the tree objects needed to find it)."""
+    jobs = jobs or DEFAULT_JOBS
+    result = TransferResult()
+    kids: dict[str, list[str]] = {}
+    fetched_trees: dict[str, bytes] = {}
+    wanted: set[str] = set()
+    tops: list[str] = []
+    try:
+        for root in sorted(set(roots), key=lambda r: (r.oid, r.inner)):
+            if not is_tree_oid(root.oid):
+                wanted.add(root.oid)
+                continue
+            tops.append(root.oid)
+            # (tree, its path, every file below it is wanted)
+            level = [(root.oid, "", not root.inner)]
+            done: set = set()
+            while level:
+                nxt = []
+                local_absent = set(cache.missing([t for t, _, _ in level]))
+                for t, prefix, whole in level:
+                    key = (t, True) if whole else (t, prefix)
+                    if key in done:
+                        continue
+                    done.add(key)
+                    if t in local_absent:
+                        if t not in fetched_trees:
+                            fetched_trees[t] = _read_tree(remote, t)
+                        data = fetched_trees[t]
+                    else:
+                        data = cache.read_tree_object(t)
+                    fs_, ts = children(data, t)
+                    kids.setdefault(t, [o for _, o in ts])
+                    for name, o in fs_:
+                        if whole or _inside(prefix + name, root.inner):
+                            wanted.add(o)
+                    for name, o in ts:
+                        path = prefix + name
+                        inside = whole or _inside(path, root.inner)
+                        nxt.append((o, path + "/", inside))
+                level = nxt
+        file_list = sorted(cache.missing(sorted(wanted)))
+        result.already = len(wanted) - len(file_list)
+        absent = remote.missing(file_list)
+        if absent:
+            raise ObjectNotFoundError(f"{len(absent)} object(s) are not on remote {remote.name!r} (first: {absent[0]})",
+                                      absent, "push them from a clone that has them")
+    except MlvcError:
+        raise
+    except Exception as exc:
+        raise transfer_error(exc, remote, "fetch from", 0, 0) from None
+    order = [t for t in _post_order(tops, kids) if t in fetched_trees]
+    total = len(file_list) + len(order)
+    task = (progress.task(f"Fetching from {remote.name}", total) if progress else None) or _NoTask()
+    sizes: list[int] = []
+
+    def down(oid: str) -> None:
+        sizes.append(remote.get_into(oid, cache))
+
+    try:
+        result.transferred += _run(down, file_list, jobs, task)
+        for t in order:
+            cache.write_bytes(fetched_trees[t], tree=True)
+            result.transferred += 1
+            task.advance()
+    except BaseException as exc:
+        result.transferred += getattr(exc, "done", 0)
+        if isinstance(exc, (MlvcError, KeyboardInterrupt)):
+            raise
+        raise transfer_error(exc, remote, "fetch from", result.transferred, total) from None
+    finally:
+        task.close()
+        cache.flush()
+    result.nbytes = sum(sizes)
+    result.oids = file_list + order
+    return result
+
+
+def _read_tree(remote, oid: str) -> bytes:
+    try:
+        data = remote.read_bytes(oid)
+    except FileNotFoundError:
+        raise ObjectNotFoundError(f"tree {oid} is not on remote {remote.name!r}", [oid],
+                                  "push it from a clone that has it") from None
+    if hash_bytes(data) != oid[:OID_HEX_LEN]:
+        raise CorruptObjectError(f"object {oid} on remote {remote.name!r} is corrupted (its content does not match "
+                                 "its id); it was not put in the cache", "push it again from a clone that has it intact")
+    return data
+
+
+class _NoTask:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- errors
+
+_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidClientTokenId",
+                "AuthFailure", "UnrecognizedClientException"}
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def cause_of(exc: BaseException, remote) -> tuple[str, str]:
+    """``(cause, hint)`` of a failed transfer, never quoting options (secrets)."""
+    for e in _chain(exc):
+        name = type(e).__name__
+        code = None
+        response = getattr(e, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+        if name in ("NoCredentialsError", "PartialCredentialsError"):
+            return "no credentials found", ("set access_key_id and secret_access_key with `mlvc remote modify`, "
+                                            "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a profile")
+        if code in _CREDENTIALS:
+            return f"the credentials were refused ({code})", "check access_key_id and secret_access_key (or AWS_*)"
+        if code in ("NoSuchBucket",):
+            return "the bucket does not exist", "create it, or fix the remote's url"
+        if code in ("AccessDenied", "Forbidden", "403"):
+            return "permission denied", "check that these credentials may read and write the remote's url"
+        if name in ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionError",
+                    "ConnectionRefusedError", "ServerDisconnectedError", "ReadTimeoutError"):
+            return "the server is unreachable", "check the url (and endpointurl) and the network"
+    for e in _chain(exc):
+        if isinstance(e, PermissionError):
+            return "permission denied", "check the credentials and what they may access"
+        if isinstance(e, FileNotFoundError):
+            return "the bucket or folder does not exist", "create it, or fix the remote's url"
+        if isinstance(e, OSError) and e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                                                  errno.ETIMEDOUT):
+            return "the server is unreachable", "check the url (and endpointurl) and the network"
+    return type(exc).__name__, "run again with --verbose for details"
+
+
+def transfer_error(exc: BaseException, remote, verb: str, moved: int, total: int) -> BaseException:
+    if isinstance(exc, (MlvcError, KeyboardInterrupt)):
+        return exc
+    cause, hint = cause_of(exc, remote)
+    if not total:
+        return RemoteError(f"{verb} remote {remote.name!r} failed: {cause}", hint)
+    return RemoteError(f"{verb} remote {remote.name!r} failed: {cause} ({moved} of {total} objects moved)",
+                       f"{hint}; a rerun moves only what is still missing")
+
+
+def check_remote(remote, verb: str = "reach") -> None:
+    """One cheap request that fails the way the transfers would (credentials, bucket, network)."""
+    if remote.local:
+        if os.path.exists(remote.base) and not os.path.isdir(remote.base):
+            raise RemoteError(f"remote {remote.name!r}: {remote.base} is not a folder", "fix the remote's url")
+        return
+    if remote.read_only:  # http: nothing to list; a missing object says so when it is read
+        return
+    try:
+        remote.fs.ls(remote.base.split("/", 1)[0], detail=False)  # the bucket (or the top folder)
+    except Exception as exc:
+        raise transfer_error(exc, remote, verb, 0, 0) from None

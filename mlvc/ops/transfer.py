@@ -1,0 +1,106 @@
+"""``push``, ``fetch`` and ``pull``: objects between the cache and a remote.
+
+The targets are resolved as ``checkout`` resolves them (``targets.select``: artifacts, a
+folder above them, a path inside a tracked folder) plus stage names (their outs). Only what
+is missing moves (``odb.transfer``); ``pull`` is a fetch then a checkout of the same targets.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from mlvc.errors import ArtifactNotFoundError
+from mlvc.formats.lock import LOCK_FILE, read_lock
+from mlvc.formats.project import read_project
+from mlvc.odb import transfer
+from mlvc.odb.remote import open_remote
+from mlvc.ops.remote import resolve
+from mlvc.ops.targets import select
+from mlvc.progress import NULL
+from mlvc.repo import Repo
+
+
+@dataclass
+class TransferResult:
+    remote: str
+    transferred: int  # objects moved
+    already: int  # objects needed that were there already
+    nbytes: int = 0
+
+
+@dataclass
+class PullResult:
+    fetch: TransferResult
+    checkout: object  # ops.checkout.CheckoutResult
+
+
+def _expand(repo: Repo, paths: list[str] | None, cwd: str | None) -> list[str]:
+    """The paths named, a stage's name (not a path here) standing for its outs."""
+    lock = read_lock(repo.root)
+    here = cwd or os.getcwd()
+    named: list[str] = []
+    for p in paths or []:
+        if p in lock.stages and not os.path.lexists(os.path.join(here, p)):
+            named.extend(os.path.relpath(os.path.join(repo.root, o), here) for o in lock.stages[p].outs)
+        else:
+            named.append(p)
+    return named
+
+
+def _roots(repo: Repo, paths: list[str] | None, cwd: str | None) -> list[transfer.Root]:
+    project, lock = read_project(repo.root), read_lock(repo.root)
+    named = _expand(repo, paths, cwd)
+    if paths and not named:
+        return []  # stages without cached outs
+    roots = []
+    for t in select(repo, named, project, lock, cwd):
+        entry = lock.artifacts.get(t.artifact)
+        if entry is None:
+            if paths:
+                raise ArtifactNotFoundError(f"{t.artifact} has no recorded version in {LOCK_FILE}",
+                                            f"record it with `mlvc commit {t.artifact}`")
+            continue
+        roots.append(transfer.Root(entry.oid, t.inner))
+    return roots
+
+
+def _remote(repo: Repo, name: str | None, verb: str):
+    store = open_remote(resolve(repo, name), repo.root)
+    transfer.check_remote(store, verb)
+    return store
+
+
+def push(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,
+         cwd: str | None = None, progress=NULL) -> TransferResult:
+    """Upload the objects of ``targets`` (every recorded artifact when empty) that the remote lacks."""
+    with repo.lock():
+        roots = _roots(repo, targets, cwd)
+        store = _remote(repo, remote, "push to")
+        got = transfer.push(repo.odb, store, roots, jobs, progress)
+    return TransferResult(store.name, got.transferred, got.already)
+
+
+def fetch(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,
+          cwd: str | None = None, progress=NULL) -> TransferResult:
+    """Download into the cache the objects of ``targets`` that it lacks (the workspace is untouched)."""
+    with repo.lock():
+        roots = _roots(repo, targets, cwd)
+        store = _remote(repo, remote, "fetch from")
+        got = transfer.fetch(repo.odb, store, roots, jobs, progress)
+    return TransferResult(store.name, got.transferred, got.already, got.nbytes)
+
+
+def pull(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,
+         force: bool = False, cwd: str | None = None, progress=NULL) -> PullResult:
+    """``fetch`` then ``checkout`` of the same targets."""
+    from mlvc.ops.checkout import checkout
+
+    fetched = fetch(repo, targets, remote, jobs, cwd, progress)
+    named = _expand(repo, targets, cwd)
+    if targets and not named:
+        from mlvc.ops.checkout import CheckoutResult
+
+        return PullResult(fetched, CheckoutResult())
+    done = checkout(repo, named, force=force, cwd=cwd, progress=progress)
+    return PullResult(fetched, done)
