@@ -248,9 +248,13 @@ class RemoteObjectStore(ObjectStore):
         if self.local:
             folder = self._folder(oid)
             tmp = fs.tmp_name(folder)
-            with open(tmp, "xb") as f:
-                f.write(data)
-            os.replace(tmp, self.path(oid))
+            try:
+                with open(tmp, "xb") as f:
+                    f.write(data)
+                os.replace(tmp, self.path(oid))
+            except BaseException:
+                _unlink(tmp)
+                raise
             return
         self.fs.pipe_file(self.path(oid), data)
 
@@ -265,10 +269,7 @@ class RemoteObjectStore(ObjectStore):
                 _copy(source, tmp)
                 os.replace(tmp, self.path(oid))
             except BaseException:
-                try:
-                    os.unlink(tmp)
-                except FileNotFoundError:
-                    pass
+                _unlink(tmp)
                 raise
             return
         self.fs.put_file(source, self.path(oid))
@@ -359,6 +360,13 @@ class RemoteObjectStore(ObjectStore):
                 pass
             raise
         return size
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _copy(source: str, dest: str) -> None:

@@ -249,3 +249,77 @@ def test_no_remote_configured(repo, mlvc):
     r = mlvc("push")
     assert r.exit_code == 3
     assert "no remote given and no default remote set" in one_line_error(r)
+
+
+def test_a_failed_push_counts_what_moved_and_a_rerun_sends_only_the_rest(repo, mlvc, tmp_path):
+    import re
+
+    _configure(mlvc, "folder", tmp_path, None)
+    _project(repo, mlvc)
+    blocked = oid_of(b"charlie")
+    root = tmp_path / "remote" / "files" / "xxh3"
+    root.mkdir(parents=True)
+    (root / blocked[:2]).write_text("in the way")  # a file where the object's folder must go
+    r = mlvc("push")
+    assert r.exit_code == 3
+    line = one_line_error(r)
+    assert line.startswith("error: push to remote 'store' failed:")
+    m = re.search(r"\((\d+) of 8 objects moved\)", line)
+    assert m, line
+    moved = int(m.group(1))
+    assert moved < 8
+    assert not [o for o in (root.rglob("*.tree"))]  # no tree before its children
+    (root / blocked[:2]).unlink()
+    r = mlvc("push", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["transferred"] == 8 - moved
+
+
+@pytest.mark.slow
+def test_an_unreachable_server_gives_one_line(repo, mlvc, monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from s3server import DUMMY_CREDENTIALS, free_port
+
+    for k, v in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(k, v)
+    _project(repo, mlvc)
+    assert mlvc("remote", "add", "--default", "dead", "s3://bucket/x").exit_code == 0
+    assert mlvc("remote", "modify", "dead", "endpointurl", f"http://127.0.0.1:{free_port()}").exit_code == 0
+    r = mlvc("push")
+    assert r.exit_code == 3
+    assert one_line_error(r) == ("error: push to remote 'dead' failed: the server is unreachable; "
+                                 "check the url (and endpointurl) and the network")
+
+
+def test_one_progress_task_for_the_objects(repo, tmp_path):
+    from mlvc import api
+
+    class Recorder:
+        def __init__(self):
+            self.tasks = []
+
+        def task(self, description, total=None):
+            rec = self
+            rec.tasks.append([description, total, 0])
+
+            class T:
+                def advance(self, n=1):
+                    rec.tasks[-1][2] += n
+
+                def close(self):
+                    pass
+
+            return T()
+
+        def warn(self, message):
+            pass
+
+    repo.root.gen({"data/a.txt": "a", "data/b.txt": "b"})
+    api.add(["data"], cwd=str(repo.root))
+    api.remote_add("store", str(tmp_path / "remote"), default=True, cwd=str(repo.root))
+    rec = Recorder()
+    result = api.push(cwd=str(repo.root), progress=rec)
+    pushes = [t for t in rec.tasks if t[0].startswith("Pushing")]
+    assert pushes == [["Pushing to store", 3, 3]] and result.transferred == 3
