@@ -118,3 +118,22 @@ def test_remove_and_default_of_an_unknown_remote(mlvc, repo):
     r = mlvc("remote", "default", "ghost")
     assert r.exit_code == 3 and "no remote named 'ghost'" in r.stderr
     assert mlvc("remote", "default").exit_code == 1
+
+
+def test_remote_config_commands_leave_fsspec_and_the_backends_out(repo):
+    import subprocess
+    import sys
+
+    code = ("import json, sys\n"
+            "from mlvc.cli import app\n"
+            "for args in (['remote', 'add', 's3r', 's3://b/p'], ['remote', 'modify', 's3r', 'region', 'eu'],\n"
+            "             ['remote', 'list', '--json'], ['remote', 'default', 's3r'], ['remote', 'remove', 's3r']):\n"
+            "    try:\n"
+            "        app(args, prog_name='mlvc')\n"
+            "    except SystemExit as e:\n"
+            "        assert not e.code, (args, e.code)\n"
+            "heavy = ('fsspec', 's3fs', 'botocore', 'aiobotocore', 'gcsfs', 'adlfs', 'sshfs')\n"
+            "sys.stderr.write(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=repo.root, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stderr.strip().splitlines()[-1]) == []
