@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from mlvc.errors import ArtifactNotFoundError, FileFormatError, ObjectNotFoundError, ScmError
+from mlvc.errors import ArtifactNotFoundError, FileFormatError, ObjectNotFoundError, ScmError, UsageError
 from mlvc.formats.lock import LOCK_FILE, Lock, parse_lock, read_lock
 from mlvc.formats.project import read_project
 from mlvc.formats.yamlio import MAX_FILE_BYTES
@@ -75,6 +75,7 @@ class DiffResult:
     b: str  # a revision, or "workspace"
     b_commit: str | None  # None for the workspace
     changes: list[ArtifactChange]
+    rows: Any = None  # with ``rows``: the tabular.RowDiff of the one file named
 
 
 class _Side:
@@ -292,11 +293,20 @@ def _change(o: Version | None, n: Version | None) -> str | None:
     return None
 
 
-def diff(repo: Repo, args: list[str] | None = None, cwd: str | None = None, progress=NULL) -> DiffResult:
+def diff(repo: Repo, args: list[str] | None = None, cwd: str | None = None, progress=NULL, rows: bool = False,
+         key: list[str] | None = None, limit: int = 10) -> DiffResult:
     """``mlvc diff [A [B]] [PATH...]``: no revision, HEAD against the workspace; one, it against
     the workspace; two, A against B. PATHs (relative to ``cwd``) select artifacts, folders
-    above them, or a part of a folder artifact."""
+    above them, or a part of a folder artifact. With ``rows``, the one PATH is a table file
+    and its rows are compared too (``key`` columns to join on; ``limit`` example rows)."""
     revs, paths = split_args(repo, list(args or []))
+    if rows and len(paths) != 1:
+        raise UsageError("--rows compares one table file: name one PATH after the revisions",
+                         "e.g. mlvc diff HEAD~1 HEAD data/train.parquet --rows")
+    if rows:
+        from mlvc.history.tabular import table_format
+
+        table_format(paths[0])  # a path that is no table is said so before anything is read
     a_rev = revs[0] if revs else "HEAD"
     rels = [to_repo_path(repo, p, cwd) for p in paths]
 
@@ -334,4 +344,40 @@ def diff(repo: Repo, args: list[str] | None = None, cwd: str | None = None, prog
         files = _diff_trees(a, o.oid, b, n.oid, path, artifact) if o and n and o.is_dir and n.is_dir else []
         changes.append(ArtifactChange(path, artifact, kind, o, n, b.stages.get(artifact) or a.stages.get(artifact),
                                       files))
-    return DiffResult(a_rev, a.commit, b.label, b.commit, changes)
+    result = DiffResult(a_rev, a.commit, b.label, b.commit, changes)
+    if not rows:
+        return result
+    return DiffResult(a_rev, a.commit, b.label, b.commit, changes, _rows(repo, a, b, chosen, key, limit))
+
+
+def _table_file(repo: Repo, side: _Side, artifact: str, inner: str) -> tuple[str, str]:
+    """Where the named file's data is at ``side`` (the cache, or the workspace), and its label."""
+    path = f"{artifact}/{inner}" if inner else artifact
+    label = f"{path}@{side.label}" if side.commit is not None else path
+    v = side.versions.get(artifact)
+    if v is not None and inner:
+        v = _locate(side, v, inner, artifact)
+    if v is None:
+        where = "in the workspace" if side.commit is None else f"at {side.label}"
+        raise ArtifactNotFoundError(f"{path} is not there {where}, so it has no rows to compare",
+                                    "--rows compares two versions of one file")
+    if v.is_dir:
+        raise UsageError(f"{path} is a folder; --rows compares one table file", "name a file in it")
+    if side.commit is None:
+        return os.path.join(repo.root, path), label
+    file = repo.odb.path(v.oid)
+    if not os.path.isfile(file):
+        raise ObjectNotFoundError(f"{label} (object {v.oid}) is not in the cache", [v.oid], FETCH_HINT)
+    return file, label
+
+
+def _rows(repo: Repo, a: _Side, b: _Side, chosen: list[tuple[str, str]], key, limit: int):
+    from mlvc.history.tabular import row_diff, table_format
+
+    if len(chosen) != 1:
+        raise UsageError("--rows compares one table file; the path names a folder", "name a file in it")
+    artifact, inner = chosen[0]
+    old, old_label = _table_file(repo, a, artifact, inner)
+    new, new_label = _table_file(repo, b, artifact, inner)
+    return row_diff(old, new, table_format(artifact + "/" + inner if inner else artifact), old_label, new_label,
+                    key, limit)

@@ -34,6 +34,49 @@ def _files(v) -> str:
     return f"{v.nfiles} file{'s' if v.nfiles != 1 else ''}" if v is not None and v.nfiles is not None else ""
 
 
+def _rows_json(r) -> dict:
+    return {"format": r.format, "key": r.key,
+            "columns": {"added": [{"name": n, "type": t} for n, t in r.columns_added],
+                        "removed": [{"name": n, "type": t} for n, t in r.columns_removed],
+                        "retyped": [{"name": n, "old": o, "new": t} for n, o, t in r.columns_retyped]},
+            "rows_old": r.rows_old, "rows_new": r.rows_new,
+            "added": r.added, "removed": r.removed, "modified": r.modified,
+            "examples": [{"change": e.change, "old": e.old, "new": e.new} for e in r.examples]}
+
+
+def _cell(v) -> str:
+    return "" if v is None else str(v)
+
+
+def _show_rows(result) -> None:
+    r = result.rows
+    b = result.b if result.b_commit is None else f"{result.b} ({result.b_commit[:12]})"
+    out(f"{result.a} ({result.a_commit[:12]}) -> {b}")
+    for n, t in r.columns_added:
+        data(f"column added    {n} ({t})")
+    for n, t in r.columns_removed:
+        data(f"column removed  {n} ({t})")
+    for n, o, t in r.columns_retyped:
+        data(f"column retyped  {n} ({o} -> {t})")
+    counts = f"{r.added} added, {r.removed} removed" + (f", {r.modified} modified" if r.key else "")
+    joined = f" (key: {', '.join(r.key)})" if r.key else " (whole rows)"
+    data(f"rows: {r.rows_old:,} -> {r.rows_new:,}: {counts}{joined}")
+    if not r.examples:
+        return
+    cols = list((r.examples[0].new or r.examples[0].old).keys())
+    table = [["change", *cols]]
+    for e in r.examples:
+        if e.change == "modified":
+            cells = [_cell(e.new[c]) if e.old[c] == e.new[c] else f"{_cell(e.old[c])} -> {_cell(e.new[c])}"
+                     for c in cols]
+        else:
+            cells = [_cell((e.new or e.old)[c]) for c in cols]
+        table.append([e.change, *cells])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        data("  ".join(f"{c:<{w}}" for c, w in zip(row, widths)).rstrip())
+
+
 @app.command()
 @command
 def diff(
@@ -42,6 +85,11 @@ def diff(
                                                "workspace; one: it against the workspace), then paths: "
                                                "artifacts, folders above them, or a part of a tracked folder. "
                                                "Write ./NAME for a path that is also a revision's name."),
+    rows: bool = typer.Option(False, "--rows", help="Compare the rows of one table file (Parquet, Arrow/Feather, "
+                              "CSV): schema changes, rows added, removed, modified, and the first changed rows."),
+    key: List[str] = typer.Option([], "--key", metavar="COL", help="With --rows: join the rows on this column "
+                                  "(repeatable); without, rows are compared whole."),
+    limit: int = typer.Option(10, "--limit", min=0, metavar="N", help="With --rows: show the first N changed rows."),
     as_json: bool = JSON,
 ):
     """Show the artifacts added, deleted and modified between two git revisions.
@@ -49,15 +97,21 @@ def diff(
     For a folder, also the files in it that were added, deleted or modified,
     with sizes. Stage outputs count as artifacts. Trees are compared folder by
     folder: only the folders that differ are read. A tree that is not in the
-    cache is an error naming it (exit 3).
+    cache is an error naming it (exit 3). With --rows, the one PATH is a
+    table file, read in batches (never whole), and its rows are compared.
 
     Example: mlvc diff HEAD~1 HEAD data/images
+    Example: mlvc diff v1 v2 data/train.parquet --rows --key id
     """
     from mlvc import api
 
     bar = render.progress()
     try:
-        result = api.diff(list(args or []), progress=bar)
+        if key and not rows:
+            from mlvc.errors import UsageError
+
+            raise UsageError("--key goes with --rows", "add --rows to compare the rows of a table")
+        result = api.diff(list(args or []), progress=bar, rows=rows, key=key, limit=limit)
     finally:
         if hasattr(bar, "stop"):
             bar.stop()
@@ -70,7 +124,11 @@ def diff(
                          "files": [{"path": f.path, "change": f.change, "old": _version_json(f.old),
                                     "new": _version_json(f.new)} for f in c.files]}
                         for c in result.changes],
+            **({"rows": _rows_json(result.rows)} if result.rows is not None else {}),
         })
+        return
+    if result.rows is not None:
+        _show_rows(result)
         return
     root = api.find_root()
     b = result.b if result.b_commit is None else f"{result.b} ({result.b_commit[:12]})"
