@@ -49,11 +49,13 @@ def _git(scm, args: list[str], stdin: bytes | None = None, empty_ok: bool = Fals
         p = subprocess.run(["git", *args], cwd=scm.git_root, input=stdin, capture_output=True, timeout=600)
     except (OSError, subprocess.SubprocessError) as exc:
         raise ScmError(f"cannot run git: {exc}", "install git, or check PATH") from None
-    if p.returncode != 0 and empty_ok and b"does not have any commits" in p.stderr:
-        return b""
+    if p.returncode != 0 and empty_ok and (b"does not have any commits" in p.stderr
+                                           or b"bad revision 'HEAD'" in p.stderr):
+        return b""  # no commit yet
     if p.returncode != 0:
         msg = os.fsdecode(p.stderr).strip().splitlines()
-        raise ScmError(f"git {args[0]} failed: {msg[-1] if msg else p.returncode}")
+        verb = args[2] if args[0] == "-c" else args[0]
+        raise ScmError(f"git {verb} failed: {msg[-1] if msg else p.returncode}")
     return p.stdout
 
 

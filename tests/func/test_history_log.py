@@ -121,3 +121,22 @@ def test_log_runs_two_git_processes_however_long_the_history(repo, mlvc, monkeyp
 
 def test_log_help_has_example(mlvc):
     assert "Example: mlvc log" in mlvc("log", "--help").stdout
+
+
+def test_log_when_mlvc_lock_itself_was_deleted_and_restored(repo, mlvc):
+    repo.root.gen("m.bin", "1")
+    assert mlvc("add", "m.bin").exit_code == 0
+    c1 = repo.commit("add")
+    repo.git("rm", "-q", "mlvc.lock")
+    c2 = repo.commit("no lock")
+    repo.git("checkout", c1, "--", "mlvc.lock")
+    c3 = repo.commit("lock back")
+    out = _json(mlvc, "m.bin")
+    assert [(e["commit"], e["change"]) for e in out["commits"]] == [(c3, "added"), (c2, "deleted"), (c1, "added")]
+
+
+def test_log_in_a_repository_without_commits(scm, mlvc):
+    assert mlvc("init").exit_code == 0
+    r = mlvc("log", "x.bin")
+    assert r.exit_code == 3
+    assert "x.bin is not recorded in mlvc.lock at any commit" in one_line_error(r)
