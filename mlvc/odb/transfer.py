@@ -39,6 +39,7 @@ class Root:
 
     oid: str
     inner: str = ""
+    artifact: str = field(default="", compare=False)  # its path, for messages
 
 
 def children(data: bytes, oid: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -54,6 +55,28 @@ def children(data: bytes, oid: str) -> tuple[list[tuple[str, str]], list[tuple[s
         else:
             files.append((name, meta[:OID_HEX_LEN]))
     return files, trees
+
+
+def part_oid(read, oid: str, inner: str) -> str | None:
+    """The id of the part of tree ``oid`` at ``inner`` (a sub-folder's tree or a file), read with
+    ``read(tree oid) -> bytes``; None when the tree has nothing there. A format 1 tree is one
+    object for the whole folder: its own id."""
+    for i, name in enumerate(inner.split("/")):
+        data = read(oid)
+        if not data.startswith(TREE_HEADER.encode()):
+            return oid
+        names, metas = parse_folder(data, f"tree {oid}")
+        try:
+            meta = metas[names.index(name)]
+        except ValueError:
+            return None
+        if meta[33:34] == "d":
+            oid = meta[:OID_HEX_LEN] + TREE_SUFFIX
+        elif i == inner.count("/"):
+            return meta[:OID_HEX_LEN]
+        else:
+            return None
+    return oid
 
 
 def _post_order(roots: list[str], kids: dict[str, list[str]]) -> list[str]:
@@ -116,9 +139,22 @@ def _run(fn, items: list, jobs: int, task) -> int:
 
 
 def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=None) -> TransferResult:
-    """Upload what ``remote`` lacks of ``roots`` from the ``cache``."""
+    """Upload what ``remote`` lacks of ``roots`` from the ``cache``. A root's ``inner`` part is
+    pushed as its own sub-tree (or file), complete; the trees above it are not."""
     jobs = jobs or DEFAULT_JOBS
     result = TransferResult()
+    parts = []
+    for r in roots:
+        if r.inner and is_tree_oid(r.oid):
+            found = part_oid(cache.read_tree_object, r.oid, r.inner)
+            if found is None:
+                shown = f"{r.artifact}/{r.inner}" if r.artifact else r.inner
+                raise ObjectNotFoundError(f"{shown} is not in the recorded version of {r.artifact or r.oid}", [],
+                                          "see `mlvc ls` (or `mlvc ls --rev REV`) for what is recorded")
+            parts.append(Root(found, artifact=r.artifact))
+        else:
+            parts.append(Root(r.oid))
+    roots = parts
     kids: dict[str, list[str]] = {}
     files: set[str] = set()
     start = sorted({r.oid for r in roots})

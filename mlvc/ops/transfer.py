@@ -61,8 +61,50 @@ def _roots(repo: Repo, paths: list[str] | None, cwd: str | None) -> list[transfe
                 raise ArtifactNotFoundError(f"{t.artifact} has no recorded version in {LOCK_FILE}",
                                             f"record it with `mlvc commit {t.artifact}`")
             continue
-        roots.append(transfer.Root(entry.oid, t.inner))
+        roots.append(transfer.Root(entry.oid, t.inner, entry.path))
     return roots
+
+
+def _rev_roots(repo: Repo, paths: list[str] | None, revs: list[str], all_commits: bool,
+               cwd: str | None) -> list[transfer.Root]:
+    """The roots of what mlvc.lock records at ``revs`` (with ``all_commits``: every commit and
+    the workspace), limited to ``paths`` (repo paths as they were recorded then)."""
+    from mlvc.errors import ScmError
+    from mlvc.ops.ls import ls
+    from mlvc.ops.targets import to_repo_path
+
+    shas = list(revs)
+    entries = []
+    if all_commits:
+        git = getattr(repo.scm, "repo", None)
+        if git is None:
+            raise ScmError("this repository is not inside git, so --all-commits has no commits to read")
+        try:
+            shas += git.git.rev_list("--all").split()
+        except Exception as exc:  # gitpython's errors for a broken ref or object
+            raise ScmError(f"cannot list the git commits: {exc}".splitlines()[0],
+                           "check the repository with `git fsck`") from None
+        entries += list(read_lock(repo.root).artifacts.values())
+    for rev in dict.fromkeys(shas):
+        entries += ls(repo, rev).entries
+    named = [to_repo_path(repo, p, cwd) for p in paths or []]
+    roots: set[transfer.Root] = set()
+    matched: set[str] = set()
+    for e in entries:
+        if not named:
+            roots.add(transfer.Root(e.oid, "", e.path))
+        for p in named:
+            if p in ("", ".") or e.path == p or e.path.startswith(p + "/"):
+                roots.add(transfer.Root(e.oid, "", e.path))
+                matched.add(p)
+            elif p.startswith(e.path + "/") and e.is_dir:
+                roots.add(transfer.Root(e.oid, p[len(e.path) + 1:], e.path))
+                matched.add(p)
+    unmatched = [p for p in named if p not in matched]
+    if unmatched:
+        raise ArtifactNotFoundError(f"{unmatched[0]} is not recorded in {LOCK_FILE} at the revisions given",
+                                    "see `mlvc ls --rev REV`")
+    return sorted(roots, key=lambda r: (r.oid, r.inner))
 
 
 def _remote(repo: Repo, name: str | None, verb: str):
@@ -72,20 +114,25 @@ def _remote(repo: Repo, name: str | None, verb: str):
 
 
 def push(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,
-         cwd: str | None = None, progress=NULL) -> TransferResult:
-    """Upload the objects of ``targets`` (every recorded artifact when empty) that the remote lacks."""
+         revs: list[str] | None = None, all_commits: bool = False, cwd: str | None = None,
+         progress=NULL) -> TransferResult:
+    """Upload the objects of ``targets`` (every recorded artifact when empty) that the remote lacks:
+    as the workspace's mlvc.lock records them, or as it was at ``revs`` / every commit."""
     with repo.lock():
-        roots = _roots(repo, targets, cwd)
+        roots = _rev_roots(repo, targets, revs, all_commits, cwd) if revs or all_commits else \
+            _roots(repo, targets, cwd)
         store = _remote(repo, remote, "push to")
         got = transfer.push(repo.odb, store, roots, jobs, progress)
     return TransferResult(store.name, got.transferred, got.already)
 
 
 def fetch(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,
-          cwd: str | None = None, progress=NULL) -> TransferResult:
+          revs: list[str] | None = None, all_commits: bool = False, cwd: str | None = None,
+          progress=NULL) -> TransferResult:
     """Download into the cache the objects of ``targets`` that it lacks (the workspace is untouched)."""
     with repo.lock():
-        roots = _roots(repo, targets, cwd)
+        roots = _rev_roots(repo, targets, revs, all_commits, cwd) if revs or all_commits else \
+            _roots(repo, targets, cwd)
         store = _remote(repo, remote, "fetch from")
         got = transfer.fetch(repo.odb, store, roots, jobs, progress)
     return TransferResult(store.name, got.transferred, got.already, got.nbytes)
@@ -96,7 +143,7 @@ def pull(repo: Repo, targets: list[str] | None = None, remote: str | None = None
     """``fetch`` then ``checkout`` of the same targets."""
     from mlvc.ops.checkout import checkout
 
-    fetched = fetch(repo, targets, remote, jobs, cwd, progress)
+    fetched = fetch(repo, targets, remote, jobs, cwd=cwd, progress=progress)
     named = _expand(repo, targets, cwd)
     if targets and not named:
         from mlvc.ops.checkout import CheckoutResult

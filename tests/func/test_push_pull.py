@@ -323,3 +323,43 @@ def test_one_progress_task_for_the_objects(repo, tmp_path):
     result = api.push(cwd=str(repo.root), progress=rec)
     pushes = [t for t in rec.tasks if t[0].startswith("Pushing")]
     assert pushes == [["Pushing to store", 3, 3]] and result.transferred == 3
+
+
+def test_push_of_a_path_inside_a_tracked_folder_moves_only_that_part(repo, mlvc, tmp_path):
+    _configure(mlvc, "folder", tmp_path, None)
+    _project(repo, mlvc)
+    r = mlvc("push", "data/sub/b.txt", "--json")
+    assert json.loads(r.stdout)["transferred"] == 1
+    store = open_remote(RemoteSpec("store", str(tmp_path / "remote")), "/")
+    assert list(store.iter_oids()) == [oid_of(b"bravo")]
+    r = mlvc("push", "data/sub", "--json")
+    assert json.loads(r.stdout)["transferred"] == 2  # c.txt and data/sub's tree (b.txt is there)
+    r = mlvc("push", "data/sub/nope.txt")
+    assert r.exit_code == 3 and "data/sub/nope.txt is not in the recorded version of data" in one_line_error(r)
+
+
+def test_push_and_fetch_at_revisions(repo, mlvc, tmp_path, monkeypatch):
+    _configure(mlvc, "folder", tmp_path, None)
+    repo.commit("remote")
+    repo.root.gen("model.bin", "v1")
+    assert mlvc("add", "model.bin").exit_code == 0
+    repo.commit("v1")
+    (repo.root / "model.bin").write_text("v2")
+    assert mlvc("commit", "model.bin").exit_code == 0
+    repo.commit("v2")
+    (repo.root / "model.bin").write_text("v3 (not committed to git)")
+    assert mlvc("commit", "model.bin").exit_code == 0
+    r = mlvc("push", "--rev", "HEAD~1", "--json")
+    assert json.loads(r.stdout)["transferred"] == 1
+    store = open_remote(RemoteSpec("store", str(tmp_path / "remote")), "/")
+    assert list(store.iter_oids()) == [oid_of(b"v1")]
+    r = mlvc("push", "--all-commits", "--json")  # v2 at HEAD, v3 in the workspace
+    assert json.loads(r.stdout)["transferred"] == 2
+    assert mlvc("push", "--all-commits", "--rev", "HEAD").exit_code == 2
+    r = mlvc("push", "--rev", "HEAD", "nothing.bin")
+    assert r.exit_code == 3 and "nothing.bin is not recorded" in one_line_error(r)
+    clone = _clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    r = mlvc("fetch", "--rev", "HEAD~1", "--rev", "HEAD", "--json")
+    assert json.loads(r.stdout)["transferred"] == 2
+    assert sorted(cache_oids(clone)) == sorted([oid_of(b"v1"), oid_of(b"v2")])

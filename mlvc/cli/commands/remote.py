@@ -130,6 +130,17 @@ TARGETS = typer.Argument(None, metavar="[TARGET]...",
                          help="Artifacts, paths inside tracked folders, or stages (their outs); default: all.")
 REMOTE = typer.Option(None, "--remote", "-r", metavar="NAME", help="The remote (default: core.remote).")
 JOBS = typer.Option(None, "--jobs", "-j", min=1, metavar="JOBS", help="Parallel transfers (default 16).")
+REVS = typer.Option(None, "--rev", metavar="REV", help="What mlvc.lock records at this git revision (repeatable) "
+                    "instead of the workspace's.")
+ALL_COMMITS = typer.Option(False, "--all-commits", help="What mlvc.lock records at every commit, and the workspace's.")
+
+
+def _revs(revs, all_commits):
+    from mlvc.errors import UsageError
+
+    if revs and all_commits:
+        raise UsageError("--rev and --all-commits cannot be used together", "give one of them")
+    return list(revs or [])
 
 
 def _moved(verb: str, result) -> str:
@@ -142,6 +153,7 @@ def _moved(verb: str, result) -> str:
 @app.command()
 @command
 def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE, jobs: Optional[int] = JOBS,
+         revs: Optional[list[str]] = REVS, all_commits: bool = ALL_COMMITS,
          as_json: bool = JSON):
     """Upload to a remote the objects of tracked artifacts that it lacks.
 
@@ -156,7 +168,8 @@ def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE,
     from mlvc import api
     from mlvc.cli.commands.data import _with_progress
 
-    result = _with_progress(api.push, targets or [], remote=remote, jobs=jobs)
+    result = _with_progress(api.push, targets or [], remote=remote, jobs=jobs, revs=_revs(revs, all_commits),
+                            all_commits=all_commits)
     if as_json:
         emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already})
         return
@@ -166,6 +179,7 @@ def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE,
 @app.command()
 @command
 def fetch(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE, jobs: Optional[int] = JOBS,
+         revs: Optional[list[str]] = REVS, all_commits: bool = ALL_COMMITS,
           as_json: bool = JSON):
     """Download from a remote into the cache the objects it lacks (the workspace is untouched).
 
@@ -177,7 +191,8 @@ def fetch(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE
     from mlvc import api
     from mlvc.cli.commands.data import _with_progress
 
-    result = _with_progress(api.fetch, targets or [], remote=remote, jobs=jobs)
+    result = _with_progress(api.fetch, targets or [], remote=remote, jobs=jobs, revs=_revs(revs, all_commits),
+                            all_commits=all_commits)
     if as_json:
         emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already,
                    "bytes": result.nbytes})
