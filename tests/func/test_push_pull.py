@@ -363,3 +363,25 @@ def test_push_and_fetch_at_revisions(repo, mlvc, tmp_path, monkeypatch):
     r = mlvc("fetch", "--rev", "HEAD~1", "--rev", "HEAD", "--json")
     assert json.loads(r.stdout)["transferred"] == 2
     assert sorted(cache_oids(clone)) == sorted([oid_of(b"v1"), oid_of(b"v2")])
+
+
+def test_every_tree_is_uploaded_after_the_objects_it_lists(repo, mlvc, tmp_path, monkeypatch):
+    from mlvc.odb.remote import RemoteObjectStore
+    from mlvc.odb.transfer import children
+
+    _configure(mlvc, "folder", tmp_path, None)
+    repo.root.gen({f"data/{a}/{b}/f{i}.txt": f"{a}{b}{i}" for a in "xy" for b in "pq" for i in range(3)})
+    assert mlvc("add", "data").exit_code == 0
+    order = []
+    real_put, real_file = RemoteObjectStore._put, RemoteObjectStore.put_file
+    monkeypatch.setattr(RemoteObjectStore, "_put", lambda self, oid, data: order.append(oid) or real_put(self, oid, data))
+    monkeypatch.setattr(RemoteObjectStore, "put_file",
+                        lambda self, oid, src: order.append(oid) or real_file(self, oid, src))
+    assert json.loads(mlvc("push", "--json").stdout)["transferred"] == 12 + 7
+    store = LocalObjectStore(str(repo.root / ".mlvc" / "cache"))
+    trees = [o for o in order if o.endswith(".tree")]
+    assert len(trees) == 7
+    for t in trees:
+        files, subs = children(store.read_bytes(t), t)
+        for _, child in files + subs:
+            assert order.index(child) < order.index(t)
