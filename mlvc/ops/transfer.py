@@ -122,6 +122,7 @@ def push(repo: Repo, targets: list[str] | None = None, remote: str | None = None
         roots = _rev_roots(repo, targets, revs, all_commits, cwd) if revs or all_commits else \
             _roots(repo, targets, cwd)
         store = _remote(repo, remote, "push to")
+        store._writable()  # http: read-only, said before anything is read
         got = transfer.push(repo.odb, store, roots, jobs, progress)
     return TransferResult(store.name, got.transferred, got.already)
 

@@ -385,3 +385,45 @@ def test_every_tree_is_uploaded_after_the_objects_it_lists(repo, mlvc, tmp_path,
         files, subs = children(store.read_bytes(t), t)
         for _, child in files + subs:
             assert order.index(child) < order.index(t)
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """Python's http.server on 127.0.0.1 serving tmp_path/served (read-only for mlvc)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    pytest.importorskip("aiohttp", reason="fsspec's http needs aiohttp: pip install 'mlvc[http]'")
+    served = tmp_path / "served"
+    served.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pull_from_a_read_only_http_remote(repo, mlvc, tmp_path, http_folder, monkeypatch):
+    served, url = http_folder
+    assert mlvc("remote", "add", "--default", "store", str(served)).exit_code == 0
+    assert mlvc("remote", "add", "web", url).exit_code == 0
+    repo.commit("remotes")
+    _project(repo, mlvc)
+    assert mlvc("push").exit_code == 0
+    clone = _clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    r = mlvc("pull", "-r", "web")
+    assert r.exit_code == 0, r.output
+    assert workspace_files(clone / "data") == workspace_files(repo.root / "data")
+    r = mlvc("push", "-r", "web")
+    assert r.exit_code == 3
+    assert one_line_error(r) == "error: remote 'web' is read-only (http); push to an s3, ssh or local remote"
