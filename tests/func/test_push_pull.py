@@ -427,3 +427,15 @@ def test_pull_from_a_read_only_http_remote(repo, mlvc, tmp_path, http_folder, mo
     r = mlvc("push", "-r", "web")
     assert r.exit_code == 3
     assert one_line_error(r) == "error: remote 'web' is read-only (http); push to an s3, ssh or local remote"
+
+
+def test_a_missing_backend_is_one_line_naming_the_pip_command(repo, mlvc, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "s3fs" else real(name, *a))
+    _project(repo, mlvc)
+    assert mlvc("remote", "add", "--default", "s3r", "s3://bucket/x").exit_code == 0
+    for verb in ("push", "fetch", "pull"):
+        r = mlvc(verb)
+        assert r.exit_code == 3
+        assert one_line_error(r) == ("error: remote 's3r' (s3) needs s3fs, which is not installed; "
+                                     "run `pip install 'mlvc[s3]'`")
