@@ -16,7 +16,7 @@ from mlvc.errors import FileFormatError, MlvcError, UsageError
 
 BATCH_ROWS = 65_536
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow",
-            ".csv": "csv", ".tsv": "csv"}
+            ".csv": "csv", ".tsv": "tsv"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _batches(file: str, fmt: str, label: str, schema_only: bool = False):
                 return reader.schema, iter(reader)
         import pyarrow.csv as pcsv
 
-        parse = pcsv.ParseOptions(delimiter="\t") if file.lower().endswith(".tsv") or label.endswith(".tsv") else None
+        parse = pcsv.ParseOptions(delimiter="\t") if fmt == "tsv" else None
         reader = pcsv.open_csv(file, read_options=pcsv.ReadOptions(block_size=1 << 22), parse_options=parse)
         return reader.schema, iter(reader)
     except (pa.ArrowException, OSError, ValueError) as exc:

@@ -131,3 +131,11 @@ def test_rows_of_a_version_missing_from_the_cache(repo, mlvc):
     assert r.exit_code == 3
     line = one_line_error(r)
     assert f"t.parquet@{v2} (object" in line and "is not in the cache" in line and "mlvc fetch" in line
+
+
+def test_tsv_at_revisions_is_read_with_tabs(repo, mlvc):
+    v1, v2 = _versions(repo, mlvc, "t.tsv", "id\tv\n1\ta,b\n2\tc\n", "id\tv\n1\ta,b\n2\td\n",
+                       lambda t, p: p.write_text(t))
+    rows = _rows(mlvc, v1, v2, "t.tsv", "--key", "id")
+    assert rows["format"] == "tsv"
+    assert rows["examples"] == [{"change": "modified", "old": {"id": 2, "v": "c"}, "new": {"id": 2, "v": "d"}}]
