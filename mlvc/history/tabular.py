@@ -1,7 +1,7 @@
 """Row-level diff of two versions of a table: Parquet, Arrow IPC / Feather, CSV (pyarrow,
 imported inside the functions). Both files are read in record batches, never whole: one
-side's rows are held as an 8-byte digest each (keyed on ``key`` columns, or as a multiset of
-whole-row digests without a key), the other side streams past them; the first changed rows
+side's rows are held as a digest each (a Python int; keyed on ``key`` columns, or as a multiset of
+whole-row digests without a key), never the rows; the other side streams past them; the first changed rows
 are kept as examples (a removed row is found again by a second pass over the old file).
 Rows are compared over the columns both sides have, by value."""
 
