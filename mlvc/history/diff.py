@@ -31,8 +31,8 @@ DELETED = "deleted"
 MODIFIED = "modified"
 MODE = "mode"  # the same content; only the executable bit differs
 WORKSPACE = "workspace"
-FETCH_HINT = ("`mlvc fetch` (coming) will get it from a remote; until then copy it from the cache of the "
-              "clone that recorded it (or point cache.dir at that cache)")
+FETCH_HINT = ("get it from a remote with `mlvc fetch --rev REV`, or from the cache of the clone that "
+              "recorded it (or point cache.dir at that cache)")
 
 
 @dataclass(frozen=True)
