@@ -16,6 +16,11 @@ import yaml
 
 from funcutil import one_line_error, snapshot
 
+# Imported before any test lowers yamlio's cap: each copies it when first imported, and a module
+# first imported while the cap is patched would keep the lowered value after the test.
+import mlvc.ops.ls  # noqa: E402,F401
+import mlvc.pipeline.values  # noqa: E402,F401
+
 PIPELINE = {"schema": 2, "stages": {"train": {"cmd": "true", "params": ["lr"],
                                               "metrics": [{"m.json": {"cache": False}}]}}}
 
