@@ -74,8 +74,13 @@ KEYS: dict[str, tuple[Callable[[str], str], str | None, str]] = {
 # cannot be KEYS' default): shown by `config KEY` and `config --list`, never used as a value.
 SHOWN_DEFAULTS = {"cache.dir": ".mlvc/cache"}
 REMOTE_OPTION = re.compile(r"remote\.([A-Za-z0-9_.-]+)\.([a-z_]+)\Z")
-# Options whose values are secrets: shown as MASK by `config --list`, never quoted in an error.
-SECRET_OPTION = re.compile(r"(password|passwd|secret|token|credential|private_key|account_key|sas)", re.I)
+# Options whose values are secrets: shown as MASK by `config --list` and `remote list`, kept in
+# config.local by `remote modify`, never quoted in an error (the one rule: `is_secret`). A ``key``
+# word is a secret (account_key, access_key, private_key) unless an id, file, path or name
+# follows (access_key_id, key_file); keyfile, a path, is not one word ``key``.
+SECRET_OPTION = re.compile(
+    r"password|passwd|passphrase|secret|token|credential|connection_string|sas"
+    r"|(?:\A|_)key(?:\Z|_(?!id(?:\Z|_)|file|path|name))", re.I)
 MASK = "***"
 MAX_CONFIG_BYTES = 1024 * 1024
 LOCAL_MODE = 0o600  # .mlvc/config.local holds credentials: the user's alone

@@ -10,19 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from mlvc.config import MASK
-from mlvc.config import is_secret as _config_secret
+from mlvc.config import MASK, is_secret  # the one secret rule, shared with `config --list`
 from mlvc.errors import ConfigError
 from mlvc.odb.remote import RemoteSpec, check_name, check_option, check_url, missing_extra, scheme_of
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 
 DEFAULT = "core.remote"
-MORE_SECRETS = ("connection_string",)  # holds an account key
-
-
-def is_secret(key: str) -> bool:
-    return _config_secret(key) or key.rsplit(".", 1)[-1] in MORE_SECRETS
 
 
 @dataclass(frozen=True)

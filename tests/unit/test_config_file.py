@@ -173,3 +173,38 @@ def test_a_failed_rename_names_the_users_file_not_the_temp_file(files, tmp_path)
         fs.replace_file(str(tmp), str(dest))
     assert err.value.filename == str(dest) and ".mlvc-tmp" not in str(err.value)
     assert err.value.errno in (21, 39)  # EISDIR, ENOTEMPTY
+
+
+SECRETS = ("connection_string", "sas_token", "client_secret", "key_secret", "account_key", "access_key",
+           "secret_access_key", "session_token", "password", "passphrase", "private_key", "api_key", "key")
+NOT_SECRETS = ("access_key_id", "keyfile", "key_file", "key_id", "account_name", "client_id", "user", "port",
+               "endpointurl", "region", "profile", "projectname", "url", "monkey")
+
+
+@pytest.mark.parametrize("option", SECRETS)
+def test_secret_options_are_masked(option):
+    from mlvc.config import MASK, is_secret, masked
+
+    key = f"remote.az.{option}"
+    assert is_secret(key)
+    assert masked({key: "DefaultEndpointsProtocol=https;AccountKey=abc"}) == {key: MASK}
+
+
+@pytest.mark.parametrize("option", NOT_SECRETS)
+def test_options_that_are_not_secrets_are_shown(option):
+    from mlvc.config import is_secret, masked
+
+    key = f"remote.s3.{option}"
+    assert not is_secret(key)
+    assert masked({key: "value"}) == {key: "value"}
+
+
+def test_config_list_and_the_remote_verbs_share_one_secret_rule():
+    from mlvc import config
+    from mlvc.odb.remote import OPTIONS
+    from mlvc.ops import remote
+
+    assert remote.is_secret is config.is_secret
+    secret = {option for options in OPTIONS.values() for option in options if config.is_secret(f"remote.r.{option}")}
+    assert secret == {"secret_access_key", "session_token", "credentialpath", "account_key", "connection_string",
+                      "sas_token", "password"}
