@@ -285,6 +285,95 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
     return result
 
 
+@dataclass
+class Comparison:
+    """One root's objects (files and trees) by where they are: on both sides (``pushed``), in the
+    cache only (``not_pushed``), on the remote only (``not_fetched``), on neither (``lost``)."""
+
+    pushed: int = 0
+    not_pushed: int = 0
+    not_fetched: int = 0
+    lost: int = 0
+    nbytes_not_pushed: int = 0
+
+
+def compare(cache, remote, roots: list[Root]) -> list[Comparison]:
+    """Where each of ``roots``' objects is, in ``roots``' order. Walks down every tree, one level
+    at a time over all roots, asking the remote in bulk only about objects below no tree it
+    holds (a tree on the remote is complete there, so nothing below it is asked about); a tree
+    is read from the cache, or from the remote (checked against its id) when the cache lacks
+    it. The objects below a tree found on neither side cannot be told and are not counted."""
+    on_remote: dict[str, bool] = {}
+    in_cache: dict[str, bool] = {}
+    members: list[set[str]] = [set() for _ in roots]
+
+    def read(t: str) -> bytes | None:
+        if in_cache.get(t, True) and cache.exists(t):
+            return cache.read_tree_object(t)
+        if on_remote.get(t, True) and remote.exists(t):
+            return _read_tree(remote, t)
+        return None
+
+    # (root index, oid, known to be on the remote because a tree above it is)
+    level: list[tuple[int, str, bool]] = []
+    for i, r in enumerate(roots):
+        oid = r.oid
+        if r.inner and is_tree_oid(r.oid):
+            oid = part_oid(lambda t: read(t) or b"", r.oid, r.inner) if read(r.oid) is not None else r.oid
+            if oid is None:
+                continue
+        level.append((i, oid, False))
+    seen: set[tuple[int, str]] = set()
+    while level:
+        ask = [o for _, o, known in level if not known and o not in on_remote]
+        absent = set(remote.missing(list(dict.fromkeys(ask))))
+        for o in ask:
+            on_remote[o] = o not in absent
+        for _, o, known in level:
+            if known:
+                on_remote.setdefault(o, True)
+        lacking = set(cache.missing([o for o in dict.fromkeys(o for _, o, _ in level) if o not in in_cache]))
+        for _, o, _ in level:
+            in_cache.setdefault(o, o not in lacking)
+        nxt = []
+        for i, o, _ in level:
+            if (i, o) in seen:
+                continue
+            seen.add((i, o))
+            members[i].add(o)
+            if not is_tree_oid(o):
+                continue
+            data = read(o)
+            if data is None:
+                continue
+            files, trees = children(data, o)
+            nxt.extend((i, c, on_remote[o]) for _, c in files + trees)
+        level = nxt
+    result = []
+    for oids in members:
+        c = Comparison()
+        for o in oids:
+            r, l = on_remote[o], in_cache[o]
+            if r and l:
+                c.pushed += 1
+            elif l:
+                c.not_pushed += 1
+                c.nbytes_not_pushed += _cache_size(cache, o)
+            elif r:
+                c.not_fetched += 1
+            else:
+                c.lost += 1
+        result.append(c)
+    return result
+
+
+def _cache_size(cache, oid: str) -> int:
+    try:
+        return os.stat(cache.path(oid)).st_size
+    except OSError:
+        return 0
+
+
 def _read_tree(remote, oid: str) -> bytes:
     try:
         data = remote.read_bytes(oid)

@@ -152,3 +152,52 @@ def pull(repo: Repo, targets: list[str] | None = None, remote: str | None = None
         return PullResult(fetched, CheckoutResult())
     done = checkout(repo, named, force=force, cwd=cwd, progress=progress)
     return PullResult(fetched, done)
+
+
+# ---------------------------------------------------------------- status against a remote
+
+PUSHED = "pushed"
+NOT_PUSHED = "not pushed"
+NOT_FETCHED = "not fetched"
+LOST = "missing"  # on neither side
+
+
+@dataclass(frozen=True)
+class RemoteArtifactStatus:
+    path: str
+    status: str  # pushed | not pushed | not fetched | missing (in neither the cache nor the remote)
+    pushed: int  # objects (files and trees) on both sides
+    not_pushed: int  # in the cache, not on the remote
+    not_fetched: int  # on the remote, not in the cache
+    missing: int  # on neither
+    nbytes_not_pushed: int = 0
+
+
+@dataclass(frozen=True)
+class RemoteStatusResult:
+    remote: str
+    artifacts: list[RemoteArtifactStatus]
+
+    @property
+    def clean(self) -> bool:
+        """The remote holds everything mlvc.lock needs."""
+        return all(a.not_pushed == 0 and a.missing == 0 for a in self.artifacts)
+
+
+def remote_status(repo: Repo, targets: list[str] | None = None, remote: str | None = None,
+                  cwd: str | None = None, progress=NULL) -> RemoteStatusResult:
+    """For each recorded artifact of ``targets`` (all when empty): how many of its objects the
+    remote holds, lacks (not pushed) or holds and the cache lacks (not fetched)."""
+    roots = _roots(repo, targets, cwd)
+    store = _remote(repo, remote, "compare with")
+    try:
+        found = transfer.compare(repo.odb, store, roots)
+    except Exception as exc:
+        raise transfer.transfer_error(exc, store, "compare with", 0, 0) from None
+    rows = []
+    for r, c in zip(roots, found):
+        status = NOT_PUSHED if c.not_pushed else LOST if c.lost else NOT_FETCHED if c.not_fetched else PUSHED
+        path = f"{r.artifact}/{r.inner}" if r.inner else r.artifact
+        rows.append(RemoteArtifactStatus(path, status, c.pushed, c.not_pushed, c.not_fetched, c.lost,
+                                         c.nbytes_not_pushed))
+    return RemoteStatusResult(store.name, rows)

@@ -161,6 +161,33 @@ def _reason_json(r) -> dict:
     return d
 
 
+def _remote_status(report, as_json: bool, check: bool):
+    rows = report.artifacts
+    failed = check and not report.clean
+    if as_json:
+        emit_json({"remote": report.remote, "clean": report.clean,
+                   "artifacts": [{"path": a.path, "status": a.status, "pushed": a.pushed, "not_pushed": a.not_pushed,
+                                  "not_fetched": a.not_fetched, "missing": a.missing} for a in rows]})
+        return ExitStatus.CHECK_FAILED if failed else None
+    if not rows:
+        out("Nothing is recorded in mlvc.lock yet.")
+        return None
+    shown_paths = _paths(a.path for a in rows)
+    width = max(len(p) for p in shown_paths)
+    for a, shown in zip(rows, shown_paths):
+        counts = [f"{n} {what}" for n, what in ((a.pushed, "pushed"), (a.not_pushed, "not pushed"),
+                                               (a.not_fetched, "not fetched"), (a.missing, "missing")) if n]
+        out(f"{shown:<{width}}  {a.status:<11}  {', '.join(counts) or 'no objects'}")
+    total = {k: sum(getattr(a, k) for a in rows) for k in ("pushed", "not_pushed", "not_fetched", "missing")}
+    out(f"\nRemote {report.remote}: {total['pushed']} object(s) pushed, {total['not_pushed']} not pushed, "
+        f"{total['not_fetched']} not fetched" + (f", {total['missing']} missing" if total["missing"] else "") + ".")
+    if total["not_pushed"]:
+        out("`mlvc push` sends what is not pushed.")
+    if total["not_fetched"]:
+        out("`mlvc fetch` (or `mlvc pull`) brings what is not fetched.")
+    return ExitStatus.CHECK_FAILED if failed else None
+
+
 @app.command()
 @command
 def status(
@@ -168,6 +195,9 @@ def status(
     as_json: bool = JSON,
     check: bool = typer.Option(False, "--check", help="Exit 1 when anything is out of date, 0 when clean."),
     show_all: bool = typer.Option(False, "--all", "-a", help=f"List every changed file (default: the first {_MAX_CHANGES})."),
+    cloud: bool = typer.Option(False, "--cloud", "-c", help="Compare the cache with the default remote instead."),
+    remote: Optional[str] = typer.Option(None, "--remote", "-r", metavar="NAME",
+                                         help="Compare the cache with this remote instead (implies -c)."),
 ):
     """Show how the workspace differs from mlvc.lock.
 
@@ -184,9 +214,19 @@ def status(
     hooks and CI). Status compares hashes and executable bits; `mlvc fsck`
     checks that cached objects are intact.
 
+    With -c (the default remote) or --remote NAME: for each artifact, how
+    many of its objects (files and trees) are pushed (on the remote), not
+    pushed (in the cache only) or not fetched (on the remote only), and
+    missing where neither has one; --check then exits 1 when the remote
+    lacks anything mlvc.lock needs. Existence is asked in bulk, and nothing
+    is asked below a folder the remote holds whole.
+
     Example: mlvc status --check || echo "data changed: run mlvc commit or mlvc repro"
     """
     from mlvc import api
+
+    if cloud or remote:
+        return _remote_status(_with_progress(api.status, paths or [], remote=remote, cloud=True), as_json, check)
 
     report = _with_progress(api.status, paths or [])
     result, stages = report.artifacts, report.stages
