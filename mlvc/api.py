@@ -24,7 +24,7 @@ __all__ = [
     "stage_add", "stage_list", "repro", "verify",
     "dag", "params_diff", "metrics_show", "metrics_diff",
     "remote_add", "remote_list", "remote_remove", "remote_modify", "remote_default", "push", "fetch", "pull",
-    "diff", "log",
+    "diff", "log", "merge_driver",
 ]
 
 
@@ -109,6 +109,7 @@ fetch = _verb("transfer", "fetch")
 pull = _verb("transfer", "pull")
 diff = _verb("mlvc.history.diff", "diff")
 log = _verb("mlvc.history.log", "log")
+merge_driver = _verb("merge", "merge_driver", takes_cwd=False)
 
 def conflict_message(paths: list[str]) -> str:
     """The first line of checkout's error for local changes it would lose, naming ``paths``."""

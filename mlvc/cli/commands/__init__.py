@@ -7,3 +7,4 @@ pipeline: stage (add, list), repro; inspect: dag, params diff, metrics show/diff
 from mlvc.cli.commands import config, data, gc, inspect, pipeline  # noqa: F401
 from mlvc.cli.commands import remote  # noqa: F401,E402
 from mlvc.cli.commands import history  # noqa: F401,E402
+from mlvc.cli.commands import merge  # noqa: F401,E402

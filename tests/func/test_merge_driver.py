@@ -1,0 +1,231 @@
+"""The merge driver for mlvc.lock and mlvc.yaml, through real `git merge` in temp repositories."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from funcutil import read_lock, workspace_files
+from mlvc.scm.merge import install_driver
+
+PY = shlex.quote(sys.executable)
+
+
+def git(root, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+
+
+def ok(mlvc, *args):
+    r = mlvc(*args)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+@pytest.fixture
+def merging(repo):
+    install_driver(str(repo.root))
+    repo.commit("merge driver", ".gitattributes")
+    return repo
+
+
+def branch(repo, name: str) -> None:
+    repo.git("checkout", "-q", "-b", name)
+
+
+def switch(mlvc, repo, name: str) -> None:
+    repo.git("checkout", "-q", name)
+    ok(mlvc, "checkout")
+
+
+def merge(repo, name: str) -> subprocess.CompletedProcess:
+    return git(repo.root, "merge", "--no-edit", name)
+
+
+def test_install_driver_keeps_other_lines_and_runs_twice_alike(scm):
+    (scm.root / ".gitattributes").write_text("*.bin binary")
+    install_driver(str(scm.root), mlvc="mlvc")
+    first = (scm.root / ".gitattributes").read_text()
+    assert first == "*.bin binary\nmlvc.lock merge=mlvc\nmlvc.yaml merge=mlvc\n"
+    assert install_driver(str(scm.root), mlvc="mlvc") == []
+    assert (scm.root / ".gitattributes").read_text() == first
+    assert scm.git("config", "merge.mlvc.driver").strip() == "mlvc merge-driver %O %A %B %P"
+    assert scm.git("config", "merge.mlvc.name").strip().startswith("mlvc")
+    assert scm.git("check-attr", "merge", "mlvc.lock").strip() == "mlvc.lock: merge: mlvc"
+
+
+def test_install_driver_outside_git_is_one_clear_error(tmp_dir):
+    from mlvc.errors import ScmError
+
+    with pytest.raises(ScmError, match="git config merge.mlvc"):
+        install_driver(str(tmp_dir))
+
+
+def test_two_branches_tracking_different_artifacts_merge(mlvc, merging):
+    root = merging.root
+    branch(merging, "other")
+    root.gen({"two/b.txt": "b"})
+    ok(mlvc, "add", "two/b.txt")
+    merging.commit("track b")
+    switch(mlvc, merging, "main")
+    root.gen({"one/a.txt": "a"})
+    ok(mlvc, "add", "one/a.txt")
+    merging.commit("track a")
+    p = merge(merging, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert set(read_lock(root)["artifacts"]) == {"one/a.txt", "two/b.txt"}
+    # mlvc.yaml: an artifact added on each side
+    assert yaml.safe_load((root / "mlvc.yaml").read_text())["artifacts"] == ["one/a.txt", "two/b.txt"]
+    ok(mlvc, "checkout")
+    assert (root / "two/b.txt").read_text() == "b"
+    assert ok(mlvc, "status", "--check")
+
+
+def test_entries_changed_on_one_side_each_merge(mlvc, merging):
+    root = merging.root
+    root.gen({"one/a.txt": "a", "two/b.txt": "b", "three/c.txt": "c"})
+    ok(mlvc, "add", "one/a.txt", "two/b.txt", "three/c.txt")
+    merging.commit("track a b c")
+    branch(merging, "other")
+    root.gen({"two/b.txt": "b2"})
+    ok(mlvc, "commit", "two/b.txt")
+    ok(mlvc, "remove", "three/c.txt")
+    merging.commit("b changed, c removed")
+    switch(mlvc, merging, "main")
+    root.gen({"one/a.txt": "a2"})
+    ok(mlvc, "commit", "one/a.txt")
+    merging.commit("a changed")
+    p = merge(merging, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    ok(mlvc, "checkout")
+    assert (root / "one/a.txt").read_text() == "a2"
+    assert (root / "two/b.txt").read_text() == "b2"
+    assert set(read_lock(root)["artifacts"]) == {"one/a.txt", "two/b.txt"}
+    ok(mlvc, "status", "--check")
+
+
+def write_stages(root, stages: dict) -> None:
+    (root / "mlvc.yaml").write_text(yaml.safe_dump({"schema": 2, "stages": stages}, sort_keys=False))
+
+
+def copy(src: str, dst: str) -> str:
+    code = f"import shutil; shutil.copy({src!r}, {dst!r})"
+    return f"{PY} -c {shlex.quote(code)}"
+
+
+def test_different_stages_changed_merge(mlvc, merging):
+    root = merging.root
+    root.gen({"in1.txt": "1", "in2.txt": "2"})
+    write_stages(root, {"s1": {"cmd": copy("in1.txt", "out1.txt"), "deps": ["in1.txt"], "outs": ["out1.txt"]},
+                        "s2": {"cmd": copy("in2.txt", "out2.txt"), "deps": ["in2.txt"], "outs": ["out2.txt"]}})
+    ok(mlvc, "repro")
+    merging.commit("pipeline")
+    branch(merging, "other")
+    root.gen({"in2.txt": "2b"})
+    ok(mlvc, "repro")
+    merging.commit("s2 again")
+    switch(mlvc, merging, "main")
+    root.gen({"in1.txt": "1b"})
+    ok(mlvc, "repro")
+    merging.commit("s1 again")
+    p = merge(merging, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    ok(mlvc, "checkout")
+    assert (root / "out1.txt").read_text() == "1b"
+    assert (root / "out2.txt").read_text() == "2b"
+    assert set(read_lock(root)["stages"]) == {"s1", "s2"}
+    ok(mlvc, "status", "--check")
+
+
+@pytest.fixture
+def folder(mlvc, merging):
+    merging.root.gen({"data": {"f1.txt": "1", "f2.txt": "2", "f3.txt": "3", "sub": {"g.txt": "g"}}})
+    ok(mlvc, "add", "data")
+    merging.commit("data")
+    return merging
+
+
+def test_folder_changed_on_both_sides_merges_file_by_file(mlvc, folder):
+    root = folder.root
+    branch(folder, "other")
+    root.gen({"data/f2.txt": "2 theirs", "data/sub/new.txt": "new"})
+    (root / "data/f3.txt").unlink()
+    ok(mlvc, "commit", "data")
+    folder.commit("theirs")
+    switch(mlvc, folder, "main")
+    root.gen({"data/f1.txt": "1 ours", "data/f4.txt": "4"})
+    ok(mlvc, "commit", "data")
+    folder.commit("ours")
+    p = merge(folder, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "data changed on both branches; merged file by file" in p.stderr
+    entry = read_lock(root)["artifacts"]["data"]
+    assert entry["nfiles"] == 5
+    ok(mlvc, "checkout")
+    assert workspace_files(root / "data") == {"f1.txt": b"1 ours", "f2.txt": b"2 theirs", "f4.txt": b"4",
+                                              "sub/g.txt": b"g", "sub/new.txt": b"new"}
+    assert entry["size"] == sum(len(v) for v in workspace_files(root / "data").values())
+    ok(mlvc, "status", "--check")
+    ok(mlvc, "fsck")
+    folder.commit("merged")
+    assert git(root, "status", "--porcelain").stdout == ""
+
+
+def test_same_file_changed_differently_is_a_readable_conflict(mlvc, folder):
+    root = folder.root
+    root.gen({"other/x.txt": "x"})
+    ok(mlvc, "add", "other/x.txt")
+    folder.commit("x")
+    branch(folder, "other")
+    root.gen({"data/f1.txt": "1 theirs", "data/f2.txt": "2 theirs"})
+    ok(mlvc, "commit", "data")
+    folder.commit("theirs")
+    switch(mlvc, folder, "main")
+    root.gen({"data/f1.txt": "1 ours", "other/x.txt": "x ours"})
+    ok(mlvc, "commit", "data", "other/x.txt")
+    folder.commit("ours")
+    before = (root / "mlvc.lock").read_text()
+    p = merge(folder, "other")
+    assert p.returncode != 0
+    assert "CONFLICT in mlvc.lock" in p.stderr
+    assert "artifact data: the same files changed differently on both branches: data/f1.txt" in p.stderr
+    text = (root / "mlvc.lock").read_text()
+    assert text != before
+    lines = text.splitlines()
+    start, middle, end = lines.index("<<<<<<< ours"), lines.index("======="), lines.index(">>>>>>> theirs")
+    assert lines[start + 1] == "  data:" and lines[middle + 1] == "  data:"
+    assert text.count("<<<<<<<") == 1  # only the conflicting entry: other/x.txt merged cleanly
+    ours_side = yaml.safe_load("\n".join(lines[start + 1:middle]))
+    theirs_side = yaml.safe_load("\n".join(lines[middle + 1:end]))
+    assert ours_side["data"]["oid"] != theirs_side["data"]["oid"]
+    assert ours_side["data"]["oid"] in before
+    r = mlvc("status")
+    assert r.exit_code != 0
+    assert "mlvc.lock" in r.stderr and "git merge conflict markers" in r.stderr
+    assert "git checkout --theirs mlvc.lock" in r.stderr
+    # taking one side resolves it
+    folder.git("checkout", "--theirs", "mlvc.lock")
+    assert "<<<<<<<" not in (root / "mlvc.lock").read_text()
+
+
+def test_yaml_stage_changed_differently_is_a_conflict(mlvc, merging):
+    root = merging.root
+    write_stages(root, {"s1": {"cmd": "echo 1"}, "s2": {"cmd": "echo 2"}})
+    merging.commit("stages")
+    branch(merging, "other")
+    write_stages(root, {"s1": {"cmd": "echo theirs"}, "s2": {"cmd": "echo 2"}, "s3": {"cmd": "echo 3"}})
+    merging.commit("theirs")
+    merging.git("checkout", "-q", "main")
+    write_stages(root, {"s1": {"cmd": "echo ours"}, "s2": {"cmd": "echo 2 ours"}})
+    merging.commit("ours")
+    p = merge(merging, "other")
+    assert p.returncode != 0
+    assert "stage s1: changed differently on both branches" in p.stderr
+    text = (root / "mlvc.yaml").read_text()
+    assert text.count("<<<<<<< ours") == 1
+    assert "echo 2 ours" in text and "echo 3" in text  # the rest merged
+    r = mlvc("status")
+    assert r.exit_code != 0 and "git merge conflict markers" in r.stderr
