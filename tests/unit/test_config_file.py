@@ -206,5 +206,6 @@ def test_config_list_and_the_remote_verbs_share_one_secret_rule():
 
     assert remote.is_secret is config.is_secret
     secret = {option for options in OPTIONS.values() for option in options if config.is_secret(f"remote.r.{option}")}
+    # a new backend option lands here on purpose: decide whether it is a secret (SECRET_OPTION)
     assert secret == {"secret_access_key", "session_token", "credentialpath", "account_key", "connection_string",
-                      "sas_token", "password"}
+                      "sas_token", "password"}, "a backend option changed: is it a secret? see mlvc.config.SECRET_OPTION"
