@@ -74,15 +74,16 @@ class Garbage:
     kept: int  # objects of the store that stay
 
 
-def garbage(store: ObjectStore, keep: set[str]) -> Garbage:
-    """Every object of ``store`` that is not in ``keep``, and how many bytes they hold."""
+def garbage(store: ObjectStore, keep: set[str], sizes: dict[str, int] | None = None) -> Garbage:
+    """Every object of ``store`` that is not in ``keep``, and how many bytes they hold (from
+    ``sizes``, id -> bytes of every object, where a listing gave them: a remote's)."""
     oids, size, kept = [], 0, 0
-    for oid in store.iter_oids():
+    for oid in (sorted(sizes) if sizes is not None else store.iter_oids()):
         if oid in keep:
             kept += 1
             continue
         oids.append(oid)
-        size += _size(store, oid)
+        size += sizes[oid] if sizes is not None else _size(store, oid)
     return Garbage(sorted(oids), size, kept)
 
 

@@ -461,3 +461,92 @@ def check_remote(remote, verb: str = "reach") -> None:
         remote.fs.ls(remote.base.split("/", 1)[0], detail=False)  # the bucket (or the top folder)
     except Exception as exc:
         raise transfer_error(exc, remote, verb, 0, 0) from None
+
+
+# ---------------------------------------------------------------- the run-cache on a remote
+
+RUNS = "runs"  # beside files/: <url>/runs/<2 hex>/<30 hex>, as in the cache
+MAX_RUN_RECORD_BYTES = 1024 * 1024
+_HEX = frozenset("0123456789abcdef")
+
+
+def record_oids(data: bytes | None) -> list[str] | None:
+    """The ids of the outs a run-cache record names; None when it cannot be read (ignored)."""
+    import json
+
+    from mlvc.objects.hashing import is_valid_oid
+
+    try:
+        record = json.loads(data) if data is not None and len(data) <= MAX_RUN_RECORD_BYTES else None
+        oids = [d["oid"] for d in record["outs"].values()]
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+    if not all(isinstance(o, str) and is_valid_oid(o) for o in oids):
+        return None
+    return oids
+
+
+def is_run_key(key: str) -> bool:
+    return len(key) == 32 and set(key) <= _HEX
+
+
+class RemoteRuns:
+    """The run-cache records on a remote, through the store's file system (``store.fs``)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.root = f"{store.base.rstrip('/')}/{RUNS}"
+
+    def path(self, key: str) -> str:
+        return f"{self.root}/{key[:2]}/{key[2:]}"
+
+    def keys(self) -> set[str]:
+        if self.store.local:
+            found = set()
+            for prefix in _listdir(self.root):
+                found.update(prefix + n for n in _listdir(os.path.join(self.root, prefix)))
+        else:
+            try:
+                paths = self.store.fs.find(self.root)
+            except (FileNotFoundError, NotADirectoryError):
+                return set()
+            found = set()
+            for p in paths:
+                prefix, _, rest = p.rstrip("/").rpartition("/")
+                found.add(prefix[-2:] + rest)
+        return {k for k in found if is_run_key(k)}
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return self.store.fs.cat_file(self.path(key))
+        except FileNotFoundError:
+            return None
+
+    def write(self, key: str, data: bytes) -> None:
+        self.store._writable()
+        path = self.path(key)
+        if self.store.local:
+            from mlvc import fs
+
+            folder = os.path.dirname(path)
+            os.makedirs(folder, exist_ok=True)
+            fs.atomic_write(path, data, fsync=False, tmp_dir=folder)
+            return
+        self.store.fs.pipe_file(path, data)
+
+    def remove(self, key: str) -> None:
+        self.store._writable()
+        try:
+            if self.store.local:
+                os.unlink(self.path(key))
+            else:
+                self.store.fs.rm_file(self.path(key))
+        except FileNotFoundError:
+            pass
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []

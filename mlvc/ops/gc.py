@@ -44,12 +44,15 @@ class GcResult:
     kept: int  # objects that stay in the cache
     missing: list[str]  # trees referenced but not in the cache (their files cannot be told)
     removed: bool  # False: a plan, nothing was removed
-    cache: str  # the cache folder
+    cache: str  # the cache folder (with ``remote``: the remote's url)
     shared: bool  # the cache is outside the repository (other clones may use it)
+    remote: str | None = None  # the remote collected instead of the cache
 
 
 def gc(repo: Repo, all_branches: bool = False, all_tags: bool = False, all_commits: bool = False,
-       remove: bool = False, only: GcResult | None = None, progress=NULL) -> GcResult:
+       remove: bool = False, only: GcResult | None = None, remote: str | None = None,
+       progress=NULL) -> GcResult:
+    """With ``remote`` (a remote's name): the same on that remote instead of the cache."""
     revisions = _revisions(repo, all_branches, all_tags, all_commits)
     roots: set[str] = set()
     seen: set[str] = set()
@@ -57,6 +60,8 @@ def gc(repo: Repo, all_branches: bool = False, all_tags: bool = False, all_commi
         for label, sha in revisions:
             roots |= _revision_oids(repo, label, sha, seen)
             task.advance()
+    if remote is not None:
+        return _gc_remote(repo, remote, revisions, roots, remove, only, progress)
     with repo.lock():
         odb = repo.odb
         shared = not fs.is_within(os.path.realpath(repo.root), os.path.realpath(odb.cache))
@@ -201,3 +206,111 @@ def _listdir(path: str) -> list[str]:
         return os.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+# ------------------------------------------------------------------ on a remote
+
+
+class _Trees:
+    """Tree objects read from the cache, or from the remote where the cache lacks them (both
+    checked against their ids): what ``reachable`` walks for a remote's gc."""
+
+    def __init__(self, cache, remote) -> None:
+        self.cache, self.remote = cache, remote
+
+    def read_tree_object(self, oid: str) -> bytes:
+        from mlvc.errors import ObjectNotFoundError
+
+        try:
+            return self.cache.read_tree_object(oid)
+        except ObjectNotFoundError:
+            pass
+        try:
+            return self.remote.read_tree_object(oid)
+        except ObjectNotFoundError:
+            raise ObjectNotFoundError(f"tree {oid} is in neither the cache nor remote {self.remote.name!r}",
+                                      [oid]) from None
+
+
+def _remote_sizes(store) -> dict[str, int]:
+    """id -> bytes of every object on ``store``, from one listing where the backend gives sizes."""
+    from mlvc.objects.hashing import is_valid_oid as valid
+
+    if store.local:
+        return {oid: _local_size(store.path(oid)) for oid in store.iter_oids()}
+    sizes = {}
+    try:
+        found = store.fs.find(store.root, detail=True)
+    except FileNotFoundError:
+        return {}
+    for path, info in found.items():
+        prefix, _, rest = path.rstrip("/").rpartition("/")
+        oid = prefix[-2:] + rest
+        if valid(oid):
+            sizes[oid] = int(info.get("size") or 0)
+    return sizes
+
+
+def _local_size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _gc_remote(repo: Repo, name: str, revisions, roots: set[str], remove: bool, only: GcResult | None,
+               progress) -> GcResult:
+    """gc on remote ``name``: what no chosen revision references goes (trees first, so a tree
+    that stays never lacks a child), and the remote's run-cache records that name an object
+    removed or absent there. The trees are read from the cache, else from the remote."""
+    from mlvc.odb import transfer
+    from mlvc.odb.remote import open_remote
+    from mlvc.ops.remote import resolve
+
+    store = open_remote(resolve(repo, name), repo.root)
+    transfer.check_remote(store, "collect garbage on")
+    if remove:
+        store._writable()
+    with repo.lock():
+        roots |= _lock_oids(read_lock(repo.root))
+        try:
+            found = reachable(_Trees(repo.odb, store), roots)
+            sizes = _remote_sizes(store)
+            plan = garbage(store, found.oids, sizes)
+            objects = plan.oids
+            if only is not None:  # what the user confirmed, and still garbage now
+                allowed = set(only.objects)
+                objects = [o for o in objects if o in allowed]
+            size = plan.size if only is None else sum(sizes[o] for o in objects)
+            objects.sort(key=lambda o: (not is_tree_oid(o), o))  # trees first
+            left = set(sizes) - set(objects)
+            runs_store = transfer.RemoteRuns(store)
+            runs = []
+            for key in sorted(runs_store.keys()):
+                oids = transfer.record_oids(runs_store.read(key))
+                if oids is not None and any(o not in left for o in oids):
+                    runs.append(key)
+        except MlvcError:
+            raise
+        except Exception as exc:
+            raise transfer.transfer_error(exc, store, "collect garbage on", 0, 0) from None
+        if only is not None:
+            allowed_runs = set(only.runs)
+            runs = [k for k in runs if k in allowed_runs]
+        if remove:
+            done = 0
+            try:
+                for key in runs:
+                    runs_store.remove(key)
+                with progress.task(f"Removing objects from {store.name}", len(objects)) as task:
+                    for oid in objects:
+                        store.remove(oid)
+                        done += 1
+                        task.advance()
+            except MlvcError:
+                raise
+            except Exception as exc:
+                raise transfer.transfer_error(exc, store, "collect garbage on", done, len(objects)) from None
+    labels = ["workspace"] + [label for label, _ in revisions]
+    return GcResult(labels, objects, size, sorted(runs), plan.kept + len(plan.oids) - len(objects),
+                    sorted(found.missing), remove, store.base, False, store.name)

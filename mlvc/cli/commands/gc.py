@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Optional
 
 import typer
 
@@ -19,6 +20,8 @@ def _plural(n: int, word: str) -> str:
 def _summary(result) -> str:
     verb = "Removed" if result.removed else "Would remove"
     text = f"{verb} {_plural(len(result.objects), 'object')} ({human_size(result.size)})"
+    if result.remote:
+        text += f" from remote {result.remote}"
     if result.runs:
         text += f" and {_plural(len(result.runs), 'run-cache record')}"
     n = len(result.revisions)
@@ -28,7 +31,8 @@ def _summary(result) -> str:
 def _json(result) -> dict:
     return {"removed": result.removed, "objects": result.objects, "bytes": result.size, "runs": result.runs,
             "kept": result.kept, "missing": result.missing, "revisions": result.revisions,
-            "cache": result.cache, "shared_cache": result.shared}
+            "cache": result.cache, "shared_cache": result.shared,
+            **({"remote": result.remote, "url": result.cache} if result.remote else {})}
 
 
 def _render(result, as_json: bool, listing: bool) -> None:
@@ -41,7 +45,8 @@ def _render(result, as_json: bool, listing: bool) -> None:
         for key in result.runs:
             data(f"runs/{key[:2]}/{key[2:]}")
     for oid in result.missing:
-        out(f"not in the cache: tree {oid} (what is below it cannot be told)")
+        where = "in neither the cache nor the remote" if result.remote else "not in the cache"
+        out(f"{where}: tree {oid} (what is below it cannot be told)")
     out(_summary(result))
 
 
@@ -57,6 +62,8 @@ def gc(
                                      help="Also keep what mlvc.lock references in every commit of the git history."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed and how many bytes; remove nothing."),
     force: bool = typer.Option(False, "--force", "-f", help="Remove without asking."),
+    remote: Optional[str] = typer.Option(None, "--remote", "-r", metavar="NAME",
+                                         help="Collect the objects of this remote instead of the cache."),
     as_json: bool = JSON,
 ):
     """Remove cache objects that the chosen revisions' mlvc.lock files do not reference.
@@ -69,12 +76,17 @@ def gc(
     outside the repository may hold other clones' objects: they are removed
     unless referenced here, so gc needs -f there.
 
+    With --remote NAME the same is done on that remote: its objects and
+    run-cache records that the chosen revisions do not reference are
+    removed (trees first, so a tree that stays keeps every child). Every
+    clone shares a remote: keep the most with --all-commits.
+
     Example: mlvc gc --all-commits --dry-run
     """
     from mlvc import api
 
     del workspace  # the workspace is always kept
-    revs = {"all_branches": all_branches, "all_tags": all_tags, "all_commits": all_commits}
+    revs = {"all_branches": all_branches, "all_tags": all_tags, "all_commits": all_commits, "remote": remote}
     if dry_run:
         _render(_with_progress(api.gc, **revs), as_json, listing=True)
         return
@@ -91,8 +103,10 @@ def gc(
                          f"may use the {what} gc would remove",
                          "check with `mlvc gc --dry-run`, then run `mlvc gc -f` to remove them anyway")
     if as_json or not sys.stdin.isatty():
-        raise UsageError(f"mlvc gc would remove {what} and asks first, but there is no terminal to ask on",
-                         "see what would go with `mlvc gc --dry-run`, then run `mlvc gc -f`")
+        cmd = f"mlvc gc --remote {remote}" if remote else "mlvc gc"
+        where = f" from remote {remote}" if remote else ""
+        raise UsageError(f"mlvc gc would remove {what}{where} and asks first, but there is no terminal to ask on",
+                         f"see what would go with `{cmd} --dry-run`, then run `{cmd} -f`")
     out(_summary(plan))
     if not typer.confirm("Remove them?", default=False):
         out("Nothing removed.")
