@@ -55,7 +55,8 @@ def merge_driver(repo: Repo, base: str, ours: str, theirs: str, name: str, progr
     if o == b:
         text = t
     elif kind == LOCK_FILE:
-        text = _merge_lock(repo, b, o, t, result, progress)
+        with repo.lock():  # a folder merged file by file writes its tree to the cache: a writer, as add is
+            text = _merge_lock(repo, b, o, t, result, progress)
     else:
         text = _merge_project(b, o, t, result)
     with open(ours, "w", encoding="utf-8") as fh:

@@ -229,3 +229,57 @@ def test_yaml_stage_changed_differently_is_a_conflict(mlvc, merging):
     assert "echo 2 ours" in text and "echo 3" in text  # the rest merged
     r = mlvc("status")
     assert r.exit_code != 0 and "git merge conflict markers" in r.stderr
+
+
+def test_a_repository_in_a_subfolder_of_git_merges_there(mlvc, scm, mlvc_proc, monkeypatch):
+    root = scm.root
+    sub = root / "project"
+    sub.mkdir()
+    assert mlvc_proc("init", cwd=sub).returncode == 0
+    install_driver(str(root))
+    scm.commit("init")
+    monkeypatch.chdir(sub)
+    sub_dir = type(root)(sub)
+    sub_dir.gen({"data": {"a.txt": "a", "b.txt": "b"}})
+    ok(mlvc, "add", "data")
+    scm.commit("data")
+    branch(scm, "other")
+    sub_dir.gen({"data/b.txt": "b theirs"})
+    ok(mlvc, "commit", "data")
+    scm.commit("theirs")
+    switch(mlvc, scm, "main")
+    sub_dir.gen({"data/a.txt": "a ours"})
+    ok(mlvc, "commit", "data")
+    scm.commit("ours")
+    p = merge(scm, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "project/mlvc.lock: data changed on both branches; merged file by file" in p.stderr
+    ok(mlvc, "checkout")
+    assert workspace_files(sub / "data") == {"a.txt": b"a ours", "b.txt": b"b theirs"}
+    ok(mlvc, "fsck")
+
+
+def test_a_folder_whose_tree_is_not_in_the_cache_is_a_conflict_naming_fetch(mlvc, folder):
+    from funcutil import object_path
+
+    root = folder.root
+    branch(folder, "other")
+    root.gen({"data/f2.txt": "2 theirs"})
+    ok(mlvc, "commit", "data")
+    folder.commit("theirs")
+    theirs_tree = read_lock(root)["artifacts"]["data"]["oid"]
+    switch(mlvc, folder, "main")
+    root.gen({"data/f1.txt": "1 ours"})
+    ok(mlvc, "commit", "data")
+    folder.commit("ours")
+    (root / object_path(root, theirs_tree)).unlink()  # as on a clone that never fetched that branch's data
+    p = merge(folder, "other")
+    assert p.returncode != 0
+    assert "artifact data: changed on both branches, and its trees cannot be read" in p.stderr
+    assert "run `mlvc fetch` on both branches, then merge again" in p.stderr
+    assert (root / "mlvc.lock").read_text().count("<<<<<<< ours") == 1
+
+
+def test_merge_driver_is_hidden(mlvc):
+    help_text = mlvc("--help").stdout
+    assert "checkout" in help_text and "merge-driver" not in help_text
