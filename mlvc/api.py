@@ -24,7 +24,7 @@ __all__ = [
     "stage_add", "stage_list", "repro", "verify",
     "dag", "params_diff", "metrics_show", "metrics_diff",
     "remote_add", "remote_list", "remote_remove", "remote_modify", "remote_default", "push", "fetch", "pull",
-    "diff", "log", "merge_driver",
+    "diff", "log", "restore", "install", "git_hook", "merge_driver",
 ]
 
 
@@ -110,6 +110,9 @@ pull = _verb("transfer", "pull")
 diff = _verb("mlvc.history.diff", "diff")
 log = _verb("mlvc.history.log", "log")
 merge_driver = _verb("merge", "merge_driver", takes_cwd=False)
+restore = _verb("mlvc.history.restore", "restore", checkout=_later("mlvc.ops.checkout", "checkout_entries"), fetch=_later("mlvc.ops.transfer", "fetch"))
+install = _verb("install", takes_cwd=False)
+git_hook = _verb("install", "git_hook", takes_cwd=False, stages=_later("mlvc.pipeline.status", "stage_status"))
 
 def conflict_message(paths: list[str]) -> str:
     """The first line of checkout's error for local changes it would lose, naming ``paths``."""

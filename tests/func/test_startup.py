@@ -6,7 +6,7 @@ import sys
 import pytest
 
 COMMANDS = ["init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck", "gc", "config", "stage",
-            "repro", "dag", "params", "metrics", "verify", "remote", "diff", "log"]
+            "repro", "dag", "params", "metrics", "verify", "remote", "diff", "log", "restore", "install"]
 HEAVY = ("git", "fsspec", "pyarrow")
 
 

@@ -8,3 +8,4 @@ from mlvc.cli.commands import config, data, gc, inspect, pipeline  # noqa: F401
 from mlvc.cli.commands import remote  # noqa: F401,E402
 from mlvc.cli.commands import history  # noqa: F401,E402
 from mlvc.cli.commands import merge  # noqa: F401,E402
+from mlvc.cli.commands import hooks  # noqa: F401,E402
