@@ -283,3 +283,14 @@ def test_a_folder_whose_tree_is_not_in_the_cache_is_a_conflict_naming_fetch(mlvc
 def test_merge_driver_is_hidden(mlvc):
     help_text = mlvc("--help").stdout
     assert "checkout" in help_text and "merge-driver" not in help_text
+
+
+def test_stage_records_on_adjacent_lines_merge_where_a_text_merge_conflicts(mlvc, repo):
+    root = repo.root
+    root.gen({"base": "schema: 2\nartifacts: {}\nstages:\n  s1:\n    cmd: echo 1\n  s2:\n    cmd: echo 2\n",
+              "ours": "schema: 2\nartifacts: {}\nstages:\n  s1:\n    cmd: echo 1 ours\n  s2:\n    cmd: echo 2\n",
+              "theirs": "schema: 2\nartifacts: {}\nstages:\n  s1:\n    cmd: echo 1\n"})
+    text_merge = git(root, "merge-file", "-p", "ours", "base", "theirs")
+    assert text_merge.returncode != 0  # git alone: a conflict (s1 changed next to where s2 was removed)
+    ok(mlvc, "merge-driver", "base", "ours", "theirs", "mlvc.lock")
+    assert (root / "ours").read_text() == "schema: 2\nartifacts: {}\nstages:\n  s1:\n    cmd: echo 1 ours\n"
