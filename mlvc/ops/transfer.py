@@ -27,6 +27,7 @@ class TransferResult:
     transferred: int  # objects moved
     already: int  # objects needed that were there already
     nbytes: int = 0
+    runs: int = 0  # run-cache records moved (with ``run_cache``)
 
 
 @dataclass
@@ -115,36 +116,41 @@ def _remote(repo: Repo, name: str | None, verb: str):
 
 def push(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,
          revs: list[str] | None = None, all_commits: bool = False, cwd: str | None = None,
-         progress=NULL) -> TransferResult:
+         run_cache: bool = False, progress=NULL) -> TransferResult:
     """Upload the objects of ``targets`` (every recorded artifact when empty) that the remote lacks:
-    as the workspace's mlvc.lock records them, or as it was at ``revs`` / every commit."""
+    as the workspace's mlvc.lock records them, or as it was at ``revs`` / every commit. With
+    ``run_cache``, also the run-cache records the remote lacks, each after its outs' objects."""
     with repo.lock():
         roots = _rev_roots(repo, targets, revs, all_commits, cwd) if revs or all_commits else \
             _roots(repo, targets, cwd)
         store = _remote(repo, remote, "push to")
         store._writable()  # http: read-only, said before anything is read
         got = transfer.push(repo.odb, store, roots, jobs, progress)
-    return TransferResult(store.name, got.transferred, got.already)
+        runs = _push_runs(repo, store, jobs, progress, got) if run_cache else 0
+    return TransferResult(store.name, got.transferred, got.already, runs=runs)
 
 
 def fetch(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,
           revs: list[str] | None = None, all_commits: bool = False, cwd: str | None = None,
-          progress=NULL) -> TransferResult:
-    """Download into the cache the objects of ``targets`` that it lacks (the workspace is untouched)."""
+          run_cache: bool = False, progress=NULL) -> TransferResult:
+    """Download into the cache the objects of ``targets`` that it lacks (the workspace is untouched).
+    With ``run_cache``, also the remote's run-cache records the cache lacks, each after its outs'
+    objects."""
     with repo.lock():
         roots = _rev_roots(repo, targets, revs, all_commits, cwd) if revs or all_commits else \
             _roots(repo, targets, cwd)
         store = _remote(repo, remote, "fetch from")
         got = transfer.fetch(repo.odb, store, roots, jobs, progress)
-    return TransferResult(store.name, got.transferred, got.already, got.nbytes)
+        runs = _fetch_runs(repo, store, jobs, progress, got) if run_cache else 0
+    return TransferResult(store.name, got.transferred, got.already, got.nbytes, runs)
 
 
 def pull(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,
-         force: bool = False, cwd: str | None = None, progress=NULL) -> PullResult:
+         force: bool = False, cwd: str | None = None, run_cache: bool = False, progress=NULL) -> PullResult:
     """``fetch`` then ``checkout`` of the same targets."""
     from mlvc.ops.checkout import checkout
 
-    fetched = fetch(repo, targets, remote, jobs, cwd=cwd, progress=progress)
+    fetched = fetch(repo, targets, remote, jobs, cwd=cwd, run_cache=run_cache, progress=progress)
     named = _expand(repo, targets, cwd)
     if targets and not named:
         from mlvc.ops.checkout import CheckoutResult
@@ -152,6 +158,107 @@ def pull(repo: Repo, targets: list[str] | None = None, remote: str | None = None
         return PullResult(fetched, CheckoutResult())
     done = checkout(repo, named, force=force, cwd=cwd, progress=progress)
     return PullResult(fetched, done)
+
+
+# ---------------------------------------------------------------- the run-cache
+
+RUNS = "runs"  # <cache>/runs/<2 hex>/<30 hex> (mlvc.pipeline.run_cache.RUNS)
+
+
+def _local_runs(repo: Repo) -> set[str]:
+    from mlvc import fs
+
+    root = fs.safe_dir(repo.odb.cache, RUNS, create=False, shown_root=None)
+    found = set()
+    for prefix in _listdir(root):
+        found.update(prefix + n for n in _listdir(os.path.join(root, prefix)))
+    return {k for k in found if transfer.is_run_key(k)}
+
+
+def _run_path(repo: Repo, key: str, create: bool) -> str:
+    from mlvc import fs
+
+    return os.path.join(fs.safe_dir(repo.odb.cache, f"{RUNS}/{key[:2]}", create=create, shown_root=None), key[2:])
+
+
+def _read_local_run(repo: Repo, key: str) -> bytes | None:
+    from mlvc import fs
+    from mlvc.errors import MlvcError
+
+    try:
+        return fs.read_regular(_run_path(repo, key, False), "a run-cache record", transfer.MAX_RUN_RECORD_BYTES)
+    except (OSError, MlvcError):
+        return None
+
+
+def _complete_in_cache(repo: Repo, oids: list[str]) -> bool:
+    from mlvc.errors import MlvcError
+    from mlvc.odb.gc import reachable
+
+    try:
+        found = reachable(repo.odb, oids)
+    except MlvcError:
+        return False
+    return not found.missing and not repo.odb.missing(sorted(found.oids))
+
+
+def _push_runs(repo: Repo, store, jobs, progress, got) -> int:
+    """The cache's run-cache records that the remote lacks, each sent after every object its
+    outs name (a record whose objects are not all in the cache stays behind)."""
+    runs = transfer.RemoteRuns(store)
+    try:
+        todo = sorted(_local_runs(repo) - runs.keys())
+        records = []
+        for key in todo:
+            data = _read_local_run(repo, key)
+            oids = transfer.record_oids(data)
+            if oids is not None and _complete_in_cache(repo, oids):
+                records.append((key, data, oids))
+        if not records:
+            return 0
+        roots = [transfer.Root(o) for _, _, oids in records for o in oids]
+        more = transfer.push(repo.odb, store, roots, jobs, progress)
+        got.transferred += more.transferred
+        for key, data, _ in records:
+            runs.write(key, data)
+    except Exception as exc:
+        raise transfer.transfer_error(exc, store, "push to", got.transferred, got.transferred) from None
+    return len(records)
+
+
+def _fetch_runs(repo: Repo, store, jobs, progress, got) -> int:
+    """The remote's run-cache records that the cache lacks, each written after every object its
+    outs name is in the cache (a record whose objects the remote lacks stays behind)."""
+    from mlvc import fs
+
+    runs = transfer.RemoteRuns(store)
+    try:
+        todo = sorted(runs.keys() - _local_runs(repo))
+        records = []
+        for key in todo:
+            data = runs.read(key)
+            oids = transfer.record_oids(data)
+            if oids is not None and not store.missing(oids):  # a tree on the remote is complete there
+                records.append((key, data, oids))
+        if not records:
+            return 0
+        roots = [transfer.Root(o) for _, _, oids in records for o in oids]
+        more = transfer.fetch(repo.odb, store, roots, jobs, progress)
+    except Exception as exc:
+        raise transfer.transfer_error(exc, store, "fetch from", got.transferred, got.transferred) from None
+    got.transferred += more.transferred
+    got.nbytes += more.nbytes
+    for key, data, _ in records:
+        path = _run_path(repo, key, True)
+        fs.atomic_write(path, data, fsync=False, tmp_dir=os.path.dirname(path))
+    return len(records)
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 # ---------------------------------------------------------------- status against a remote

@@ -133,6 +133,8 @@ JOBS = typer.Option(None, "--jobs", "-j", min=1, metavar="JOBS", help="Parallel 
 REVS = typer.Option(None, "--rev", metavar="REV", help="What mlvc.lock records at this git revision (repeatable) "
                     "instead of the workspace's.")
 ALL_COMMITS = typer.Option(False, "--all-commits", help="What mlvc.lock records at every commit, and the workspace's.")
+RUN_CACHE = typer.Option(False, "--run-cache", help="Also the run-cache records (what stage runs made), each after "
+                         "the objects it names.")
 
 
 def _revs(revs, all_commits):
@@ -141,6 +143,10 @@ def _revs(revs, all_commits):
     if revs and all_commits:
         raise UsageError("--rev and --all-commits cannot be used together", "give one of them")
     return list(revs or [])
+
+
+def _runs(run_cache: bool) -> dict:
+    return {"run_cache": True} if run_cache else {}
 
 
 def _moved(verb: str, result) -> str:
@@ -153,7 +159,7 @@ def _moved(verb: str, result) -> str:
 @app.command()
 @command
 def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE, jobs: Optional[int] = JOBS,
-         revs: Optional[list[str]] = REVS, all_commits: bool = ALL_COMMITS,
+         revs: Optional[list[str]] = REVS, all_commits: bool = ALL_COMMITS, run_cache: bool = RUN_CACHE,
          as_json: bool = JSON):
     """Upload to a remote the objects of tracked artifacts that it lacks.
 
@@ -161,7 +167,9 @@ def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE,
     holds; a tree object is uploaded only after everything it lists. A path
     inside a tracked folder pushes only that part. On failure, one line names
     the remote and the cause, with the count of what moved; a rerun moves
-    only what is still missing.
+    only what is still missing. --run-cache also sends the run-cache records
+    (`mlvc repro` restores a stage's outs from one instead of running it),
+    each after the objects it names.
 
     Example: mlvc push -r storage data/images
     """
@@ -169,22 +177,27 @@ def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE,
     from mlvc.cli.commands.data import _with_progress
 
     result = _with_progress(api.push, targets or [], remote=remote, jobs=jobs, revs=_revs(revs, all_commits),
-                            all_commits=all_commits)
+                            all_commits=all_commits, **_runs(run_cache))
     if as_json:
-        emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already})
+        emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already,
+                   **({"runs": result.runs} if run_cache else {})})
         return
     out(_moved("pushed", result))
+    if run_cache:
+        out(f"Pushed {result.runs} run-cache record(s).")
 
 
 @app.command()
 @command
 def fetch(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE, jobs: Optional[int] = JOBS,
-         revs: Optional[list[str]] = REVS, all_commits: bool = ALL_COMMITS,
+         revs: Optional[list[str]] = REVS, all_commits: bool = ALL_COMMITS, run_cache: bool = RUN_CACHE,
           as_json: bool = JSON):
     """Download from a remote into the cache the objects it lacks (the workspace is untouched).
 
     Each object is hashed while it is written and enters the cache only when
     its content matches its id; a corrupted one is named and discarded.
+    --run-cache also brings the remote's run-cache records, each after the
+    objects it names.
 
     Example: mlvc fetch -r storage
     """
@@ -192,36 +205,42 @@ def fetch(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE
     from mlvc.cli.commands.data import _with_progress
 
     result = _with_progress(api.fetch, targets or [], remote=remote, jobs=jobs, revs=_revs(revs, all_commits),
-                            all_commits=all_commits)
+                            all_commits=all_commits, **_runs(run_cache))
     if as_json:
         emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already,
-                   "bytes": result.nbytes})
+                   "bytes": result.nbytes, **({"runs": result.runs} if run_cache else {})})
         return
     out(_moved("fetched", result))
+    if run_cache:
+        out(f"Fetched {result.runs} run-cache record(s).")
 
 
 @app.command()
 @command
 def pull(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE, jobs: Optional[int] = JOBS,
          force: bool = typer.Option(False, "--force", "-f", help="Overwrite or delete local changes (as checkout)."),
-         as_json: bool = JSON):
+         run_cache: bool = RUN_CACHE, as_json: bool = JSON):
     """Fetch the objects of tracked artifacts, then check them out (`mlvc fetch` + `mlvc checkout`).
 
     A path inside a tracked folder pulls and restores that part only.
+    --run-cache also fetches the remote's run-cache records.
 
     Example: git clone URL && cd repo && mlvc pull
     """
     from mlvc import api
     from mlvc.cli.commands.data import _with_progress
 
-    result = _with_progress(api.pull, targets or [], remote=remote, jobs=jobs, force=force)
+    result = _with_progress(api.pull, targets or [], remote=remote, jobs=jobs, force=force, **_runs(run_cache))
     co = result.checkout
     if as_json:
         emit_json({"remote": result.fetch.remote, "transferred": result.fetch.transferred,
                    "already": result.fetch.already, "bytes": result.fetch.nbytes,
-                   "added": co.added, "modified": co.modified, "deleted": co.deleted})
+                   "added": co.added, "modified": co.modified, "deleted": co.deleted,
+                   **({"runs": result.fetch.runs} if run_cache else {})})
         return
     out(_moved("fetched", result.fetch))
+    if run_cache:
+        out(f"Fetched {result.fetch.runs} run-cache record(s).")
     if co.changed:
         out(f"Checked out: {len(co.added)} added, {len(co.modified)} modified, {len(co.deleted)} deleted "
             f"({co.unchanged} unchanged).")
