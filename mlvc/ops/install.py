@@ -10,8 +10,8 @@ merge driver when ``mlvc.scm.merge`` is there. ``git_hook`` is what the hooks ru
 - pre-commit: refuses when mlvc.lock or mlvc.yaml has changes that are not staged, or when
   ``status`` is not clean (data changed but not recorded, a recorded version missing from
   the workspace or the cache, a stale stage), naming the command that fixes it;
-- post-checkout: ``checkout`` after a branch checkout (its third argument is 1), never after
-  a checkout of files nor during a rebase;
+- post-checkout: ``checkout`` after a branch checkout (its third argument is 1) that changes
+  mlvc.lock or mlvc.yaml, never after a checkout of files nor during a rebase;
 - pre-push: ``push`` of what the commits being pushed record, to the default remote; with no
   remote configured it warns and lets the push through.
 """
@@ -173,6 +173,9 @@ def _post_checkout(repo: Repo, args: list[str], progress) -> HookResult:
         return HookResult(skipped="a checkout of files")
     if hooks.in_rebase(repo.root):
         return HookResult(skipped="a rebase is running")
+    if len(args) >= 2 and hooks.same_in(repo.root, args[0], args[1], [LOCK_FILE, PROJECT_FILE]):
+        # nothing mlvc records changed (and pre-commit may have stashed an unstaged mlvc.lock)
+        return HookResult(skipped="mlvc.lock and mlvc.yaml are the same in both commits")
     return HookResult(checked_out=checkout(repo, progress=progress))
 
 

@@ -50,6 +50,14 @@ def unstaged(cwd: str, paths: list[str]) -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
+def same_in(cwd: str, a: str, b: str, paths: list[str]) -> bool:
+    """Whether ``paths`` (relative to ``cwd``) are the same in commits ``a`` and ``b``."""
+    if not a.strip("0") or not b.strip("0"):
+        return False  # the null sha: a clone's first checkout
+    p = subprocess.run(["git", "diff", "--quiet", a, b, "--", *paths], cwd=cwd, capture_output=True)
+    return p.returncode == 0
+
+
 def hook_script(name: str, python: str | None, mlvc_dir: str) -> str:
     """The text of hook ``name``: run from the git top, it changes to ``mlvc_dir`` (the mlvc
     root relative to it, '' when the same) and runs ``mlvc git-hook NAME "$@"``."""

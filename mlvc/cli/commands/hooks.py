@@ -76,8 +76,8 @@ def install(
     pre-commit: refuses a commit when tracked data changed but mlvc.lock was
     not updated (or mlvc.lock changed but is not staged, or what it records
     is not in the workspace or the cache), naming the command that fixes it.
-    post-checkout: `mlvc checkout` after a branch checkout (not after a
-    checkout of files, nor during a rebase). pre-push: `mlvc push` of the
+    post-checkout: `mlvc checkout` after a branch checkout that changes
+    mlvc.lock (not after a checkout of files, nor during a rebase). pre-push: `mlvc push` of the
     pushed commits' data to the default remote (without one: a warning, and
     the push goes on). A hook mlvc did not write is not replaced without
     --force. Also registers the mlvc.lock merge driver where it exists.
@@ -107,8 +107,8 @@ def git_hook(
     """Run one of the git hooks that `mlvc install` writes (git, or pre-commit, runs this).
 
     pre-commit: exit 1 when tracked data and mlvc.lock are not in step.
-    post-checkout PREV NEW FLAG: `mlvc checkout` when FLAG is 1 and no rebase
-    runs. pre-push: `mlvc push --rev SHA` of the commits git sends (read
+    post-checkout PREV NEW FLAG: `mlvc checkout` when FLAG is 1, no rebase
+    runs and mlvc.lock or mlvc.yaml differ between PREV and NEW. pre-push: `mlvc push --rev SHA` of the commits git sends (read
     from stdin) to the default remote.
 
     Example: mlvc git-hook pre-commit
@@ -126,6 +126,10 @@ def git_hook(
     if name == "pre-push":
         if env.get("PRE_COMMIT_TO_REF"):  # run by pre-commit, which read git's lines itself
             shas = [env["PRE_COMMIT_TO_REF"]]
+        elif env.get("PRE_COMMIT_LOCAL_BRANCH"):  # pre-commit, pushing a branch with its root commit
+            shas = [env["PRE_COMMIT_LOCAL_BRANCH"]]
+        elif env.get("PRE_COMMIT") == "1":
+            shas = None  # pre-commit gave no ref: what the workspace's mlvc.lock records
         elif not sys.stdin.isatty():
             shas = []
             for line in sys.stdin.read().splitlines():  # <local ref> <local sha> <remote ref> <remote sha>
