@@ -69,6 +69,8 @@ def test_restore_a_file_inside_a_folder_touches_only_it(repo, mlvc):
     assert _lock_bytes(repo) == before
     st = json.loads(mlvc("status", "--json", "data").stdout)["artifacts"][0]
     assert st["status"] == "modified" and [(x["path"], x["change"]) for x in st["changes"]] == [("data/b", "added")]
+    assert mlvc("checkout", "data").exit_code == 0  # back to what mlvc.lock records
+    assert not (repo.root / "data/b").exists() and mlvc("status", "--check").exit_code == 0
 
 
 def test_restore_from_a_sub_folder_with_a_relative_path(repo, mlvc, monkeypatch):
