@@ -261,6 +261,35 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
+# ---------------------------------------------------------------- what a command needs, fetched
+
+def fetch_entries(repo: Repo, entries, remote: str | None = None, required: bool = True, base: str | None = None,
+                  run_cache: bool = False, progress=NULL) -> TransferResult | None:
+    """Fetch from ``remote`` (default: the default remote) the objects of the mlvc.lock
+    ``entries`` that the cache lacks (a folder's files included); nothing is asked of a remote
+    when the cache has them all (None then). Without ``required``, no remote configured is
+    None too (the caller says what is missing). ``base``: the folder a relative remote url is
+    relative to (default: the repository's root). With ``run_cache`` the remote's run-cache
+    records come too."""
+    from mlvc.errors import ConfigError
+
+    lacking = [e for e in entries if not _complete_in_cache(repo, [e.oid])]
+    if not lacking and not run_cache:
+        return None
+    try:
+        spec = resolve(repo, remote)
+    except ConfigError:
+        if required or remote is not None:
+            raise
+        return None
+    with repo.lock():
+        store = open_remote(spec, base or repo.root)
+        transfer.check_remote(store, "fetch from")
+        got = transfer.fetch(repo.odb, store, [transfer.Root(e.oid, "", e.path) for e in lacking], None, progress)
+        runs = _fetch_runs(repo, store, None, progress, got) if run_cache else 0
+    return TransferResult(store.name, got.transferred, got.already, got.nbytes, runs)
+
+
 # ---------------------------------------------------------------- status against a remote
 
 PUSHED = "pushed"

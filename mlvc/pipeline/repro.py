@@ -13,6 +13,7 @@ between the commands' own output, which goes straight to the terminal.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from functools import partial
@@ -146,11 +147,32 @@ def _decide(repo: Repo, pipeline: Pipeline, stage: Stage, lock, would_run: set[s
     return reasons, params, deps
 
 
+def _pull(repo: Repo, targets, cwd, single: bool, downstream: bool, run_cache: bool, fetch, progress) -> None:
+    """``pull``: fetch from the default remote the objects the cache lacks of the recorded
+    artifacts the chosen stages read or make (and with ``run_cache`` the remote's run-cache
+    records), then check out those missing from the workspace (never over a local change).
+    ``fetch`` is ``ops.transfer.fetch_entries`` (``mlvc.api`` passes it)."""
+    if fetch is None:
+        raise UsageError("repro --pull needs a remote, and none was passed in", "run it as `mlvc repro --pull`")
+    project, lock = read_project(repo.root), read_lock(repo.root)
+    pipeline = load_pipeline(repo.root, project)
+    chosen = [pipeline.stages[n] for n in select(pipeline, list(targets or []), repo.root, cwd, single, downstream)]
+    paths = {o.path for s in chosen for o in s.outs if o.cache} | {d for s in chosen for d in s.deps}
+    entries = [e for a, e in sorted(lock.artifacts.items())
+               if any(a == p or p.startswith(a + "/") or a.startswith(p + "/") for p in paths)]
+    fetch(repo, entries, run_cache=run_cache, progress=progress)
+    absent = [e for e in entries if not os.path.lexists(os.path.join(repo.root, e.path))]
+    if absent:
+        with repo.lock():
+            checkout_entries(repo, absent, force=False, progress=progress)
+
+
 def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, single: bool = False,
           downstream: bool = False, dry_run: bool = False, cwd: str | None = None, progress=NULL,
           on_stage: Callable[[StageRun], None] | None = None, output_to_stderr: bool = False,
           jobs: int = 1, keep_going: bool = False,
-          on_output: Callable[[str, str, bytes], None] | None = None, run_cache: bool = True) -> ReproResult:
+          on_output: Callable[[str, str, bytes], None] | None = None, run_cache: bool = True,
+          pull: bool = False, fetch: Callable | None = None) -> ReproResult:
     """Run the stages named by ``targets`` (default: all) and the ones they depend on
     (only the targets with ``single``; the targets and what depends on them with
     ``downstream``) that changed. With ``output_to_stderr`` the commands' stdout goes to
@@ -168,6 +190,8 @@ def repro(repo: Repo, targets: list[str] | None = None, force: bool = False, sin
     gets them checked out instead ("restored"). Every successful run is remembered."""
     if jobs < 1:
         raise UsageError(f"-j must be at least 1, got {jobs}")
+    if pull and not dry_run:
+        _pull(repo, targets, cwd, single, downstream, run_cache and not force, fetch, progress)
     report = on_stage or (lambda run: None)
     runs: list[StageRun] = []
     git_files: set[str] = set()

@@ -131,8 +131,16 @@ def _check_out_inputs(wt: Repo, inputs: list[tuple[LockEntry, str]], where: str,
                 raise VerifyError(
                     f"input {entry.path!r} of stage {stage!r} at {where} is not in the cache "
                     f"({len(exc.oids)} object(s) missing, {first})",
-                    "copy the cache from where it was added (or point cache.dir at it), then run verify again; "
-                    "nothing in your workspace was changed") from exc
+                    "push it from where it was added (`mlvc push`) to the default remote, or copy that cache "
+                    "(or point cache.dir at it), then run verify again; nothing in your workspace was changed") from exc
+
+
+def _fetch_inputs(wt: Repo, entries: list[LockEntry], base: str, fetch, progress) -> None:
+    """The inputs' objects the cache lacks, fetched from the default remote (the revision's
+    .mlvc/config, or the user's local one) when one is set: a CI job is `git clone`, `mlvc verify`.
+    ``fetch`` is ``ops.transfer.fetch_entries`` (``mlvc.api`` passes it; None: no fetching)."""
+    if fetch is not None:
+        fetch(wt, entries, required=False, base=base, progress=progress)
 
 
 def _check_recorded(pipeline: Pipeline, names: list[str], lock: Lock, where: str) -> None:
@@ -206,7 +214,7 @@ def _could_not_run(exc: MlvcError, where: str) -> VerifyError:
 def verify(repo: Repo, targets: list[str] | None = None, rev: str = "HEAD", jobs: int = 1, cwd: str | None = None,
            progress=NULL, on_stage: Callable[[StageRun], None] | None = None, output_to_stderr: bool = False,
            on_output: Callable[[str, str, bytes], None] | None = None,
-           on_start: Callable[[str, str], None] | None = None) -> VerifyResult:
+           on_start: Callable[[str, str], None] | None = None, fetch: Callable | None = None) -> VerifyResult:
     """Re-run the stages named by ``targets`` (default: all) and the ones they depend on, at
     ``rev``, in a temporary worktree, and compare each out's id with mlvc.lock at ``rev``.
 
@@ -231,7 +239,7 @@ def verify(repo: Repo, targets: list[str] | None = None, rev: str = "HEAD", jobs
             try:
                 return _verify_in(repo, wt, rev, commit, where, targets, jobs,
                                   None if here.startswith("..") else os.path.join(wt_root, here),
-                                  progress, on_stage, output_to_stderr, on_output)
+                                  progress, on_stage, output_to_stderr, on_output, fetch)
             finally:
                 wt.close()
     except (MlvcError, OSError) as exc:
@@ -241,12 +249,14 @@ def verify(repo: Repo, targets: list[str] | None = None, rev: str = "HEAD", jobs
 
 
 def _verify_in(repo: Repo, wt: Repo, rev: str, commit: str, where: str, targets, jobs: int, cwd, progress,
-               on_stage, output_to_stderr: bool, on_output) -> VerifyResult:
+               on_stage, output_to_stderr: bool, on_output, fetch=None) -> VerifyResult:
     old_lock = read_lock(wt.root)
     pipeline = load_pipeline(wt.root, read_project(wt.root))
     names = select(pipeline, list(targets or []), wt.root, cwd)
     _check_recorded(pipeline, names, old_lock, where)
-    _check_out_inputs(wt, _inputs(pipeline, names, old_lock), where, progress)
+    inputs = _inputs(pipeline, names, old_lock)
+    _fetch_inputs(wt, [e for e, _ in inputs], repo.root, fetch, progress)
+    _check_out_inputs(wt, inputs, where, progress)
     if names:
         repro(wt, list(targets or []), force=True, cwd=cwd, progress=progress, on_stage=on_stage,
               output_to_stderr=output_to_stderr, jobs=jobs, on_output=on_output, run_cache=False)

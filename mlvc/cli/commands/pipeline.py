@@ -162,6 +162,8 @@ def repro(
                                     help="After a failure, still run every stage that does not depend on it."),
     no_run_cache: bool = typer.Option(False, "--no-run-cache",
                                       help="Run the commands even when the run-cache has their outputs."),
+    pull: bool = typer.Option(False, "--pull", help="First fetch from the default remote what the cache lacks of "
+                              "the stages' recorded deps and outs (and run-cache records); check out the missing."),
     as_json: bool = JSON,
 ):
     """Run the stages whose inputs changed, and record them in mlvc.lock.
@@ -178,7 +180,9 @@ def repro(
     cmd, deps and params has its outs checked out from the run-cache
     instead of running (unless -f or --no-run-cache). Cached outs are stored
     and git-ignored like `mlvc add`, so `mlvc status` and `mlvc checkout`
-    treat them the same.
+    treat them the same. --pull first fetches from the default remote what
+    the cache lacks of the stages' recorded deps and outs, with the remote's
+    run-cache records, and checks out those missing from the workspace.
 
     Example: mlvc repro train --dry-run && mlvc repro && git add mlvc.lock
     """
@@ -192,7 +196,7 @@ def repro(
         result = api.repro(targets or [], force=force, single=single, downstream=downstream, dry_run=dry_run,
                            progress=bar, on_stage=None if as_json else _announce, output_to_stderr=as_json,
                            jobs=jobs, keep_going=keep_going, on_output=_Prefixed(as_json),
-                           run_cache=not no_run_cache)
+                           run_cache=not no_run_cache, **({"pull": True} if pull else {}))
     except MlvcError as exc:
         if not as_json or getattr(exc, "result", None) is None:
             raise
