@@ -125,6 +125,9 @@ class Reporter:
     def _write_warning(self, text: str) -> None:
         sys.stderr.write(text)
 
+    def stop(self) -> None:
+        """Take the bars off the terminal (there are none here)."""
+
 
 class RichProgress(Reporter):
     """The core's progress callback, drawn by rich on stderr (only on a terminal)."""
@@ -159,6 +162,15 @@ class RichProgress(Reporter):
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+def with_progress(fn, *args, **kwargs):
+    """``fn(*args, progress=<the CLI's progress callback>, **kwargs)``, its bars stopped afterwards."""
+    bar = progress()
+    try:
+        return fn(*args, progress=bar, **kwargs)
+    finally:
+        bar.stop()
 
 
 def progress():

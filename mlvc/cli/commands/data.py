@@ -27,15 +27,6 @@ def _git_add(files, intro: str = "To record this with git, run:") -> None:
     out(f"\n{intro}\n\n    git add " + " ".join(_paths(files)))
 
 
-def _with_progress(fn, *args, **kwargs):
-    bar = render.progress()
-    try:
-        return fn(*args, progress=bar, **kwargs)
-    finally:
-        if hasattr(bar, "stop"):
-            bar.stop()
-
-
 @app.command()
 @command
 def init(force: bool = typer.Option(False, "--force", "-f", help="Re-create .mlvc files in an existing repo."),
@@ -87,7 +78,7 @@ def add(
     """
     from mlvc import api
 
-    result = _with_progress(api.add, paths)
+    result = render.with_progress(api.add, paths)
     if as_json:
         emit_json({"artifacts": [_entry_json(e) for e in result.entries], "git_add": result.git_files})
         return
@@ -117,7 +108,7 @@ def commit(
     """
     from mlvc import api
 
-    result = _with_progress(api.commit, paths or [])
+    result = render.with_progress(api.commit, paths or [])
     if as_json:
         emit_json({"artifacts": [_entry_json(e) for e in result.entries], "unchanged": result.unchanged,
                    "dropped": result.dropped, "parts": result.parts, "git_add": result.git_files})
@@ -226,9 +217,9 @@ def status(
     from mlvc import api
 
     if cloud or remote:
-        return _remote_status(_with_progress(api.status, paths or [], remote=remote, cloud=True), as_json, check)
+        return _remote_status(render.with_progress(api.status, paths or [], remote=remote, cloud=True), as_json, check)
 
-    report = _with_progress(api.status, paths or [])
+    report = render.with_progress(api.status, paths or [])
     result, stages = report.artifacts, report.stages
     dirty = any(not s.clean for s in result)
     stale = [s for s in stages if s.stale]
@@ -323,7 +314,7 @@ def checkout(
     from mlvc.errors import CheckoutConflictError
 
     try:
-        result = _with_progress(api.checkout, paths or [], force=force, relink=relink)
+        result = render.with_progress(api.checkout, paths or [], force=force, relink=relink)
     except CheckoutConflictError as exc:
         if exc.message != api.conflict_message(exc.paths):
             raise
@@ -353,7 +344,7 @@ def remove(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Track
     """
     from mlvc import api
 
-    result = _with_progress(api.remove, paths)
+    result = render.with_progress(api.remove, paths)
     if as_json:
         emit_json({"removed": result.removed, "git_add": result.git_files})
         return
@@ -374,7 +365,7 @@ def unprotect(paths: List[str] = typer.Argument(..., metavar="PATH...", help="Tr
     """
     from mlvc import api
 
-    done = _with_progress(api.unprotect, paths)
+    done = render.with_progress(api.unprotect, paths)
     if as_json:
         emit_json({"unprotected": done})
         return
@@ -426,7 +417,7 @@ def fsck(
     """
     from mlvc import api
 
-    result = _with_progress(api.fsck, repair=repair)
+    result = render.with_progress(api.fsck, repair=repair)
     if as_json:
         emit_json({"checked": result.checked, "corrupted": result.corrupted, "missing": result.missing,
                    "removed": result.removed, "stale_temp_files": result.stale_temp, "ok": result.ok})

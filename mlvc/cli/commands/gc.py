@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from mlvc.cli import app, command
-from mlvc.cli.commands.data import JSON, _with_progress
+from mlvc.cli.commands.data import JSON
+from mlvc.cli.render import with_progress
 from mlvc.cli.render import data, emit_json, human_size, out
 from mlvc.errors import UsageError
 
@@ -88,12 +89,12 @@ def gc(
     del workspace  # the workspace is always kept
     revs = {"all_branches": all_branches, "all_tags": all_tags, "all_commits": all_commits, "remote": remote}
     if dry_run:
-        _render(_with_progress(api.gc, **revs), as_json, listing=True)
+        _render(with_progress(api.gc, **revs), as_json, listing=True)
         return
     if force:
-        _render(_with_progress(api.gc, remove=True, **revs), as_json, listing=False)
+        _render(with_progress(api.gc, remove=True, **revs), as_json, listing=False)
         return
-    plan = _with_progress(api.gc, **revs)
+    plan = with_progress(api.gc, **revs)
     if not plan.objects and not plan.runs:
         _render(plan, as_json, listing=False)
         return
@@ -111,4 +112,4 @@ def gc(
     if not typer.confirm("Remove them?", default=False):
         out("Nothing removed.")
         return
-    _render(_with_progress(api.gc, remove=True, only=plan, **revs), as_json, listing=False)
+    _render(with_progress(api.gc, remove=True, only=plan, **revs), as_json, listing=False)

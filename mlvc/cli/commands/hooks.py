@@ -16,15 +16,6 @@ from mlvc.cli.render import emit_json, out, user_path
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
-def _run(fn, *args, **kwargs):
-    bar = render.progress()
-    try:
-        return fn(*args, progress=bar, **kwargs)
-    finally:
-        if hasattr(bar, "stop"):
-            bar.stop()
-
-
 @app.command()
 @command
 def restore(
@@ -47,7 +38,7 @@ def restore(
     """
     from mlvc import api
 
-    r = _run(api.restore, path, rev, force=force)
+    r = render.with_progress(api.restore, path, rev, force=force)
     if as_json:
         emit_json({"rev": r.rev, "commit": r.commit, "paths": r.paths, "added": r.added, "modified": r.modified,
                    "deleted": r.deleted, "unchanged": r.unchanged, "fetched": r.fetched, "remote": r.remote})
@@ -137,7 +128,7 @@ def git_hook(
                 if len(parts) == 4:
                     shas.append(parts[1])
     try:
-        r = _run(api.git_hook, name, args, shas=shas)
+        r = render.with_progress(api.git_hook, name, args, shas=shas)
     except NotARepoError:
         return None  # a commit without mlvc (an old branch, say): nothing to keep in step
     if r.ok:

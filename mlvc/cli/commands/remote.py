@@ -174,9 +174,8 @@ def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE,
     Example: mlvc push -r storage data/images
     """
     from mlvc import api
-    from mlvc.cli.commands.data import _with_progress
 
-    result = _with_progress(api.push, targets or [], remote=remote, jobs=jobs, revs=_revs(revs, all_commits),
+    result = render.with_progress(api.push, targets or [], remote=remote, jobs=jobs, revs=_revs(revs, all_commits),
                             all_commits=all_commits, **_runs(run_cache))
     if as_json:
         emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already,
@@ -202,9 +201,8 @@ def fetch(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE
     Example: mlvc fetch -r storage
     """
     from mlvc import api
-    from mlvc.cli.commands.data import _with_progress
 
-    result = _with_progress(api.fetch, targets or [], remote=remote, jobs=jobs, revs=_revs(revs, all_commits),
+    result = render.with_progress(api.fetch, targets or [], remote=remote, jobs=jobs, revs=_revs(revs, all_commits),
                             all_commits=all_commits, **_runs(run_cache))
     if as_json:
         emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already,
@@ -228,9 +226,8 @@ def pull(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE,
     Example: git clone URL && cd repo && mlvc pull
     """
     from mlvc import api
-    from mlvc.cli.commands.data import _with_progress
 
-    result = _with_progress(api.pull, targets or [], remote=remote, jobs=jobs, force=force, **_runs(run_cache))
+    result = render.with_progress(api.pull, targets or [], remote=remote, jobs=jobs, force=force, **_runs(run_cache))
     co = result.checkout
     if as_json:
         emit_json({"remote": result.fetch.remote, "transferred": result.fetch.transferred,
