@@ -6,7 +6,8 @@ change, checks the old version out again, and shows `mlvc status` at each
 step. Then it runs the pipeline of examples/digits (scikit-learn's bundled
 digits: prepare, featurize, train, evaluate) in a repo of its own: repro,
 a changed param that re-runs only the stages after it, the param switched
-back (restored from the run-cache), and `mlvc verify`. Every command is
+back (restored from the run-cache), and `mlvc verify`; then it pushes to a local
+folder remote and pulls into a fresh clone. Every command is
 really run; the demo stops with an error if any result is not what it should be.
 
     python3 dev.py demo [--keep]
@@ -120,6 +121,20 @@ def pipeline_demo(mlvc: str, work: str) -> None:
     step("Verify, as CI does: every stage rebuilt from scratch in a worktree of HEAD")
     said = run(f"{mlvc} verify", repo)  # the demo fails on exit 1 (an out differs) or 2 (a stage cannot run)
     expect("reproduced bit for bit" in said, "`mlvc verify` exits 0: every out at HEAD reproduced bit for bit")
+
+    step("Share it through a local folder remote: push, a fresh clone, pull")
+    remote = os.path.join(work, "remote")
+    run(f"{mlvc} remote add --default store {shlex.quote(remote)}", repo)
+    run("git add .mlvc/config && git commit -q -m 'digits: a default remote'", repo)
+    run(f"{mlvc} push", repo)
+    run(f"{mlvc} status --remote store --check", repo)  # exit 1 if the remote lacks anything the lock needs
+    clone = os.path.join(work, "clone")
+    run(f"git clone -q {shlex.quote(repo)} {shlex.quote(clone)}", work)
+    run(f"{mlvc} pull", clone)  # its own empty cache: every object comes from the remote
+    out = os.path.join("data", "features", "train.parquet")
+    with open(os.path.join(repo, out), "rb") as a, open(os.path.join(clone, out), "rb") as b:
+        expect(a.read() == b.read(), f"the clone's {out} is byte for byte the original's")
+    run(f"{mlvc} status --check", clone)
 
 
 def step(title: str) -> None:
