@@ -219,7 +219,8 @@ def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
                              rename=scheme == "ssh")
 
 
-def _chain(exc: BaseException):
+def exception_chain(exc: BaseException):
+    """``exc``, then its causes and contexts, each once."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -229,7 +230,7 @@ def _chain(exc: BaseException):
 
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) is a failure another try may not meet."""
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         if isinstance(e, (MlvcError, ConnectionRefusedError, FileNotFoundError, PermissionError)):
             return False
         response = getattr(e, "response", None)
@@ -250,13 +251,13 @@ def is_transient(exc: BaseException) -> bool:
 def _describe(exc: BaseException) -> str:
     """A short cause of a transient failure, never quoting options: the error code or the
     exception's name."""
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         response = getattr(e, "response", None)
         if isinstance(response, dict):
             code = response.get("Error", {}).get("Code")
             status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             return " ".join(dict.fromkeys(str(x) for x in (status, code) if x))  # HEAD: "503", no code
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         if type(e).__name__ in TRANSIENT_NAMES or isinstance(e, (ConnectionError, TimeoutError)):
             return type(e).__name__
     return type(exc).__name__
@@ -367,18 +368,21 @@ class RemoteObjectStore(ObjectStore):
         if self.read_only:
             raise RemoteError(f"remote {self.name!r} is read-only (http)", "push to an s3, ssh or local remote")
 
+    def _write_local(self, oid: str, write) -> None:
+        """Object ``oid`` in a local-folder remote: ``write(tmp)`` fills a temp name in its
+        folder, which is then renamed into place (removed if anything fails)."""
+        tmp = fs.tmp_name(self._folder(oid))
+        try:
+            write(tmp)
+            os.replace(tmp, self.path(oid))
+        except BaseException:
+            _unlink(tmp)
+            raise
+
     def _put(self, oid: str, data: bytes) -> None:
         self._writable()
         if self.local:
-            folder = self._folder(oid)
-            tmp = fs.tmp_name(folder)
-            try:
-                with open(tmp, "xb") as f:
-                    f.write(data)
-                os.replace(tmp, self.path(oid))
-            except BaseException:
-                _unlink(tmp)
-                raise
+            self._write_local(oid, lambda tmp: _write_new(tmp, data))
             return
         if self.rename:
             self.with_retries(self._put_renamed, oid, lambda tmp: self.raw_fs.pipe_file(tmp, data))
@@ -390,14 +394,7 @@ class RemoteObjectStore(ObjectStore):
         folder; one PUT, or S3's multipart upload that completes at once, elsewhere)."""
         self._writable()
         if self.local:
-            folder = self._folder(oid)
-            tmp = fs.tmp_name(folder)
-            try:
-                _copy(source, tmp)
-                os.replace(tmp, self.path(oid))
-            except BaseException:
-                _unlink(tmp)
-                raise
+            self._write_local(oid, lambda tmp: _copy(source, tmp))
             return
         if self.rename:
             self.with_retries(self._put_renamed, oid, lambda tmp: self.raw_fs.put_file(source, tmp))
@@ -559,3 +556,8 @@ def _listdir(path: str) -> list[str]:
         return os.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _write_new(path: str, data: bytes) -> None:
+    with open(path, "xb") as f:
+        f.write(data)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
 from mlvc.objects.hashing import OID_HEX_LEN, TREE_SUFFIX, hash_bytes, is_tree_oid
 from mlvc.objects.tree import TREE_HEADER, parse_folder, parse_tree
-from mlvc.odb.remote import RemoteError
+from mlvc.odb.remote import RemoteError, exception_chain
 
 DEFAULT_JOBS = 16  # transfers wait on the network, not the CPU
 
@@ -400,17 +400,9 @@ _CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "
                 "AuthFailure", "UnrecognizedClientException"}
 
 
-def _chain(exc: BaseException):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
 def cause_of(exc: BaseException, remote) -> tuple[str, str]:
     """``(cause, hint)`` of a failed transfer, never quoting options (secrets)."""
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         name = type(e).__name__
         code = None
         response = getattr(e, "response", None)
@@ -428,7 +420,7 @@ def cause_of(exc: BaseException, remote) -> tuple[str, str]:
         if name in ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionError",
                     "ConnectionRefusedError", "ServerDisconnectedError", "ReadTimeoutError"):
             return "the server is unreachable", "check the url (and endpointurl) and the network"
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         if isinstance(e, PermissionError):
             return "permission denied", "check the credentials and what they may access"
         if isinstance(e, FileNotFoundError):
