@@ -80,7 +80,18 @@ def test_cache_shared_group_makes_folders_2775_and_objects_0444_under_umask_077(
 def _run_as_nobody_available() -> bool:
     import shutil
 
-    return os.geteuid() == 0 and shutil.which("setpriv") is not None
+    import pwd
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        return False
+    # The second user must reach this interpreter and mlvc (a checkout in a 0700 folder, as
+    # `mktemp -d` makes, is root's alone).
+    nobody = pwd.getpwnam("nobody")
+    probe = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
+                            sys.executable, "-c", "import mlvc"], cwd="/", capture_output=True)
+    return probe.returncode == 0
 
 
 def test_a_cache_another_user_may_not_write_gets_a_hint_and_cache_shared_fixes_it(repo):
@@ -94,7 +105,7 @@ def test_a_cache_another_user_may_not_write_gets_a_hint_and_cache_shared_fixes_i
     import pytest
 
     if not _run_as_nobody_available():
-        pytest.skip("needs root and setpriv to run a command as a second user")
+        pytest.skip("needs root, setpriv, and this interpreter and mlvc readable by the user nobody")
     nobody = pwd.getpwnam("nobody")
     group = grp.getgrgid(nobody.pw_gid).gr_name
     base = tempfile.mkdtemp(dir="/tmp")
