@@ -264,7 +264,7 @@ def _gc_remote(repo: Repo, name: str, revisions, roots: set[str], remove: bool, 
     that stays never lacks a child), and the remote's run-cache records that name an object
     removed or absent there. The trees are read from the cache, else from the remote."""
     from mlvc.odb import transfer
-    from mlvc.odb.remote import open_remote
+    from mlvc.odb.backends import open_remote
     from mlvc.ops.remote import resolve
 
     store = open_remote(resolve(repo, name), repo.root)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from mlvc.config import MASK, is_secret  # the one secret rule, shared with `config --list`
 from mlvc.errors import ConfigError
-from mlvc.odb.remote import RemoteSpec, check_name, check_option, check_url, missing_extra, scheme_of
+from mlvc.odb.backends import RemoteSpec, check_name, check_option, check_url, missing_extra, scheme_of
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 

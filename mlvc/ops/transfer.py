@@ -14,7 +14,7 @@ from mlvc.errors import ArtifactNotFoundError
 from mlvc.formats.lock import LOCK_FILE, read_lock
 from mlvc.formats.project import read_project
 from mlvc.odb import transfer
-from mlvc.odb.remote import open_remote
+from mlvc.odb.backends import open_remote
 from mlvc.ops.remote import resolve
 from mlvc.ops.targets import select
 from mlvc.progress import NULL

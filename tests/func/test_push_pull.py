@@ -14,7 +14,7 @@ from funcutil import cache_oids, oid_of, one_line_error, workspace_files
 
 from mlvc.objects.hashing import hash_bytes
 from mlvc.odb.local import LocalObjectStore
-from mlvc.odb.remote import RemoteSpec, open_remote
+from mlvc.odb.backends import RemoteSpec, open_remote
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))  # test_odb's helpers (storeutil)
 _spec = importlib.util.spec_from_file_location("_odb_contract", Path(__file__).parents[1] / "unit" / "test_odb.py")

@@ -11,7 +11,7 @@ import pytest
 from funcutil import workspace_files
 
 from mlvc.objects.hashing import hash_bytes
-from mlvc.odb.remote import RemoteSpec, open_remote
+from mlvc.odb.backends import RemoteSpec, open_remote
 from mlvc.odb.transfer import RemoteRuns
 
 

@@ -20,7 +20,7 @@ import pytest
 from funcutil import one_line_error, workspace_files
 
 from mlvc.objects.hashing import hash_bytes
-from mlvc.odb.remote import RemoteError, RemoteSpec, open_remote
+from mlvc.odb.backends import RemoteError, RemoteSpec, open_remote
 
 _spec = importlib.util.spec_from_file_location("_odb_contract_servers",
                                                Path(__file__).parents[1] / "unit" / "test_odb.py")
@@ -135,7 +135,7 @@ def test_a_killed_ssh_upload_leaves_no_object_under_its_name(ssh_server, tmp_pat
     folder = tmp_path / "r"
     spec = ssh_spec(ssh_server, folder)
     script = textwrap.dedent(f"""
-        from mlvc.odb.remote import RemoteSpec, open_remote
+        from mlvc.odb.backends import RemoteSpec, open_remote
         store = open_remote(RemoteSpec("sshr", {spec.url!r}, {spec.options!r}), "/")
         store.put_file({oid!r}, {str(big)!r})
     """)

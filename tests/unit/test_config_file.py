@@ -201,7 +201,7 @@ def test_options_that_are_not_secrets_are_shown(option):
 
 def test_config_list_and_the_remote_verbs_share_one_secret_rule():
     from mlvc import config
-    from mlvc.odb.remote import OPTIONS
+    from mlvc.odb.backends import OPTIONS
     from mlvc.ops import remote
 
     assert remote.is_secret is config.is_secret

@@ -1,0 +1,198 @@
+"""Kinds of remote: URL schemes, their options and the fsspec backend each needs, and
+``open_remote``, which turns a configured remote into a store (``mlvc.odb.remote``).
+
+Nothing here imports fsspec or a backend at module level: ``mlvc remote add`` and config
+checks parse URLs and options without them; only ``open_remote`` imports fsspec.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from mlvc.errors import ConfigError, MlvcError
+
+if TYPE_CHECKING:
+    from mlvc.odb.remote import RemoteObjectStore
+
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+
+# scheme -> (fsspec protocol, the module the backend needs, the extra that installs it)
+SCHEMES: dict[str, tuple[str, str, str]] = {
+    "local": ("file", "", ""),  # plain os calls: a local folder needs no extra
+    "s3": ("s3", "s3fs", "s3"),
+    "gs": ("gs", "gcsfs", "gs"),
+    "az": ("az", "adlfs", "azure"),
+    "ssh": ("ssh", "sshfs", "ssh"),
+    "http": ("http", "aiohttp", "http"),
+    "https": ("https", "aiohttp", "http"),
+}
+# options of each scheme (backend names where one exists) -> the keyword the backend takes
+OPTIONS: dict[str, dict[str, str]] = {
+    "local": {},
+    "s3": {"endpointurl": "endpoint_url", "region": "region", "profile": "profile",
+           "access_key_id": "key", "secret_access_key": "secret", "session_token": "token"},
+    "gs": {"projectname": "project", "credentialpath": "token"},
+    "az": {"account_name": "account_name", "account_key": "account_key",
+           "connection_string": "connection_string", "sas_token": "sas_token"},
+    "ssh": {"user": "username", "port": "port", "keyfile": "client_keys", "password": "password"},
+    "http": {},
+    "https": {},
+}
+READ_ONLY = {"http", "https"}
+
+class RemoteError(MlvcError):
+    """A remote that cannot be used: not reachable, credentials refused, bucket missing ..."""
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """One configured remote: its ``name``, ``url`` and backend ``options`` (secrets included:
+    never shown; ``__repr__`` leaves the options out)."""
+
+    name: str
+    url: str
+    options: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def scheme(self) -> str:
+        return scheme_of(self.url)
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name):
+        raise ConfigError(f"invalid remote name {name!r}",
+                          "use letters, digits, '-' and '_' (at most 64)")
+    return name
+
+
+def scheme_of(url: str) -> str:
+    """``local``, ``s3``, ``gs``, ``az``, ``ssh``, ``http`` or ``https``; ConfigError otherwise."""
+    m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    if not m:
+        return "local"
+    scheme = m.group(1).lower()
+    if scheme == "file":
+        return "local"
+    if scheme in ("gcs",):
+        return "gs"
+    if scheme in ("azure",):
+        return "az"
+    if scheme not in SCHEMES:
+        raise ConfigError(f"unsupported remote URL scheme {scheme}://",
+                          "use a local path, file://, s3://, gs://, az://, ssh:// or http(s)://")
+    return scheme
+
+
+def check_url(url: str) -> str:
+    """Check a remote URL's form (no network): return its scheme."""
+    if not url.strip() or "\0" in url or "\n" in url or "\r" in url:
+        raise ConfigError("a remote URL cannot be empty or hold a NUL or a line break")
+    scheme = scheme_of(url)
+    if scheme == "local":
+        return scheme
+    parts = urlsplit(url)
+    if scheme in ("s3", "gs", "az"):
+        if not parts.netloc:
+            what = "container" if scheme == "az" else "bucket"
+            raise ConfigError(f"the remote URL {url!r} names no {what}", f"write it {scheme}://{what}/prefix")
+    elif scheme == "ssh":
+        if not parts.hostname:
+            raise ConfigError(f"the remote URL {url!r} names no host", "write it ssh://user@host/path")
+        try:
+            parts.port
+        except ValueError:
+            raise ConfigError(f"the remote URL {url!r} has a bad port", "write it ssh://user@host:22/path") from None
+    elif not parts.netloc:
+        raise ConfigError(f"the remote URL {url!r} names no host", "write it https://host/path")
+    if parts.password:
+        raise ConfigError("a remote URL cannot hold a password",
+                          "set it with `mlvc remote modify NAME password VALUE` (kept in .mlvc/config.local)")
+    return scheme
+
+
+def check_option(scheme: str, option: str, value: str | None = None) -> None:
+    """Refuse an option this kind of remote does not take (never quoting the value)."""
+    known = OPTIONS[scheme]
+    if option not in known:
+        names = ", ".join(sorted(known)) or "none"
+        raise ConfigError(f"{scheme if scheme != 'local' else 'a local folder'} remotes take no option {option!r}",
+                          f"options: url, {names}" if known else "a local folder remote takes only url")
+    if value is None:
+        return
+    if option == "port" and not value.isdigit():
+        raise ConfigError("port must be a number")
+    if option == "endpointurl" and not re.match(r"https?://[^/]", value):
+        raise ConfigError("endpointurl must be an http:// or https:// URL", "e.g. http://127.0.0.1:9000")
+
+
+def missing_extra(scheme: str) -> str | None:
+    """The pip command that installs what ``scheme`` needs, or None when it is there
+    (looked up without importing anything)."""
+    _, module, extra = SCHEMES[scheme]
+    if not module:
+        return None
+    for mod in (module, "fsspec"):
+        if importlib.util.find_spec(mod) is None:
+            return f"pip install 'mlvc[{extra}]'"
+    return None
+
+
+def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
+    """The store of ``spec``; ``base`` is the folder a relative local path is relative to."""
+    scheme = check_url(spec.url)
+    from mlvc.odb.remote import LocalFolder, RemoteObjectStore
+
+    pip = missing_extra(scheme)
+    if pip:
+        raise RemoteError(f"remote {spec.name!r} ({scheme}) needs {SCHEMES[scheme][1]}, which is not installed",
+                          f"run `{pip}`")
+    protocol = SCHEMES[scheme][0]
+    kwargs: dict = {}
+    if scheme == "local":
+        path = spec.url[len("file://"):] if spec.url.startswith("file://") else spec.url
+        path = os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+        return RemoteObjectStore(LocalFolder(), path, spec.name, local=True)
+    import fsspec
+
+    parts = urlsplit(spec.url)
+    path = (parts.netloc + parts.path).rstrip("/") if scheme not in ("ssh", "http", "https") else parts.path
+    if scheme in ("http", "https"):
+        path = spec.url.rstrip("/")
+    if scheme == "ssh":
+        kwargs["host"] = parts.hostname
+        if parts.username:
+            kwargs["username"] = parts.username
+        if parts.port:
+            kwargs["port"] = parts.port
+    for option, value in spec.options.items():
+        if option == "url" or option not in OPTIONS[scheme]:
+            continue
+        kwargs.update(_backend_kwarg(scheme, option, value))
+    if scheme == "s3":
+        kwargs.setdefault("use_listings_cache", False)
+        # one retry policy for every remote (``with_retries``): s3fs and botocore try once
+        kwargs["config_kwargs"] = {"retries": {"total_max_attempts": 1}}
+    try:
+        filesystem = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
+    except Exception as exc:  # a backend refusing its options: never quote them (secrets)
+        raise RemoteError(f"cannot open remote {spec.name!r}: {type(exc).__name__}") from None
+    if scheme == "s3":
+        filesystem.retries = 1  # s3fs's own retry loop: one try
+    return RemoteObjectStore(filesystem, path, spec.name, read_only=scheme in READ_ONLY,
+                             rename=scheme == "ssh")
+
+
+def _backend_kwarg(scheme: str, option: str, value: str) -> dict:
+    name = OPTIONS[scheme][option]
+    if scheme == "s3" and name == "region":
+        return {"client_kwargs": {"region_name": value}}
+    if name == "port":
+        return {name: int(value)}
+    if name == "client_keys":
+        return {name: [os.path.expanduser(value)]}
+    return {name: value}
