@@ -1,7 +1,9 @@
 """The commands, split by area; importing this package registers them on ``mlvc.cli.app``.
 
 data: init, add, commit, status, checkout, remove, unprotect, ls, fsck; gc: gc; config: config;
-pipeline: stage (add, list), repro; inspect: dag, params diff, metrics show/diff. (Later: remote, history.)
+pipeline: stage (add, list), repro, verify; inspect: dag, params diff, metrics show/diff;
+remote: remote (add, list, remove, modify, default), push, fetch, pull; history: diff, log, restore;
+hooks: install and the hidden git-hook; merge: the hidden merge-driver.
 """
 
 from mlvc.cli.commands import config, data, gc, inspect, pipeline  # noqa: F401
