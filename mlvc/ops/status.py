@@ -193,4 +193,8 @@ def status(repo: Repo, paths: list[str] | None = None, cwd: str | None = None, p
         return StatusResult(result)
     here = cwd or os.getcwd()
     whole = not paths or any(os.path.normpath(os.path.join(here, p)) == repo.root for p in paths)
-    return StatusResult(result, stages(repo, project, lock, None if whole else [t.path for t in chosen], progress))
+    # what the artifacts' statuses already tell of the stages' outs: saves hashing them again
+    known = {a.path: None if a.status == MISSING else lock.artifacts[a.path] for a in result
+             if a.status in (OK, NOT_IN_CACHE, MISSING) and a.path in lock.artifacts}
+    return StatusResult(result, stages(repo, project, lock, None if whole else [t.path for t in chosen], progress,
+                                       known=known))

@@ -133,8 +133,12 @@ def _compare(what: str, now: dict[str, LockEntry | None], then: dict[str, LockEn
 
 def reasons_to_run(repo: Repo, stage: Stage, record: StageRecord | None, lock: Lock,
                    deps: dict[str, LockEntry | None], params: dict[str, dict[str, Any]],
-                   force: bool = False, progress=NULL) -> list[Reason]:
-    """Why ``stage`` must run (nothing: it is up to date), given its deps and params now."""
+                   force: bool = False, progress=NULL, entry=None) -> list[Reason]:
+    """Why ``stage`` must run (nothing: it is up to date), given its deps and params now.
+    ``entry(path)`` gives an out's id now (default: ``current_entry``, which hashes it)."""
+    if entry is None:
+        def entry(p):
+            return current_entry(repo, p, progress)
     if record is None:
         return [Reason("stage", "not run yet")]
     reasons: list[Reason] = []
@@ -153,10 +157,10 @@ def reasons_to_run(repo: Repo, stage: Stage, record: StageRecord | None, lock: L
             elif then[key] != now[key] or type(then[key]) is not type(now[key]):
                 reasons.append(Reason("param", "changed", f"{file}:{key}", old=then[key], new=now[key], key=key))
         reasons.extend(Reason("param", "removed", f"{file}:{k}", old=then[k], key=k) for k in then if k not in now)
-    cached = {p: current_entry(repo, p, progress) for p in stage.cached_outs}
+    cached = {p: entry(p) for p in stage.cached_outs}
     recorded = {p: lock.artifacts[p] for p in record.outs if p in lock.artifacts}
     reasons.extend(_compare("out", cached, recorded))
-    uncached = {p: current_entry(repo, p, progress) for p in stage.uncached_outs}
+    uncached = {p: entry(p) for p in stage.uncached_outs}
     reasons.extend(_compare("out", uncached, record.uncached_outs))
     return reasons
 
@@ -186,13 +190,24 @@ def _overlaps(path: str, paths: list[str]) -> bool:
 
 
 def stage_status(repo: Repo, project, lock: Lock, paths: list[str] | None = None,
-                 progress=NULL) -> list[StageStatus]:
+                 progress=NULL, known: dict[str, LockEntry | None] | None = None) -> list[StageStatus]:
     """Each stage of ``project`` (the ones with an out at, inside or above one of ``paths``,
     when given), in the order of mlvc.yaml, against its record in ``lock``: the reasons
     ``mlvc repro`` would run it, judged on its own (a dep that a stale stage makes counts
     as it is in the workspace now). A missing dep, params file or param is a reason, not an
-    error. ``always_changed`` stages are always stale; frozen ones never."""
+    error. ``always_changed`` stages are always stale; frozen ones never.
+
+    Each path is hashed once however many stages name it (nothing changes while status
+    runs), and not at all when ``known`` (``{path: its entry now, None if missing}``, from
+    the artifact statuses ``mlvc status`` took just before) has it."""
     pipeline = load_pipeline(repo.root, project)
+    seen: dict[str, LockEntry | None] = dict(known or {})
+
+    def entry(path: str) -> LockEntry | None:
+        if path not in seen:
+            seen[path] = current_entry(repo, path, progress)
+        return seen[path]
+
     result = []
     for stage in pipeline.stages.values():
         if paths is not None and not any(_overlaps(o.path, paths) for o in stage.outs):
@@ -204,11 +219,11 @@ def stage_status(repo: Repo, project, lock: Lock, paths: list[str] | None = None
         if record is None:
             result.append(StageStatus(stage.name, NOT_RUN, (Reason("stage", NOT_RUN),)))
             continue
-        deps = {d: current_entry(repo, d, progress) for d in stage.deps}
+        deps = {d: entry(d) for d in stage.deps}
         params, missing = current_params(repo, stage)
         gone = {fk for error in missing for fk in error.params}  # (file, key), key "" for a whole file
         reasons = []
-        for r in reasons_to_run(repo, stage, record, lock, deps, params, progress=progress):
+        for r in reasons_to_run(repo, stage, record, lock, deps, params, progress=progress, entry=entry):
             if r.what == "param" and r.change == "removed":
                 file = r.name[:-len(r.key) - 1]
                 if (file, r.key) in gone or (file, "") in gone:  # still asked for, but not there
