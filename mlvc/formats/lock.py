@@ -13,6 +13,16 @@ Schema 2 (written; schema 1 is read and rewritten as 2 by the next command that 
         oid: <32 hex>
         size: 120
         executable: true       # files only, written only when true
+      data/raw:                # `mlvc import`: where the data came from
+        oid: <32 hex>.tree
+        size: 4096
+        nfiles: 2
+        source:
+          repo: https://github.com/org/data-registry   # a git URL, or an absolute path
+          path: datasets/raw   # the artifact (or a part of one) in that repository
+          rev: v1.2            # as asked (a branch, a tag, a sha); absent: its default branch
+          commit: <40 hex>     # what rev was when the data was taken
+          remote: backup       # the source's remote used, when not its default (optional)
     stages:                    # one record per stage that ran (pipelines)
       featurize:
         cmd: python featurize.py         # a string, or a list of strings
@@ -29,22 +39,28 @@ Compatibility (docs/concepts.md): keys this version does not know are kept, not
 refused, at the top level, in an artifact and in a stage; they are written back
 as they were while that artifact or stage is unchanged, and dropped with it
 when mlvc records it anew. A newer schema is refused with "upgrade mlvc".
+An artifact's ``source:`` (``mlvc import``) has every value checked (a safe path, a full
+commit id, no value starting with '-'), keeps unknown keys the same way, and is not part of
+the entry's identity (``LockEntry ==`` compares the data), so a commit of unchanged data keeps it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlvc.errors import FileFormatError
+from mlvc.errors import FileFormatError, InvalidPathError
 from mlvc.formats.yamlio import (artifact_path, check_nesting, check_schema, dump_yaml, is_null, line_of, load_yaml,
                                  mapping, read_text, scalar, to_python, write_text)
 from mlvc.objects.hashing import is_tree_oid, is_valid_oid
+from mlvc.objects.paths import check_relpath
 
 LOCK_FILE = "mlvc.lock"
 LOCK_SCHEMA = 2
-_ENTRY_KEYS = ("oid", "size", "nfiles", "executable")
+_ENTRY_KEYS = ("oid", "size", "nfiles", "executable", "source")
+_SOURCE_KEYS = ("repo", "path", "rev", "commit", "remote")
 _STAGE_KEYS = ("cmd", "deps", "params", "outs", "uncached_outs")
 
 
@@ -52,6 +68,19 @@ def _conflict_hint(name: str) -> str:
     return (f"resolve the merge first: take one side's data with `git checkout --theirs {name}` (or --ours) "
             f"and run `mlvc checkout`, or keep the workspace's data with `git checkout --ours {name}` "
             f"and run `mlvc commit`")
+
+
+@dataclass(frozen=True)
+class ImportSource:
+    """Where an imported artifact came from (``mlvc import``): a git repository, the path
+    there, the revision as asked (None: its default branch) and the commit it resolved to."""
+
+    repo: str
+    path: str
+    commit: str
+    rev: str | None = None
+    remote: str | None = None  # the source repository's remote used, when not its default
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # keys of a newer mlvc
 
 
 @dataclass(frozen=True)
@@ -64,6 +93,8 @@ class LockEntry:
     nfiles: int | None = None
     executable: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # keys of a newer mlvc
+    # ``mlvc import``: not part of the data's identity, so a commit of unchanged data keeps it
+    source: ImportSource | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_dir(self) -> bool:
@@ -109,6 +140,8 @@ def _entry(name: str, key_node, node, path: str, what: str) -> LockEntry:
             if fv.tag != "tag:yaml.org,2002:bool":
                 raise FileFormatError(name, f"executable must be true or false, got {fv.value!r}", line_of(fv))
             fields["executable"] = fv.value.lower() in ("true", "yes", "on", "y")
+        elif fk.value == "source" and what == "artifact":
+            fields["source"] = _source(name, fv, path)
         else:
             extra[fk.value] = to_python(name, fv)
     if "oid" not in fields or "size" not in fields:
@@ -118,7 +151,46 @@ def _entry(name: str, key_node, node, path: str, what: str) -> LockEntry:
                               line_of(key_node))
     if fields.get("executable") and is_tree_oid(fields["oid"]):
         raise FileFormatError(name, f"{what} {path!r}: executable goes with a file, not a folder", line_of(key_node))
-    return LockEntry(path, fields["oid"], fields["size"], fields.get("nfiles"), fields.get("executable", False), extra)
+    return LockEntry(path, fields["oid"], fields["size"], fields.get("nfiles"), fields.get("executable", False), extra,
+                     fields.get("source"))
+
+
+_COMMIT = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
+_REMOTE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+
+
+def _source(name: str, node, path: str) -> ImportSource:
+    """An artifact's ``source:`` (``mlvc import``), every value checked: it is read again by
+    ``mlvc update``, and a clone's mlvc.lock is anyone's text."""
+    fields: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    what = f"source of {path!r}"
+    for fk, fv in mapping(name, node, what):
+        if fk.value in _SOURCE_KEYS:
+            value = scalar(name, fv, f"{fk.value} of the {what}", str)
+            if not value or "\0" in value or "\n" in value or "\r" in value:
+                raise FileFormatError(name, f"{fk.value} of the {what} cannot be empty or hold a NUL or a line break",
+                                      line_of(fv))
+            fields[fk.value] = value
+        else:
+            extra[fk.value] = to_python(name, fv)
+    for needed in ("repo", "path", "commit"):
+        if needed not in fields:
+            raise FileFormatError(name, f"the {what} needs repo, path and commit", line_of(node))
+    if not _COMMIT.match(fields["commit"]):
+        raise FileFormatError(name, f"commit of the {what} must be a full git commit id (40 or 64 hex), "
+                              f"got {fields['commit'][:80]!r}", line_of(node))
+    try:
+        check_relpath(fields["path"], "path")
+    except InvalidPathError as exc:
+        raise FileFormatError(name, f"path of the {what}: {exc.message}", line_of(node)) from None
+    if fields.get("rev", "").startswith("-") or fields["repo"].startswith("-"):
+        raise FileFormatError(name, f"the {what} has a repo or rev starting with '-'", line_of(node))
+    if "remote" in fields and not _REMOTE_NAME.match(fields["remote"]):
+        raise FileFormatError(name, f"remote of the {what} is not a remote name: {fields['remote'][:80]!r}",
+                              line_of(node))
+    return ImportSource(fields["repo"], fields["path"], fields["commit"], fields.get("rev"), fields.get("remote"),
+                        extra)
 
 
 def _cmd(name: str, node) -> str | list[str]:
@@ -213,7 +285,20 @@ def _entry_data(e: LockEntry) -> dict[str, Any]:
         data["nfiles"] = e.nfiles
     if e.executable:
         data["executable"] = True
+    if e.source is not None:
+        data["source"] = _source_data(e.source)
     data.update((k, v) for k, v in e.extra.items() if k not in data)
+    return data
+
+
+def _source_data(s: ImportSource) -> dict[str, Any]:
+    data: dict[str, Any] = {"repo": s.repo, "path": s.path}
+    if s.rev is not None:
+        data["rev"] = s.rev
+    data["commit"] = s.commit
+    if s.remote is not None:
+        data["remote"] = s.remote
+    data.update((k, v) for k, v in s.extra.items() if k not in data)
     return data
 
 
