@@ -1,16 +1,18 @@
 """Row-level diff of two versions of a table: Parquet, Arrow IPC / Feather, CSV (pyarrow,
-imported inside the functions). Both files are read in record batches, never whole: one
-side's rows are held as a digest each (a Python int; keyed on ``key`` columns, or as a multiset of
-whole-row digests without a key), never the rows; the other side streams past them; the first changed rows
-are kept as examples (a removed row is found again by a second pass over the old file).
-Rows are compared over the columns both sides have, by value."""
+imported inside the functions). Both files are read in record batches, never whole, and each
+row becomes 64-bit digests (``rowhash``, vectorized with numpy): of its ``key`` columns and of
+its other columns, or of the whole row without a key. Only these digests are held (16 bytes a
+row at most), never the rows. The counts come from sorting them: a join on the key digests, or
+without a key a comparison of two multisets of whole-row digests. The first changed rows are
+then read again by their position, in one more pass over each file that stops at the last one
+wanted. Rows are compared over the columns both sides have, by value: ``1`` and ``1.0`` differ,
+two NaNs are equal."""
 
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from mlvc.errors import FileFormatError, MlvcError, UsageError
 
@@ -49,9 +51,9 @@ def table_format(path: str) -> str:
     return fmt
 
 
-def _batches(file: str, fmt: str, label: str, schema_only: bool = False):
-    """``(schema, iterator of record batches)`` of a table file; a file that is not one is a
-    FileFormatError naming ``label``."""
+def _batches(file: str, fmt: str, label: str, schema_only: bool = False, columns: list[str] | None = None):
+    """``(schema, iterator of record batches)`` of a table file (of Parquet, only ``columns``
+    are read); a file that is not one is a FileFormatError naming ``label``."""
     import pyarrow as pa
 
     try:
@@ -59,7 +61,7 @@ def _batches(file: str, fmt: str, label: str, schema_only: bool = False):
             import pyarrow.parquet as pq
 
             f = pq.ParquetFile(file)
-            return f.schema_arrow, (iter(()) if schema_only else f.iter_batches(batch_size=BATCH_ROWS))
+            return f.schema_arrow, (iter(()) if schema_only else f.iter_batches(batch_size=BATCH_ROWS, columns=columns))
         if fmt == "arrow":
             source = pa.memory_map(file)
             try:
@@ -77,25 +79,106 @@ def _batches(file: str, fmt: str, label: str, schema_only: bool = False):
         raise FileFormatError(label, f"not a readable {fmt} table ({str(exc).splitlines()[0][:160]})") from None
 
 
-def _rows(file: str, fmt: str, label: str, columns: list[str]) -> Iterator[tuple]:
+def _digests(file: str, fmt: str, label: str, columns: list[str], key: list[str]):
+    """``(key digests, value digests)`` of every row of the file, in order: numpy uint64
+    arrays, computed batch by batch (the rows are never held). Without a key the value digest
+    covers every column and the key digests are None."""
+    import numpy as np
     import pyarrow as pa
 
-    _, batches = _batches(file, fmt, label)
+    from mlvc.history.rowhash import row_digests
+
+    values = [c for c in columns if c not in key]
+    keys: list = []
+    vals: list = []
+    _, batches = _batches(file, fmt, label, columns=columns)
     try:
         for batch in batches:
-            cols = [batch.column(batch.schema.get_field_index(c)).to_pylist() for c in columns]
-            yield from zip(*cols)
+            cols = {c: batch.column(batch.schema.get_field_index(c)) for c in columns}
+            if key:
+                keys.append(row_digests([cols[c] for c in key], batch.num_rows))
+            vals.append(row_digests([cols[c] for c in values], batch.num_rows))
     except (pa.ArrowException, ValueError) as exc:
         raise FileFormatError(label, f"not a readable {fmt} table ({str(exc).splitlines()[0][:160]})") from None
+    empty = np.zeros(0, dtype=np.uint64)
+    v = np.concatenate(vals) if vals else empty
+    return (np.concatenate(keys) if keys else empty) if key else None, v
 
 
-def _digest(row: tuple) -> int:
-    return hash(repr(row))  # repr: NaN equals NaN, 1 and 1.0 differ; the same process hashes both sides
+def _take(file: str, fmt: str, label: str, columns: list[str], wanted) -> dict[int, dict]:
+    """The rows at the (sorted) indices ``wanted`` of the file, as dicts: one more pass, which
+    stops after the last of them."""
+    import pyarrow as pa
+
+    found: dict[int, dict] = {}
+    if not len(wanted):
+        return found
+    wanted = sorted(int(i) for i in wanted)
+    _, batches = _batches(file, fmt, label, columns=columns)
+    start, pos = 0, 0
+    try:
+        for batch in batches:
+            end = start + batch.num_rows
+            here = []
+            while pos < len(wanted) and wanted[pos] < end:
+                here.append(wanted[pos] - start)
+                pos += 1
+            if here:
+                rows = batch.take(pa.array(here)).select(columns).to_pylist()
+                found.update((i + start, row) for i, row in zip(here, rows))
+            if pos == len(wanted):
+                break
+            start = end
+    except (pa.ArrowException, ValueError) as exc:
+        raise FileFormatError(label, f"not a readable {fmt} table ({str(exc).splitlines()[0][:160]})") from None
+    return found
+
+
+def _groups(v):
+    """For the digests ``v``: the sort order, the distinct digests, how often each appears,
+    and each row's rank among the rows of the same digest (0 for the first in file order)."""
+    import numpy as np
+
+    order = np.argsort(v, kind="stable")
+    s = v[order]
+    first = np.ones(len(s), dtype=bool)
+    first[1:] = s[1:] != s[:-1]
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(s)))
+    rank_sorted = np.arange(len(s)) - np.repeat(starts, counts)
+    rank = np.empty(len(s), dtype=np.int64)
+    rank[order] = rank_sorted
+    return order, s[starts], counts, rank
+
+
+def _count_in(uniq, counts, v):
+    """How often each digest of ``v`` appears on the side whose distinct digests are ``uniq``."""
+    import numpy as np
+
+    if not len(uniq):
+        return np.zeros(len(v), dtype=np.int64)
+    pos = np.minimum(np.searchsorted(uniq, v), len(uniq) - 1)
+    return np.where(uniq[pos] == v, counts[pos], 0)
+
+
+def _duplicate(keys, file, fmt, label, columns, key) -> None:
+    import numpy as np
+
+    order = np.argsort(keys, kind="stable")
+    s = keys[order]
+    same = np.flatnonzero(s[1:] == s[:-1])
+    if len(same):
+        i = int(order[same[0] + 1])
+        row = _take(file, fmt, label, columns, [i])[i]
+        k = tuple(row[c] for c in key)
+        raise FileFormatError(label, f"the key {k!r} appears twice", hint="choose a --key that is unique")
 
 
 def row_diff(old: str, new: str, fmt: str, old_label: str, new_label: str, key: list[str] | None = None,
              limit: int = 10) -> RowDiff:
     """Compare the tables in the files ``old`` and ``new`` (both of format ``fmt``)."""
+    import numpy as np
+
     old_schema, _ = _batches(old, fmt, old_label, schema_only=True)
     new_schema, _ = _batches(new, fmt, new_label, schema_only=True)
     o_types = {f.name: str(f.type) for f in old_schema}
@@ -110,76 +193,41 @@ def row_diff(old: str, new: str, fmt: str, old_label: str, new_label: str, key: 
             side = new_label if k in o_types else old_label
             raise UsageError(f"the key column {k!r} is not in {side}",
                              f"the columns both sides have: {', '.join(common) or 'none'}")
-    values = [c for c in common if c not in key]
-    kidx = [common.index(k) for k in key]
-    vidx = [common.index(c) for c in values]
-    examples: list[RowChange] = []
-
-    def as_dict(row: tuple) -> dict:
-        return dict(zip(common, row))
-
-    rows_old = rows_new = added = removed = modified = 0
+    ko, vo = _digests(old, fmt, old_label, common, key)
+    kn, vn = _digests(new, fmt, new_label, common, key)
+    rows_old, rows_new = len(vo), len(vn)
     if key:
-        seen: dict[Any, int] = {}
-        for row in _rows(old, fmt, old_label, common):
-            rows_old += 1
-            k = tuple(row[i] for i in kidx)
-            if k in seen:
-                raise FileFormatError(old_label, f"the key {k!r} appears twice", hint="choose a --key that is unique")
-            seen[k] = _digest(tuple(row[i] for i in vidx))
-        matched: set = set()
-        changed_keys: dict[Any, tuple] = {}
-        for row in _rows(new, fmt, new_label, common):
-            rows_new += 1
-            k = tuple(row[i] for i in kidx)
-            if k in matched:
-                raise FileFormatError(new_label, f"the key {k!r} appears twice", hint="choose a --key that is unique")
-            was = seen.get(k)
-            if was is None:
-                added += 1
-                if len(examples) < limit:
-                    examples.append(RowChange("added", None, as_dict(row)))
-                continue
-            matched.add(k)
-            if was != _digest(tuple(row[i] for i in vidx)):
-                modified += 1
-                if len(changed_keys) < limit:
-                    changed_keys[k] = row
-        removed = len(seen) - len(matched)
-        if changed_keys or (removed and len(examples) < limit):
-            gone = removed
-            for row in _rows(old, fmt, old_label, common):  # the old side of changed and removed rows
-                k = tuple(row[i] for i in kidx)
-                if k in changed_keys:
-                    examples.append(RowChange("modified", as_dict(row), as_dict(changed_keys.pop(k))))
-                elif gone and k not in matched and len(examples) < limit + len(changed_keys):
-                    examples.append(RowChange("removed", as_dict(row), None))
-                    gone -= 1
+        _duplicate(ko, old, fmt, old_label, common, key)
+        _duplicate(kn, new, fmt, new_label, common, key)
+        order = np.argsort(ko, kind="stable")
+        sorted_keys = ko[order]
+        pos = np.minimum(np.searchsorted(sorted_keys, kn), max(rows_old - 1, 0))
+        found = sorted_keys[pos] == kn if rows_old else np.zeros(rows_new, dtype=bool)
+        at_old = order[pos] if rows_old else np.zeros(rows_new, dtype=np.int64)  # meaningful where found
+        changed = found & (vo[at_old] != vn) if rows_old else found
+        new_only = ~found
+        matched = np.zeros(rows_old, dtype=bool)
+        matched[at_old[found]] = True
+        old_only = ~matched
+        modified = int(changed.sum())
     else:
-        counts: Counter = Counter()
-        for row in _rows(old, fmt, old_label, common):
-            rows_old += 1
-            counts[_digest(row)] += 1
-        for row in _rows(new, fmt, new_label, common):
-            rows_new += 1
-            d = _digest(row)
-            if counts[d] > 0:
-                counts[d] -= 1
-            else:
-                added += 1
-                if len(examples) < limit:
-                    examples.append(RowChange("added", None, as_dict(row)))
-        removed = sum(counts.values())
-        if removed and len(examples) < limit:
-            left = +counts
-            for row in _rows(old, fmt, old_label, common):
-                d = _digest(row)
-                if left[d] > 0:
-                    left[d] -= 1
-                    examples.append(RowChange("removed", as_dict(row), None))
-                    if len(examples) >= limit:
-                        break
-    order = {"modified": 0, "added": 1, "removed": 2}
-    examples.sort(key=lambda e: order[e.change])
+        _, uo, co, rank_o = _groups(vo)
+        _, un, cn, rank_n = _groups(vn)
+        new_only = rank_n >= _count_in(uo, co, vn)  # the copies of a row beyond the old side's count
+        old_only = rank_o >= _count_in(un, cn, vo)
+        changed = np.zeros(rows_new, dtype=bool)
+        at_old = None
+        modified = 0
+    added, removed = int(new_only.sum()), int(old_only.sum())
+    # examples: modified first, then added, then removed, at most ``limit`` in all
+    mod_new = np.flatnonzero(changed)[:limit]
+    add_new = np.flatnonzero(new_only)[:limit - len(mod_new)]
+    rem_old = np.flatnonzero(old_only)[:limit - len(mod_new) - len(add_new)]
+    mod_old = at_old[mod_new] if at_old is not None else mod_new[:0]
+    old_rows = _take(old, fmt, old_label, common, np.union1d(mod_old, rem_old))
+    new_rows = _take(new, fmt, new_label, common, np.union1d(mod_new, add_new))
+    examples = [RowChange("modified", old_rows[int(o)], new_rows[int(n)]) for o, n in zip(mod_old, mod_new)]
+    examples += [RowChange("added", None, new_rows[int(n)]) for n in add_new]
+    examples += [RowChange("removed", old_rows[int(o)], None) for o in rem_old]
     return RowDiff(fmt, key, added_cols, removed_cols, retyped, rows_old, rows_new, added, removed, modified,
-                   examples[:limit])
+                   examples)

@@ -139,3 +139,56 @@ def test_tsv_at_revisions_is_read_with_tabs(repo, mlvc):
     rows = _rows(mlvc, v1, v2, "t.tsv", "--key", "id")
     assert rows["format"] == "tsv"
     assert rows["examples"] == [{"change": "modified", "old": {"id": 2, "v": "c"}, "new": {"id": 2, "v": "d"}}]
+
+
+def test_rows_stream_in_batches_of_batch_rows(repo, mlvc, monkeypatch):
+    """Digests are made batch by batch: no batch holds more than BATCH_ROWS rows, and a change
+    in the last batch of many is found."""
+    import mlvc.history.rowhash as rowhash
+    import mlvc.history.tabular as tabular
+
+    monkeypatch.setattr(tabular, "BATCH_ROWS", 64)
+    seen = []
+    real = rowhash.row_digests
+
+    def spy(columns, n):
+        seen.append(n)
+        return real(columns, n)
+
+    monkeypatch.setattr(rowhash, "row_digests", spy)
+    old = pa.table({"id": list(range(5000)), "s": [f"v{i}" for i in range(5000)]})
+    new = old.set_column(1, "s", pa.array([f"v{i}" for i in range(4999)] + ["changed"]))
+    v1, v2 = _versions(repo, mlvc, "t.parquet", old, new, pq.write_table)  # one row group of 5000
+    rows = _rows(mlvc, v1, v2, "t.parquet", "--key", "id")
+    assert (rows["added"], rows["removed"], rows["modified"]) == (0, 0, 1)
+    assert rows["examples"] == [{"change": "modified", "old": {"id": 4999, "s": "v4999"},
+                                 "new": {"id": 4999, "s": "changed"}}]
+    assert seen and max(seen) == 64 and sum(seen) == 4 * 5000  # key and values, both files
+
+
+def test_rows_by_value_nulls_nan_and_types(repo, mlvc):
+    """Values compare as Python sees them: NaN equals NaN, a null equals a null, 1 is not 1.0,
+    an int32 1 is an int64 1; duplicates of a whole row count once each."""
+    old = pa.table({"id": pa.array([1, 2, 3, 4, 5, 5], pa.int32()), "f": [float("nan"), None, 1.0, 2.0, 0.5, 0.5],
+                    "s": ["a", None, "c", "d", "e", "e"]})
+    new = pa.table({"id": pa.array([1, 2, 3, 4, 5, 6], pa.int32()), "f": [float("nan"), None, 1.0, 2.5, 0.5, 0.5],
+                    "s": ["a", None, "c", "d", "e", "e"]})
+    v1, v2 = _versions(repo, mlvc, "t.parquet", old, new, pq.write_table)
+    rows = _rows(mlvc, v1, v2, "t.parquet")
+    assert (rows["added"], rows["removed"]) == (2, 2)  # 4 changed; one of the two 5s became a 6
+    assert sorted((e["change"], (e["old"] or e["new"])["id"]) for e in rows["examples"]) == [
+        ("added", 4), ("added", 6), ("removed", 4), ("removed", 5)]
+    r = mlvc("diff", v1, v2, "t.parquet", "--rows", "--key", "id")
+    assert r.exit_code == 3
+    assert f"t.parquet@{v1}: the key (5,) appears twice" in one_line_error(r)
+
+
+def test_rows_key_on_text_columns(repo, mlvc):
+    old = pa.table({"a": ["x", "x", "y"], "b": [1, 2, 1], "v": [1.0, 2.0, 3.0]})
+    new = pa.table({"a": ["x", "y", "x", "z"], "b": [2, 1, 1, 0], "v": [2.0, 3.0, 1.5, 9.0]})
+    v1, v2 = _versions(repo, mlvc, "t.feather", old, new, feather.write_feather)
+    rows = _rows(mlvc, v1, v2, "t.feather", "--key", "a", "--key", "b")
+    assert (rows["added"], rows["removed"], rows["modified"]) == (1, 0, 1)
+    assert [e["change"] for e in rows["examples"]] == ["modified", "added"]
+    assert rows["examples"][0] == {"change": "modified", "old": {"a": "x", "b": 1, "v": 1.0},
+                                   "new": {"a": "x", "b": 1, "v": 1.5}}
