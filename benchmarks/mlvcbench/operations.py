@@ -4,22 +4,26 @@ Each ``Op`` row names the command line per tool (``{tool}`` expands to the
 tool's executable) and the untimed steps run before and after it in that
 tool's scratch git repository. Rows run in order and share state (``add``
 leaves a tracked dataset for ``status``, ``commit`` tags v2 for the checkouts,
-...). To benchmark a new command, e.g. ``push``/``pull`` or ``diff``, add one
-row here (and a step if it needs new set-up, such as a local remote) with its
-mlvc and DVC command lines. ``PIPELINE_OPS`` are the rows of the ``pipeline``
-workload (``repro`` and ``status`` on a pipeline, ``repro -j``).
+...). To benchmark a new command, add one row here (and a step if it needs new
+set-up) with its mlvc and DVC command lines. ``PIPELINE_OPS`` are the rows of
+the ``pipeline`` workload (``repro`` and ``status`` on a pipeline, ``repro -j``),
+``REMOTE_OPS`` those of the remote workloads (push, no-op push, pull into a fresh
+clone), ``HISTORY_OPS`` those of the history workloads (mlvc only: log, diff,
+diff --rows); ``ops_for`` picks a workload's table.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .timing import run_quiet
-from .tools import Tool, rm_rf
+from . import s3
+from .timing import CommandFailed, run_quiet
+from .tools import WORK, Tool, rm_rf
 from .workloads import GEN_SCRIPT, Workload, chain_stages, pipeline_file, sleep_stages, touch
 
 
@@ -115,6 +119,44 @@ PIPELINE_OPS: list[Op] = [
 ]
 
 
+# The remote workloads (issue 9): push to an empty remote, a push with nothing to send, and a
+# pull into a fresh git clone with an empty cache, for both tools with the same kind of remote
+# (a local folder, or a bucket of their own on the S3 server both share). Cache type copy.
+REMOTE_OPS: list[Op] = [
+    Op("push", "push to an empty remote", both("push"),
+       before=("fresh", "init", "cache-copy", "add-input", "remote-setup", "commit-pipeline")),
+    Op("push-noop", "push, nothing to send", both("push")),
+    Op("pull", "pull into a fresh clone (empty cache)", both("pull"),
+       before=("clone",), after=("verify-pristine", "expect-clean")),
+]
+
+# The history workloads (issue 10), mlvc only: each in a copy of a repository built once
+# (histbuild.py) and cached under benchmarks/.work/workloads/; checked with --json afterwards.
+HISTORY_OPS: dict[str, list[Op]] = {
+    "log": [Op("log", "log of an artifact changed in every commit", {"mlvc": ["{tool}", "log", "model.bin"]},
+               before=("history-repo",), after=("check-log",))],
+    "diff": [Op("diff-tree", "diff v1 v2 of a folder", {"mlvc": ["{tool}", "diff", "v1", "v2"]},
+                before=("history-repo",), after=("check-diff",))],
+    "rows": [Op("diff-rows", "diff --rows of two Parquet files, whole rows",
+                {"mlvc": ["{tool}", "diff", "v1", "v2", "table.parquet", "--rows"]},
+                before=("history-repo",), after=("check-rows",)),
+             Op("diff-rows-key", "diff --rows --key id of the same files",
+                {"mlvc": ["{tool}", "diff", "v1", "v2", "table.parquet", "--rows", "--key", "id"]},
+                after=("check-rows-key",))],
+}
+
+
+def ops_for(w: Workload, main: list[Op]) -> list[Op]:
+    """The operation table of workload ``w`` (``main``: the rows of the main workloads)."""
+    if w.pipeline is not None:
+        return PIPELINE_OPS
+    if w.remote:
+        return REMOTE_OPS
+    if w.history is not None:
+        return HISTORY_OPS[w.history.kind]
+    return main
+
+
 # --- untimed steps ----------------------------------------------------------
 
 @dataclass
@@ -142,6 +184,7 @@ def fresh(c: Ctx) -> None:
     """New git repository holding a fresh copy of the workload in data/."""
     rm_rf(c.repo)
     rm_rf(_sidecar(c, "dvc-site-cache"))
+    rm_rf(_sidecar(c, "origin"))
     c.repo.mkdir(parents=True)
     c.git("init", "-q")
     c.git("commit", "-q", "--allow-empty", "-m", "empty")
@@ -257,6 +300,105 @@ def check_outs_untouched(c: Ctx) -> None:
             return
 
 
+def remote_setup(c: Ctx) -> None:
+    """The tool's default remote ``store``: an empty folder beside its repository, or a new
+    bucket of its own on the shared S3 server (with its endpoint)."""
+    if c.workload.remote == "s3":
+        srv = s3.current()
+        run_quiet([*c.tool.exe, "remote", "add", "-d", "store", f"s3://{srv.new_bucket(c.tool.name)}/store"],
+                  c.repo, c.tool.env(c.repo), c.log)
+        run_quiet([*c.tool.exe, "remote", "modify", "store", "endpointurl", srv.endpoint],
+                  c.repo, c.tool.env(c.repo), c.log)
+        return
+    folder = _sidecar(c, "remote")
+    rm_rf(folder)
+    run_quiet([*c.tool.exe, "remote", "add", "-d", "store", str(folder)], c.repo, c.tool.env(c.repo), c.log)
+
+
+def clone(c: Ctx) -> None:
+    """A fresh ``git clone`` of the repository in its place (the original moves aside): the
+    committed config names the remote, the cache is empty, DVC's site cache too."""
+    origin = _sidecar(c, "origin")
+    rm_rf(origin)
+    c.repo.rename(origin)
+    rm_rf(_sidecar(c, "dvc-site-cache"))
+    run_quiet(["git", "clone", "-q", str(origin), str(c.repo)], c.repo.parent, c.tool.env(c.repo), c.log)
+
+
+def history_cache(w: Workload) -> Path:
+    """Where the history workload's repository is built once, with ``expect.json`` beside it."""
+    return WORK / "workloads" / f"{w.name}-{w.spec_id()}"
+
+
+def history_repo(c: Ctx) -> None:
+    """A copy of the history workload's repository (built by histbuild.py the first time)."""
+    h = c.workload.history
+    assert h is not None, f"workload {c.workload.name} has no history"
+    cache = history_cache(c.workload)
+    built, expect = cache / "repo", cache / "expect.json"
+    if not expect.exists():
+        rm_rf(built)
+        py = c.tool.python() if hasattr(c.tool, "python") else sys.executable
+        argv = [py, str(Path(__file__).with_name("histbuild.py")), h.kind, str(built),
+                "--mlvc", " ".join(c.tool.exe), "--seed", str(c.workload.seed),
+                "--commits", str(h.commits), "--rows", str(h.rows), "--data", str(c.pristine)]
+        r = subprocess.run(argv, capture_output=True, text=True, env=c.tool.env(built.parent))
+        if r.returncode != 0:
+            raise CommandFailed(f"building {c.workload.name} failed: {r.stderr.strip()[-500:]}")
+        expect.write_text(r.stdout.strip().splitlines()[-1])
+    rm_rf(c.repo)
+    c.repo.parent.mkdir(parents=True, exist_ok=True)
+    run_quiet(["cp", "-a", str(built), str(c.repo)], c.repo.parent, c.tool.env(c.repo), c.log)
+
+
+def _tool_json(c: Ctx, *args: str):
+    r = subprocess.run([*c.tool.exe, *args, "--json"], cwd=c.repo, env=c.tool.env(c.repo),
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        c.note(f"`{' '.join(args)} --json` exited {r.returncode}: {r.stderr.strip()[-200:]}")
+        return None
+    return json.loads(r.stdout)
+
+
+def _expected(c: Ctx) -> dict:
+    return json.loads((history_cache(c.workload) / "expect.json").read_text())
+
+
+def _compare(c: Ctx, what: str, got: dict, want: dict) -> None:
+    if got != want:
+        c.note(f"{what}: got {got}, the workload holds {want}")
+
+
+def check_log(c: Ctx) -> None:
+    out = _tool_json(c, "log", "model.bin")
+    if out is not None:
+        _compare(c, "log", {"commits": len(out["commits"])}, _expected(c))
+
+
+def check_diff(c: Ctx) -> None:
+    out = _tool_json(c, "diff", "v1", "v2")
+    if out is not None:
+        files = [f for ch in out["changes"] for f in ch["files"]]
+        got = {k: sum(1 for f in files if f["change"] == k) for k in ("modified", "deleted", "added")}
+        _compare(c, "diff", got, _expected(c))
+
+
+def check_rows(key: bool) -> Callable[[Ctx], None]:
+    def step(c: Ctx) -> None:
+        out = _tool_json(c, "diff", "v1", "v2", "table.parquet", "--rows", *(["--key", "id"] if key else []))
+        if out is None:
+            return
+        r, e = out["rows"], _expected(c)
+        got = {k: r[k] for k in ("rows_old", "added", "removed", "modified")}
+        if key:
+            want = {"rows_old": e["rows"], "added": e["added"], "removed": e["removed"], "modified": e["modified"]}
+        else:  # whole rows: a modified row is one removed and one added
+            want = {"rows_old": e["rows"], "added": e["added"] + e["modified"],
+                    "removed": e["removed"] + e["modified"], "modified": 0}
+        _compare(c, f"diff --rows{' --key id' if key else ''}", got, want)
+    return step
+
+
 def _spec(c: Ctx):
     assert c.workload.pipeline is not None, f"workload {c.workload.name} has no pipeline"
     return c.workload.pipeline
@@ -291,4 +433,13 @@ STEPS: dict[str, Callable[[Ctx], None]] = {
     "check-chain-outs": check_outs(lambda c: _spec(c).out_files),
     "check-outs-untouched": check_outs_untouched,
     "check-sleep-outs": check_outs(lambda c: _spec(c).branches * _spec(c).depth),
+    # remote rows
+    "remote-setup": remote_setup,
+    "clone": clone,
+    # history rows
+    "history-repo": history_repo,
+    "check-log": check_log,
+    "check-diff": check_diff,
+    "check-rows": check_rows(key=False),
+    "check-rows-key": check_rows(key=True),
 }

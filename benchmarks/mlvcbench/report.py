@@ -6,9 +6,9 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from .operations import OPS, PIPELINE_OPS
+from .operations import HISTORY_OPS, OPS, PIPELINE_OPS, REMOTE_OPS
 
-ALL_OPS = OPS + PIPELINE_OPS
+ALL_OPS = OPS + PIPELINE_OPS + REMOTE_OPS + [o for ops in HISTORY_OPS.values() for o in ops]
 OP_TITLES = {o.key: o.title for o in ALL_OPS}
 OP_ORDER = [o.key for o in ALL_OPS]
 FLOOR_LABELS = {o.key: [f.label for f in o.floors] for o in ALL_OPS}
@@ -101,7 +101,54 @@ def fmt_bound(agg, wname: str, op: str, m: Stat | None) -> str:
     return "–" if r is None else f"{fmt_ratio(r)} {label}"
 
 
-# --- goals: the core issue and issue 6 ----------------------------------------
+# --- pages: the main report, and the pipeline, remote and history pages ----------
+
+# each family's page beside docs/benchmarks.md, which links to them and repeats their goals
+COMPANIONS = {"pipeline": "benchmarks-pipeline.md", "remote": "benchmarks-remote.md",
+              "history": "benchmarks-history.md"}
+PAGE_TITLES = {"main": "Benchmarks: mlvc against DVC", "pipeline": "Benchmarks: pipelines, mlvc against DVC",
+               "remote": "Benchmarks: remotes, mlvc against DVC",
+               "history": "Benchmarks: history (log, diff, diff --rows), mlvc alone"}
+PAGE_WHAT = {"pipeline": "the pipeline rows of issue 8 (`repro` and pipeline `status` beside `dvc repro`, "
+                         "`repro -j`)",
+             "remote": "the remote rows of issue 9 (push, no-op push and pull into a fresh clone beside "
+                       "DVC, to a local folder and to a local SeaweedFS S3 server, and the server's own "
+                       "ceiling)",
+             "history": "the history rows of issue 10 (`mlvc log`, `mlvc diff`, `mlvc diff --rows`; mlvc "
+                        "alone, against absolute goals)"}
+
+
+def family_of(wname: str, v: dict | None = None) -> str:
+    """main, pipeline, remote or history (raw results before the field: by the name)."""
+    if v and v.get("family"):
+        return v["family"]
+    if wname == "pipeline":
+        return "pipeline"
+    return next((f for f in ("remote", "history") if wname.startswith(f + "-")), "main")
+
+
+def families(workloads: dict) -> set[str]:
+    return {family_of(w, v) for w, v in workloads.items()}
+
+
+def page_family(workloads: dict) -> str:
+    """The page a run's report is: a companion family's when only its workloads ran."""
+    fams = families(workloads)
+    return fams.pop() if len(fams) == 1 else "main"
+
+
+def goal_rows(page_text: str) -> list[str]:
+    """The rows of the goals table of a generated page (without its header)."""
+    rows, inside = [], False
+    for line in page_text.splitlines():
+        if line.startswith("## "):
+            inside = line.startswith("## Where we stand against the goals")
+        elif inside and line.startswith("| ") and not line.startswith(("| Goal |", "| --- ")):
+            rows.append(line)
+    return rows
+
+
+# --- goals: the core issue and issues 6, 8, 9 and 10 ---------------------------
 
 @dataclass(frozen=True)
 class Goal:
@@ -140,13 +187,40 @@ GOALS = [
            op, "rss", 400 * MB, "issue 6", strict=True)
       for what, op in (("add", "add-copy"), ("clean status", "status-clean"),
                        ("checkout", "checkout-full"))),
+    Goal("push of 20,000 x 4 KiB files to a local folder remote", "≤ 0.15x DVC", "remote-small",
+         "push", "dvc", 0.15, "issue 9"),
+    Goal("pull of them into a fresh clone (empty cache)", "≤ 0.15x DVC", "remote-small", "pull",
+         "dvc", 0.15, "issue 9"),
+    Goal("no-op push of the 20,000 files", "< 1 s", "remote-small", "push-noop", "abs", 1.0,
+         "issue 9", strict=True),
+    Goal("push of one 1 GiB file to a local folder remote", "≤ 0.15x DVC", "remote-large", "push",
+         "dvc", 0.15, "issue 9"),
+    Goal("pull of it into a fresh clone", "≤ 0.15x DVC", "remote-large", "pull", "dvc", 0.15, "issue 9"),
+    Goal("push of the 20,000 files to SeaweedFS (S3)", "≤ 0.5x DVC", "remote-s3", "push", "dvc", 0.5,
+         "issue 9"),
+    Goal("pull of them from SeaweedFS into a fresh clone", "≤ 0.5x DVC", "remote-s3", "pull", "dvc", 0.5,
+         "issue 9"),
+    Goal("no-op push of them to SeaweedFS", "≤ 0.1x DVC", "remote-s3", "push-noop", "dvc", 0.1, "issue 9"),
+    Goal("`mlvc log PATH` over 1,000 commits changing it", "< 2 s", "history-log", "log", "abs", 2.0,
+         "issue 10", strict=True),
+    Goal("`mlvc diff A B`, two versions of a 20,000-file folder", "< 1 s", "history-diff", "diff-tree",
+         "abs", 1.0, "issue 10", strict=True),
+    Goal("`mlvc diff A B PATH --rows`, two 1,000,000-row Parquet files", "< 5 s", "history-rows",
+         "diff-rows", "abs", 5.0, "issue 10", strict=True),
+    Goal("the same with `--key id`", "< 5 s", "history-rows", "diff-rows-key", "abs", 5.0, "issue 10",
+         strict=True),
 ]
 
 
-def goals_table(agg, workloads) -> list[str]:
+def goals_table(agg, workloads, companions: dict[str, list[str]] | None = None) -> list[str]:
+    """The goals of the families this run measured, then the goals rows of the ``companions``
+    pages (family -> rows), each naming its page."""
     rows = ["| Goal | Target | Measured (mlvc) | Compared with | Met? | Source |",
             "| --- | --- | --- | --- | --- | --- |"]
+    ran = families(workloads)
     for g in GOALS:
+        if family_of("small" if g.workload == "*" else g.workload) not in ran:
+            continue
         if g.workload == "*":  # measured once, in whichever workload ran first
             g = next((replace(g, workload=w) for w in workloads
                       if (w, g.op, "mlvc") in agg or (w, g.op, "dvc") in agg), g)
@@ -176,7 +250,45 @@ def goals_table(agg, workloads) -> list[str]:
             ok = value < g.limit if g.strict else value <= g.limit
             met = "**met**" if ok else "**not met**"
         rows.append(f"| {g.what} | {g.target} | {measured} | {cmp_} | {met} | {g.reference} |")
+    for fam, page_rows in (companions or {}).items():
+        link = f"[{COMPANIONS[fam]}]({COMPANIONS[fam]})"
+        rows += [r.rstrip().removesuffix("|").rstrip() + f", {link} |" for r in page_rows]
     return rows
+
+
+def ceiling_table(agg, w: str, v: dict) -> list[str]:
+    """The S3 server's own rate with s3fs beside the tools' files per second."""
+    runs = v.get("ceiling") or []
+    if not runs:
+        return []
+    jobs, count = runs[0]["jobs"], runs[0]["count"]
+
+    def rate(key: str) -> str:
+        vals = [r[key]["per_s"] for r in runs if key in r]
+        return f"{statistics.median(vals):,.0f}" if vals else "–"
+
+    def tool_rate(tool: str, op: str) -> str:
+        st = agg.get((w, op, tool))
+        return f"{v['files'] / st.median:,.0f}" if st and st.median else "–"
+
+    return [f"### The server's ceiling, and the tools' files per second", "",
+            f"A tight loop of {count:,} PUTs, then {count:,} GETs, of distinct 4 KiB objects against "
+            f"the same server, {jobs} requests in flight (mlvc's default `-j`), with s3fs "
+            f"(aiobotocore), the client mlvc uses; the file system opened as mlvc opens it. Timed "
+            f"inside the process, after the imports and the first request; median of {len(runs)} "
+            f"run(s), after the tools' rows. The tools' figures are files over the whole command "
+            f"(start-up, the walk, trees, and for pull the checkout into the workspace).", "",
+            "| Client | PUT files/s | GET files/s |", "| --- | ---: | ---: |",
+            f"| s3fs, one event loop, {jobs} coroutines (`_pipe_file`, `_cat_file`) "
+            f"| {rate('put_async')} | {rate('get_async')} |",
+            f"| s3fs, blocking calls from {jobs} threads (`pipe_file`, `cat_file`: how mlvc calls it) "
+            f"| {rate('put_threads')} | {rate('get_threads')} |",
+            f"| s3fs, `open` + `read` from {jobs} threads (how mlvc downloads into its cache) "
+            f"| – | {rate('open_threads')} |",
+            f"| mlvc push / pull ({v['files']:,} files) | {tool_rate('mlvc', 'push')} "
+            f"| {tool_rate('mlvc', 'pull')} |",
+            f"| DVC push / pull ({v['files']:,} files) | {tool_rate('dvc', 'push')} "
+            f"| {tool_rate('dvc', 'pull')} |", ""]
 
 
 def workload_table(agg, wname: str, tools: list[str]) -> list[str]:
@@ -215,30 +327,109 @@ def scaling_table(agg, workloads) -> list[str]:
     return rows
 
 
-def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "") -> str:
+def how_measured(ran: set[str]) -> list[str]:
+    """The "How it is measured" bullets of the families a report holds."""
+    out = ["- Each operation is one process launched by the runner; wall time from spawn to "
+           "`wait4`. Peak RSS is `ru_maxrss` from `wait4` (the kernel's accounting): the largest "
+           "peak among the process and the children it waited for, such as a `git` it ran.",
+           "- For each operation the runner does mlvc, then DVC, then the floors, and the whole "
+           "sequence repeats (A B A B ...). Both tools get a fresh git repository with a "
+           "fresh `cp -r` of the generated data, so both start with the data in the page cache."]
+    if "main" in ran:
+        out += ["- Sequence per repetition: `init`; `add` (cache type `copy` for both); `status` with "
+                "nothing changed; `status` after one file changed; `commit` after 1 % of the files "
+                "changed (tag v2); delete `data/` keeping the cache and `checkout`; "
+                "`git checkout v1 -- <lock file>` and `checkout`; finally a new repository with "
+                "cache type `hardlink` and `add`."]
+    if "pipeline" in ran:
+        out += ["- The `pipeline` workload: the same stages as `mlvc.yaml` and `dvc.yaml` (each writes "
+                "its files with the suite's own Python); first `repro`, `repro` with nothing changed "
+                "(after a git commit of the lock), `status`; then, in a new repository, mlvc alone "
+                "forces a run of 4 independent branches of sleeping stages with `-j 1` and `-j 4`."]
+    if "remote" in ran:
+        out += ["- The remote workloads, per repetition and tool (untimed set-up: `init`, cache type "
+                "`copy`, `add data`, `remote add -d store` and a git commit of everything): `push` to "
+                "an empty remote, `push` again with nothing to send, then the repository is moved "
+                "aside, `git clone`d into its place (the committed config names the remote; empty "
+                "cache; DVC's site cache removed) and `pull` is timed there; the workspace is then "
+                "compared with the generated data (`diff -rq`). Each tool uses its own defaults for "
+                "parallel transfers.",
+                "- The local-folder remote is an empty folder beside each tool's repository, on the "
+                "same file system. The S3 remote is one SeaweedFS server (`weed server -s3`, "
+                "master, volume, filer and S3 gateway in one process, on 127.0.0.1, data under "
+                "`benchmarks/.work/s3/`) started for the run and shared by both tools, a new bucket "
+                "per tool and repetition, dummy credentials (`endpointurl` set on the remote)."]
+    if "history" in ran:
+        out += ["- The history workloads (mlvc only; absolute goals): each repository is built once "
+                "by `benchmarks/mlvcbench/histbuild.py` (seeded contents, fixed commit dates) and "
+                "cached under `benchmarks/.work/workloads/`; every repetition times a command in a "
+                "fresh `cp -a` of it, then checks the command's `--json` answer against what was "
+                "built (the number of commits, of files changed, of rows added, removed and "
+                "modified); a mismatch is listed under Anomalies."]
+    out += ["- The runner calls `sync` before each timed command, so no tool pays for writing back "
+            "the untimed copy of the workload. mlvc then syncs its own writes once per command "
+            "(`core.fsync batch`, its default); DVC does not sync."]
+    if ran & {"main", "remote"}:
+        out += ["- After every checkout (and pull) the workspace is compared with the expected tree "
+                "(`diff -rq`), and `mlvc status --check` is asked whether the workspace is clean; "
+                "any disagreement is listed under Anomalies."]
+    if ran - {"history"}:
+        out += ["- DVC's site cache (its hash state and index) lives beside each scratch repository, so "
+                "each fresh DVC repository starts cold, as each fresh mlvc repository does. "
+                "Analytics are off (`DVC_NO_ANALYTICS=1`)."]
+    if "main" in ran:
+        out += ["- Floors run on the same files in a plain git repository, right after the tools, in "
+                "the same loop: `git add`, `git status`, `cp -r`, `cp -al`, and `find data -type f "
+                "-printf '%s %T@\\n' > /dev/null` (a walk with a stat of every file).",
+                "- \"mlvc / floor\" is mlvc's median over the median of the floor that bounds the "
+                "operation, which it names: `cp -r` for add (copy) and for checkout into an empty "
+                "workspace, `cp -al` for add (hardlink), `find` for status. It tells how much is left "
+                "to gain; \"–\" where the operation has no floor or the run did not measure it."]
+    return out
+
+
+def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "",
+           companions: dict[str, list[str]] | None = None) -> str:
     meta, workloads, samples = data["meta"], data["workloads"], data["samples"]
     agg = aggregate(samples)
-    out = ["# Benchmarks: mlvc against DVC", ""]
+    page = page_family(workloads)
+    ran = families(workloads)
+    out = [f"# {PAGE_TITLES[page]}", ""]
     if meta.get("quick"):
         out += ["> **Quick run** (`--quick`): tiny workloads, to exercise the suite. "
                 "These numbers say nothing about speed.", ""]
     out += ["Generated by `benchmarks/run.py` (see [benchmarks/README.md](../benchmarks/README.md)). "
             "Every figure is a whole process, start to exit, timed by the runner; mlvc and DVC run "
             "alternately on identical copies of the same seeded data, in the same run.", ""]
+    if page != "main":
+        out += [f"This page holds {PAGE_WHAT[page]} only; the core's figures are in "
+                "[benchmarks.md](benchmarks.md), from a run of their own.", ""]
+    elif companions:
+        out += ["From runs of their own, each on its page: "
+                + "; ".join(f"{PAGE_WHAT[f]} in [{COMPANIONS[f]}]({COMPANIONS[f]})" for f in companions)
+                + ". Their goals are repeated at the end of the goals table below.", ""]
     out += ["## Machine and versions", ""]
     m = meta["machine"]
+    versions = meta["versions"]
     out += [f"- Date: {meta['date']}",
             f"- Machine: {m['cores']} cores ({m['cpu']}), {m['memory']} memory, "
-            f"filesystem {m['filesystem']}; {m['os']}",
-            f"- mlvc: {meta['versions'].get('mlvc', 'not run')}",
-            f"- DVC: {meta['versions'].get('dvc', 'not run')}",
-            f"- Floors: {meta['versions'].get('floor', '?')}",
-            f"- Python {m['python']} (runner)",
+            f"filesystem {m['filesystem']}; {m['os']}"]
+    if meta.get("loadavg_start"):
+        out += [f"- Load average (1, 5, 15 min) at the start and the end of the run: "
+                f"{meta['loadavg_start']} / {meta.get('loadavg_end', '?')}"]
+    out += [f"- mlvc: {versions.get('mlvc', 'not run')}",
+            f"- DVC: {versions.get('dvc', 'not run')}" + (" (not run on this page's rows)"
+                                                           if ran == {"history"} else "")]
+    if "seaweedfs" in versions:
+        out += [f"- SeaweedFS: `weed` {versions['seaweedfs']}"]
+    if ran & {"main"}:
+        out += [f"- Floors: {versions.get('floor', '?')}"]
+    out += [f"- Python {m['python']} (runner)",
             "- Command(s):", ""]
     out += [f"      {c}" for c in meta["commands"]]
     out += [""]
     out += ["## Where we stand against the goals", ""]
-    out += goals_table(agg, workloads)
+    out += goals_table(agg, workloads, companions)
     out += [""]
     if extra:
         out += [extra.rstrip(), ""]
@@ -257,6 +448,7 @@ def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "")
                 f"{v.get('loadavg_after', '?')}.", ""]
         out += workload_table(agg, w, ["mlvc", "dvc"])
         out += [""]
+        out += ceiling_table(agg, w, v)
     if any(v["kind"] == "scaling" for v in workloads.values()):
         out += ["## Scaling study", "",
                 "Files of 4 KiB, 100 per folder. DVC is stopped at the timeout given on the "
@@ -278,37 +470,6 @@ def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "")
                 seen.append(a)
         out += [f"- {a} ({data['anomalies'].count(a)}x)" for a in seen]
         out += [""]
-    out += ["## How it is measured", "",
-            "- Each operation is one process launched by the runner; wall time from spawn to "
-            "`wait4`. Peak RSS is `ru_maxrss` from `wait4` (the kernel's accounting): the largest "
-            "peak among the process and the children it waited for, such as a `git` it ran.",
-            "- For each operation the runner does mlvc, then DVC, then the floors, and the whole "
-            "sequence repeats (A B A B ...). Both tools get a fresh git repository with a "
-            "fresh `cp -r` of the generated data, so both start with the data in the page cache.",
-            "- Sequence per repetition: `init`; `add` (cache type `copy` for both); `status` with "
-            "nothing changed; `status` after one file changed; `commit` after 1 % of the files "
-            "changed (tag v2); delete `data/` keeping the cache and `checkout`; "
-            "`git checkout v1 -- <lock file>` and `checkout`; finally a new repository with "
-            "cache type `hardlink` and `add`.",
-            "- The `pipeline` workload: the same stages as `mlvc.yaml` and `dvc.yaml` (each writes "
-            "its files with the suite's own Python); first `repro`, `repro` with nothing changed "
-            "(after a git commit of the lock), `status`; then, in a new repository, mlvc alone "
-            "forces a run of 4 independent branches of sleeping stages with `-j 1` and `-j 4`.",
-            "- The runner calls `sync` before each timed command, so no tool pays for writing back "
-            "the untimed copy of the workload. mlvc then syncs its own writes once per command "
-            "(`core.fsync batch`, its default); DVC does not sync.",
-            "- After every checkout the workspace is compared with the expected tree (`diff -rq`), "
-            "and `mlvc status --check` is asked whether the workspace is clean; "
-            "any disagreement is listed under Anomalies.",
-            "- DVC's site cache (its hash state and index) lives beside each scratch repository, so "
-            "each fresh DVC repository starts cold, as each fresh mlvc repository does. "
-            "Analytics are off (`DVC_NO_ANALYTICS=1`).",
-            "- Floors run on the same files in a plain git repository, right after the tools, in "
-            "the same loop: `git add`, `git status`, `cp -r`, `cp -al`, and `find data -type f "
-            "-printf '%s %T@\\n' > /dev/null` (a walk with a stat of every file).",
-            "- \"mlvc / floor\" is mlvc's median over the median of the floor that bounds the "
-            "operation, which it names: `cp -r` for add (copy) and for checkout into an empty "
-            "workspace, `cp -al` for add (hardlink), `find` for status. It tells how much is left "
-            "to gain; \"–\" where the operation has no floor or the run did not measure it.", ""]
+    out += ["## How it is measured", ""] + how_measured(ran) + [""]
     out += notes
     return "\n".join(out).rstrip() + "\n"

@@ -49,7 +49,7 @@ def run_workload(w: Workload, kind: str, ops: list[Op], tools: list[Tool], reps:
     pristine = materialize(w, WORK / "workloads")
     print(f"[{w.name}] workload ready ({time.perf_counter() - t0:.1f}s)", flush=True)
     res.workloads[w.name] = {"title": w.title, "files": w.count, "bytes": w.total_bytes,
-                             "kind": kind, "reps": reps, "seed": w.seed,
+                             "kind": kind, "family": family(w), "reps": reps, "seed": w.seed,
                              "loadavg_before": loadavg()}
     ops = [o for o in ops if not (o.once and o.key in res.done_once)]
     res.done_once |= {o.key for o in ops if o.once}
@@ -63,7 +63,7 @@ def run_workload(w: Workload, kind: str, ops: list[Op], tools: list[Tool], reps:
                             verify=not light)
                 for t in tools}
         fctx = Ctx(floor, base / "floor", w, pristine, logs / "floor.log", res.anomalies)
-        if not light:
+        if not light and any(o.floors for o in ops):
             STEPS["fresh"](fctx)
         for op in ops:
             line = [f"[{w.name} {rep + 1}/{reps}] {op.key}:"]
@@ -117,6 +117,11 @@ def run_workload(w: Workload, kind: str, ops: list[Op], tools: list[Tool], reps:
             print("  " + "  ".join(line), flush=True)
     res.workloads[w.name]["loadavg_after"] = loadavg()
     return timed_out
+
+
+def family(w: Workload) -> str:
+    """Which report page a workload belongs to: main, pipeline, remote or history."""
+    return "pipeline" if w.pipeline else "remote" if w.remote else "history" if w.history else "main"
 
 
 def warm_up(tools: list[Tool]) -> None:

@@ -15,6 +15,7 @@ import venv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import s3
 from .timing import run_quiet
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
     env.update(GIT_ENV)
     env["LC_ALL"] = "C.UTF-8"
+    env.update(s3.env())  # dummy credentials while the benchmark's S3 server runs
     return env
 
 
@@ -69,16 +71,27 @@ class Tool:
 
 
 class Mlvc(Tool):
-    def __init__(self, exe: list[str]):
+    def __init__(self, exe: list[str], rev: str | None = None):
         super().__init__("mlvc", exe, ("mlvc.yaml", "mlvc.lock", ".gitignore", ".mlvc/config"),
                          ("mlvc.lock",))
+        self.rev = rev  # the commit of a snapshot (--mlvc-rev), else the working tree runs
 
     def version(self) -> str:
         v = _capture(self.exe + ["--version"])
+        v = (v or "?").splitlines()[-1].strip() if v else "?"
+        if self.rev:
+            return f"{v} (git {self.rev[:7]}: mlvc/ as committed, exported with git archive)"
         sha = _capture(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h", "--", "mlvc"])
         dirty = _capture(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "mlvc"])
-        v = (v or "?").splitlines()[-1].strip() if v else "?"
         return f"{v} (git {sha or '?'}{', uncommitted changes in mlvc/' if dirty else ''})"
+
+    def python(self) -> str:
+        """The interpreter mlvc runs in (beside a venv's ``mlvc`` script, or the one of
+        ``python -m mlvc``), for the helpers that use mlvc's libraries (s3fs, pyarrow)."""
+        if len(self.exe) >= 3 and self.exe[1:3] == ["-m", "mlvc"]:
+            return self.exe[0]
+        beside = Path(self.exe[0]).with_name("python")
+        return str(beside) if beside.exists() else sys.executable
 
     def init(self, repo: Path, log: Path) -> None:
         run_quiet(self.exe + ["init"], repo, self.env(repo), log)
@@ -160,6 +173,34 @@ def find_mlvc(override: str | None) -> tuple[list[str] | None, str]:
         return [sys.executable, "-m", "mlvc"], f"{sys.executable} -m mlvc"
     return None, ("mlvc not found: run `python3 dev.py test` at the repo root to create "
                   ".venv, or pass --mlvc")
+
+
+def snapshot_mlvc(rev: str) -> tuple[list[str] | None, str, str]:
+    """mlvc/ as committed at ``rev``, exported (``git archive``) into
+    ``benchmarks/.work/mlvc-SHA/`` and run with the project's venv (its dependencies), so the
+    uncommitted edits of a shared checkout stay out of the figures. Returns (argv prefix, how,
+    full sha); the prefix is ``None`` and ``how`` says why when it cannot be made."""
+    venv_py = REPO_ROOT / ".venv" / "bin" / "python"
+    sha = _capture(["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"])
+    if not sha:
+        return None, f"--mlvc-rev {rev}: not a commit of {REPO_ROOT}", ""
+    if not venv_py.exists():
+        return None, "--mlvc-rev needs the project's .venv (python3 dev.py test creates it)", ""
+    snap = WORK / f"mlvc-{sha[:12]}"
+    src, bindir = snap / "src", snap / "bin"
+    if not (snap / "complete").exists():
+        rm_rf(snap)
+        src.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", sha, "mlvc"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+        bindir.mkdir()
+        # shell wrappers: PYTHONPATH puts the snapshot before the editable install's path
+        for name, tail in (("python", '"$@"'), ("mlvc", '-m mlvc "$@"')):
+            (bindir / name).write_text(f'#!/bin/sh\nPYTHONPATH="{src}" exec "{venv_py}" -P {tail}\n')
+            (bindir / name).chmod(0o755)
+        (snap / "complete").write_text(sha + "\n")
+    return [str(bindir / "mlvc")], f"mlvc/ at {sha[:7]} (--mlvc-rev {rev})", sha
 
 
 def bench_venv() -> Path:

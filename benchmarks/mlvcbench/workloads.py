@@ -13,7 +13,7 @@ import json
 import math
 import random
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 KiB = 1024
@@ -45,12 +45,25 @@ class PipelineSpec:
 
 
 @dataclass(frozen=True)
+class HistorySpec:
+    """A history workload's git repository, built once by ``histbuild.py`` (mlvc only):
+    ``log``: an artifact changed in each of ``commits`` commits; ``diff``: the workload's
+    files recorded at v1 and, 1 % modified and a few deleted and added, at v2; ``rows``:
+    two versions of a Parquet file of ``rows`` rows."""
+    kind: str            # "log", "diff" or "rows"
+    commits: int = 0
+    rows: int = 0
+
+
+@dataclass(frozen=True)
 class Workload:
     name: str          # key used by --only and in the report
     title: str         # human description for the report
     files: tuple[tuple[str, int], ...] = field(repr=False)
     seed: int = 0
     pipeline: PipelineSpec | None = None   # the pipeline ops' stages (the files are their input)
+    remote: str = ""   # "local" or "s3": the remote rows (push, no-op push, pull into a clone)
+    history: HistorySpec | None = None     # the history rows (log, diff, diff --rows)
 
     @property
     def total_bytes(self) -> int:
@@ -63,7 +76,10 @@ class Workload:
     def spec_id(self) -> str:
         import hashlib
 
-        h = hashlib.sha256(json.dumps([self.name, self.seed, self.files]).encode())
+        spec = [self.name, self.seed, self.files]
+        if self.history is not None:  # (left out otherwise: the other workloads keep their ids)
+            spec.append([self.history.kind, self.history.commits, self.history.rows])
+        h = hashlib.sha256(json.dumps(spec).encode())
         return h.hexdigest()[:16]
 
     # --- deterministic edits used by "status after a change" / "commit" ---
@@ -153,6 +169,33 @@ def standard(quick: bool, seed: int) -> dict[str, Workload]:
     }
 
 
+def remote(quick: bool, seed: int) -> dict[str, Workload]:
+    """Issue 9's remote workloads: push, no-op push and pull into a fresh clone, to a local
+    folder (20,000 files of 4 KiB; one 1 GiB file) and to a local S3 server (the 20,000)."""
+    n, big = (200, 4 * MiB) if quick else (20_000, 1 * GiB)
+    where = {"local": "a local folder remote", "s3": "a local SeaweedFS S3 server"}
+    ws = [(small_files(n, seed=seed, name="remote-small"), "local"),
+          (large_file(big, seed=seed, name="remote-large"), "local"),
+          (small_files(n, seed=seed, name="remote-s3"), "s3")]
+    return {w.name: replace(w, remote=kind, title=f"{w.title}, to and from {where[kind]}")
+            for w, kind in ws}
+
+
+def history(quick: bool, seed: int) -> dict[str, Workload]:
+    """Issue 10's history workloads (mlvc only, absolute goals)."""
+    commits, n, rows = (20, 200, 10_000) if quick else (1_000, 20_000, 1_000_000)
+    folder = small_files(n, seed=seed, name="history-diff")
+    return {
+        "history-log": Workload("history-log", f"`mlvc log` of an artifact changed in each of "
+                                f"{commits:,} commits", (), seed, history=HistorySpec("log", commits=commits)),
+        "history-diff": replace(folder, title=f"`mlvc diff v1 v2` of a folder of {folder.title}, "
+                                f"1 % modified, 0.25 % deleted and added", history=HistorySpec("diff")),
+        "history-rows": Workload("history-rows", f"`mlvc diff --rows` of two {rows:,}-row Parquet files "
+                                 f"(1 % of the rows modified, 0.5 % removed, 0.5 % added)", (), seed,
+                                 history=HistorySpec("rows", rows=rows)),
+    }
+
+
 # The command of every stage of the chain (stdlib only, run by the runner's Python for both
 # tools): a digest of its input (file names and the first file's bytes), then its files.
 GEN_SCRIPT = """\
@@ -236,6 +279,7 @@ def materialize(w: Workload, root: Path) -> Path:
         return data
     if base.exists():
         shutil.rmtree(base)
+    data.mkdir(parents=True)  # (empty for a workload without files of its own)
     made = set()
     for i, (rel, size) in enumerate(w.files):
         path = data / rel
