@@ -1,7 +1,8 @@
 """Progress reporting from the core: a small callback object the CLI implements.
 
-The core calls ``progress.task(description, total)`` and then ``advance``
-on the task, and ``progress.warn(message)`` for something the user should
+The core calls ``progress.task(description, total)`` (or, for objects moved
+to or from a remote, ``progress.transfer(description, files, nbytes)``) and
+then ``advance`` on the task, and ``progress.warn(message)`` for something the user should
 know that is not an error (a file kept as a copy, a risky setting); it never
 prints. ``NullProgress`` is the silent default.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 
 class Task:
-    def advance(self, n: int = 1) -> None:
-        pass
+    def advance(self, n: int = 1, nbytes: int = 0) -> None:
+        """``n`` more items done (and, for a ``transfer`` task, ``nbytes`` more bytes moved)."""
 
     def close(self) -> None:
         pass
@@ -25,6 +26,11 @@ class Task:
 
 class NullProgress:
     def task(self, description: str, total: int | None = None) -> Task:
+        return Task()
+
+    def transfer(self, description: str, files: int, nbytes: int | None = None) -> Task:
+        """A task that counts objects and bytes (push, fetch, pull): ``advance(1, nbytes=...)``
+        for each object moved, ``nbytes`` its size."""
         return Task()
 
     def warn(self, message: str) -> None:

@@ -91,7 +91,7 @@ class _RichTask:
         self.bar = bar
         self.task_id = task_id
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: int = 1, nbytes: int = 0) -> None:
         self.bar.advance(self.task_id, n)
 
     def close(self) -> None:
@@ -104,6 +104,38 @@ class _RichTask:
         self.close()
 
 
+class _RichTransferTask(_RichTask):
+    def __init__(self, bar, task_id, by_bytes: bool) -> None:
+        super().__init__(bar, task_id)
+        self.by_bytes = by_bytes
+        self.files = self.moved = 0
+
+    def advance(self, n: int = 1, nbytes: int = 0) -> None:
+        self.files += n
+        self.moved += nbytes
+        self.bar.update(self.task_id, advance=nbytes if self.by_bytes else n, files=self.files, moved=self.moved)
+
+
+def _count_column():
+    """What is done beside the bar: ``M/N`` for a task, ``M/N files, X/Y MiB`` for a transfer."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        def render(self, task):
+            fields = task.fields
+            if "files_total" in fields:
+                text = f"{fields['files']}/{fields['files_total']} files"
+                if fields.get("nbytes"):
+                    text += f", {human_size(fields['moved'])}/{human_size(fields['nbytes'])}"
+                return Text(text, style="progress.download")
+            done = int(task.completed)
+            return Text(f"{done}/{int(task.total)}" if task.total is not None else str(done),
+                        style="progress.download")
+
+    return Count()
+
+
 class Reporter:
     """The core's progress callback without bars: warnings go to stderr, each text once
     (shown with -q too: -q hides messages about work done, not what may be wrong)."""
@@ -112,6 +144,11 @@ class Reporter:
         self._warned: set[str] = set()
 
     def task(self, description: str, total: int | None = None):
+        from mlvc.progress import Task
+
+        return Task()
+
+    def transfer(self, description: str, files: int, nbytes: int | None = None):
         from mlvc.progress import Task
 
         return Task()
@@ -144,19 +181,37 @@ class RichProgress(Reporter):
         else:
             sys.stderr.write(text)
 
+    MIN_BYTES = 32 * 1024 * 1024  # a transfer of fewer objects gets a bar from this many bytes
+
     def task(self, description: str, total: int | None = None):
         from mlvc.progress import Task
 
         if total is not None and total < self.MIN_TOTAL:
             return Task()
+        return _RichTask(self._start(), self._start().add_task(description, total=total))
+
+    def transfer(self, description: str, files: int, nbytes: int | None = None):
+        """One bar for objects and bytes: it fills by bytes (files when their sizes are not
+        known), the count beside it says both."""
+        from mlvc.progress import Task
+
+        if files < self.MIN_TOTAL and (nbytes or 0) < self.MIN_BYTES:
+            return Task()
+        bar = self._start()
+        by_bytes = bool(nbytes)
+        task_id = bar.add_task(description, total=nbytes if by_bytes else files, files=0, files_total=files,
+                               moved=0, nbytes=nbytes or 0)
+        return _RichTransferTask(bar, task_id, by_bytes)
+
+    def _start(self):
         if self._bar is None:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), _count_column(),
                                  TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             self._bar.start()
-        return _RichTask(self._bar, self._bar.add_task(description, total=total))
+        return self._bar
 
     def stop(self) -> None:
         if self._bar is not None:

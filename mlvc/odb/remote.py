@@ -94,6 +94,15 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+class ShortUploadError(RemoteError):
+    """An upload that arrived with fewer (or more) bytes than the file has: never put in place."""
+
+    def __init__(self, remote: str, oid: str, got, size: int) -> None:
+        super().__init__(f"the upload of object {oid} to remote {remote!r} arrived with {got} of {size} bytes "
+                         "(sent twice); it was not put in place",
+                         "run the push again; if it recurs, the server or the network truncates files")
+
+
 class Retrying:
     """An fsspec file system whose calls in ``CALLS`` are retried (``RemoteObjectStore.with_retries``);
     every other attribute is the file system's own."""
@@ -188,12 +197,16 @@ class RemoteObjectStore(ObjectStore):
         if self.read_only:
             raise RemoteError(f"remote {self.name!r} is read-only (http)", "push to an s3, ssh or local remote")
 
-    def _write_local(self, oid: str, write) -> None:
+    def _write_local(self, oid: str, write, size: int) -> None:
         """Object ``oid`` in a local-folder remote: ``write(tmp)`` fills a temp name in its
-        folder, which is then renamed into place (removed if anything fails)."""
+        folder, which is then renamed into place once it holds ``size`` bytes (removed if
+        anything fails)."""
         tmp = fs.tmp_name(self._folder(oid))
         try:
             write(tmp)
+            got = os.stat(tmp).st_size
+            if got != size:
+                raise ShortUploadError(self.name, oid, got, size)
             os.replace(tmp, self.path(oid))
         except BaseException:
             _unlink(tmp)
@@ -202,32 +215,58 @@ class RemoteObjectStore(ObjectStore):
     def _put(self, oid: str, data: bytes) -> None:
         self._writable()
         if self.local:
-            self._write_local(oid, lambda tmp: _write_new(tmp, data))
+            self._write_local(oid, lambda tmp: _write_new(tmp, data), len(data))
             return
         if self.rename:
-            self.with_retries(self._put_renamed, oid, lambda tmp: self.raw_fs.pipe_file(tmp, data))
+            self.with_retries(self._put_renamed, oid, lambda tmp, whole=False: self.raw_fs.pipe_file(tmp, data),
+                              len(data))
             return
         self.fs.pipe_file(self.path(oid), data)
 
     def put_file(self, oid: str, source: str) -> None:
         """Upload the file ``source`` as object ``oid`` (a temp name then a rename on a local
-        folder; one PUT, or S3's multipart upload that completes at once, elsewhere)."""
+        folder or over SSH, its size checked before the rename; one PUT, or S3's multipart upload
+        that completes at once, elsewhere: the server checks the length sent)."""
         self._writable()
         if self.local:
-            self._write_local(oid, lambda tmp: _copy(source, tmp))
+            self._write_local(oid, lambda tmp: _copy(source, tmp), os.stat(source).st_size)
             return
         if self.rename:
-            self.with_retries(self._put_renamed, oid, lambda tmp: self.raw_fs.put_file(source, tmp))
+            st = os.stat(source)
+            self.with_retries(self._put_renamed, oid, lambda tmp, whole=False: self._sftp_put(source, tmp, st, whole),
+                              st.st_size)
             return
         self.fs.put_file(source, self.path(oid))
 
-    def _put_renamed(self, oid: str, write) -> None:
-        """``write(tmp)`` to a temp name beside the object, then move it into place (an SFTP
-        posix-rename: atomic); the temp name goes on failure."""
+    def _sftp_put(self, source: str, tmp: str, st: os.stat_result, whole: bool) -> None:
+        """``source`` to ``tmp`` over SFTP. asyncssh's put copies only the data of a sparse file
+        (SEEK_DATA/SEEK_HOLE) and never extends the copy over a trailing hole, so a file that ends
+        in a hole (or is all hole) arrived short, or as 0 bytes: such a file (fewer blocks than its
+        size, or ``whole``) is streamed byte for byte instead."""
+        if not whole and st.st_blocks * 512 >= st.st_size:
+            self.raw_fs.put_file(source, tmp)
+            return
+        with open(source, "rb") as src, self.raw_fs.open(tmp, "wb") as dst:
+            while True:
+                chunk = src.read(1024 * 1024)
+                if not chunk:
+                    break
+                dst.write(chunk)
+
+    def _put_renamed(self, oid: str, write, size: int) -> None:
+        """``write(tmp)`` to a temp name beside the object, its size on the remote checked (one
+        info call: a short upload is sent again byte for byte, then refused), then moved into
+        place (an SFTP posix-rename: atomic); the temp name goes on failure."""
         final = self.path(oid)
         tmp = f"{final.rpartition('/')[0]}/{fs.TMP_PREFIX}{os.urandom(8).hex()}"
         try:
             write(tmp)
+            got = self.raw_fs.info(tmp).get("size")
+            if got != size:
+                write(tmp, whole=True)
+                got = self.raw_fs.info(tmp).get("size")
+                if got != size:
+                    raise ShortUploadError(self.name, oid, got, size)
             self.raw_fs.mv(tmp, final)
         except BaseException:
             try:
@@ -260,6 +299,38 @@ class RemoteObjectStore(ObjectStore):
             prefix, _, rest = p.rpartition("/")
             found.add(prefix[-2:] + rest)
         return found
+
+    def _list_detail(self, folder: str, deep: bool = False) -> dict[str, dict]:
+        """id -> the listing's info (``size``, and a modification time) of every object under
+        ``folder`` (the whole root with ``deep``, else one fan-out folder): the same requests as
+        ``_list``, which every backend answers with sizes."""
+        try:
+            found = self.fs.find(folder, detail=True) if deep else \
+                {i["name"]: i for i in self.fs.ls(folder, detail=True)}
+        except (FileNotFoundError, NotADirectoryError):
+            return {}
+        infos = {}
+        for path, info in found.items():
+            prefix, _, rest = path.rstrip("/").rpartition("/")
+            oid = prefix[-2:] + rest
+            if is_valid_oid(oid) and info.get("type", "file") == "file":
+                infos[oid] = info
+        return infos
+
+    def listing(self, oids=None) -> dict[str, tuple[int, float | None]]:
+        """id -> ``(size, modified)`` (seconds since the epoch, None where the backend gives no
+        time) of every object on the remote, or of those of ``oids`` that are there: asked only
+        by listings (one of everything for many ids, one per fan-out folder for fewer), never one
+        request per object."""
+        if oids is None or len(oids) >= self.LIST_ALL_FROM:
+            infos = self._list_detail(self.root, deep=True)
+        else:
+            infos = {}
+            for prefix in sorted({o[:2] for o in oids}):
+                infos.update(self._list_detail(f"{self.root}/{prefix}"))
+        wanted = None if oids is None else set(oids)
+        return {oid: (int(info.get("size") or 0), modified(info)) for oid, info in infos.items()
+                if wanted is None or oid in wanted}
 
     def remove(self, oid: str) -> None:
         self._writable()
@@ -318,7 +389,8 @@ class RemoteObjectStore(ObjectStore):
             if h.hexdigest() != oid[:OID_HEX_LEN]:
                 raise CorruptObjectError(f"object {oid} on remote {self.name!r} is corrupted (its content does not "
                                          "match its id); it was not put in the cache",
-                                         "push it again from a clone that has it intact")
+                                         f"delete {self.path(oid)} on the remote, then run `mlvc push --full` on a "
+                                         "machine whose cache has it intact")
             cache.publish_tmp(tmp, oid)
         except BaseException:
             try:
@@ -327,6 +399,29 @@ class RemoteObjectStore(ObjectStore):
                 pass
             raise
         return size
+
+
+def modified(info: dict) -> float | None:
+    """The modification time in a backend's listing info, in seconds since the epoch: ``mtime``
+    (local, SSH), ``LastModified`` (S3), ``last_modified`` (Azure), ``updated`` (GCS)."""
+    import datetime
+
+    for key in ("mtime", "LastModified", "last_modified", "updated", "modified", "time"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+        if isinstance(value, datetime.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=datetime.timezone.utc)
+            return value.timestamp()
+    return None
 
 
 def _unlink(path: str) -> None:
@@ -356,19 +451,28 @@ class LocalFolder:
     def open(self, path: str, mode: str = "rb"):
         return open(path, mode)
 
-    def ls(self, path: str, detail: bool = False) -> list[str]:
-        return [f"{path}/{n}" for n in os.listdir(path) if not n.startswith(fs.TMP_PREFIX)]
+    def ls(self, path: str, detail: bool = False) -> list:
+        names = [f"{path}/{n}" for n in os.listdir(path) if not n.startswith(fs.TMP_PREFIX)]
+        return [_info(p) for p in names] if detail else names
 
-    def find(self, path: str) -> list[str]:
+    def find(self, path: str, detail: bool = False):
         found = []
         for prefix in _listdir(path):
             if len(prefix) == 2:
                 found.extend(f"{path}/{prefix}/{n}" for n in _listdir(os.path.join(path, prefix))
                              if not n.startswith(fs.TMP_PREFIX))
-        return found
+        return {p: _info(p) for p in found} if detail else found
 
     def rm_file(self, path: str) -> None:
         os.unlink(path)
+
+
+def _info(path: str) -> dict:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return {"name": path, "size": 0, "type": "gone"}
+    return {"name": path, "size": st.st_size, "mtime": st.st_mtime, "type": "file"}
 
 
 def _listdir(path: str) -> list[str]:

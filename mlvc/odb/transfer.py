@@ -44,17 +44,31 @@ class Root:
 
 def children(data: bytes, oid: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``(files, trees)`` of one tree object: ``(name, oid)`` pairs (format 1: full paths)."""
+    files, trees = sized_children(data, oid)
+    return [(n, o) for n, o, _ in files], [(n, o) for n, o, _ in trees]
+
+
+def sized_children(data: bytes, oid: str) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, int]]]:
+    """``(files, trees)`` of one tree object: ``(name, oid, size)`` (a file's bytes as the tree
+    records them; a sub-folder's bytes are those of every file below it)."""
     if not data.startswith(TREE_HEADER.encode()):
         tree = parse_tree(data, f"tree {oid}")
-        return [(p, m[:OID_HEX_LEN]) for p, m in zip(tree.paths, tree.metas)], []
+        return [(p, m[:OID_HEX_LEN], _meta_size(m)) for p, m in zip(tree.paths, tree.metas)], []
     names, metas = parse_folder(data, f"tree {oid}")
     files, trees = [], []
     for name, meta in zip(names, metas):
         if meta[33:34] == "d":
-            trees.append((name, meta[:OID_HEX_LEN] + TREE_SUFFIX))
+            trees.append((name, meta[:OID_HEX_LEN] + TREE_SUFFIX, _meta_size(meta)))
         else:
-            files.append((name, meta[:OID_HEX_LEN]))
+            files.append((name, meta[:OID_HEX_LEN], _meta_size(meta)))
     return files, trees
+
+
+def _meta_size(meta: str) -> int:
+    try:
+        return int(meta[35:].split(" ", 1)[0])
+    except ValueError:
+        return 0
 
 
 def part_oid(read, oid: str, inner: str) -> str | None:
@@ -104,45 +118,43 @@ def _inside(path: str, inner: str) -> bool:
 
 
 def _run(fn, items: list, jobs: int, task) -> int:
-    """``fn`` on every item on ``jobs`` threads; the number done. The first error stops the
-    rest (those running finish) and is raised with ``done`` set on it."""
+    """``fn`` on every item on ``jobs`` threads (``fn`` returns the bytes it moved, for the
+    progress); the number done. The first error stops the rest (those running finish) and is
+    raised with ``done`` set on it."""
     done = 0
     if not items:
         return 0
+
+    def finish(f) -> None:
+        nonlocal done, error
+        if f.exception() is not None:
+            error = error or f.exception()
+        else:
+            done += 1
+            task.advance(1, nbytes=f.result() or 0)
+
+    error = None
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         pending = set()
-        it = iter(items)
-        error = None
-        for item in it:
+        for item in items:
             pending.add(pool.submit(fn, item))
             if len(pending) >= jobs * 4:
                 finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
                 for f in finished:
-                    if f.exception() is not None:
-                        error = error or f.exception()
-                    else:
-                        done += 1
-                        task.advance()
+                    finish(f)
                 if error is not None:
                     break
         finished, _ = wait(pending)
         for f in finished:
-            if f.exception() is not None:
-                error = error or f.exception()
-            else:
-                done += 1
-                task.advance()
+            finish(f)
     if error is not None:
         error.done = done
         raise error
     return done
 
 
-def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=None) -> TransferResult:
-    """Upload what ``remote`` lacks of ``roots`` from the ``cache``. A root's ``inner`` part is
-    pushed as its own sub-tree (or file), complete; the trees above it are not."""
-    jobs = jobs or DEFAULT_JOBS
-    result = TransferResult()
+def _parts(cache, roots: list[Root]) -> list[Root]:
+    """Each root with an ``inner`` part as the root of that part (its sub-tree or file)."""
     parts = []
     for r in roots:
         if r.inner and is_tree_oid(r.oid):
@@ -154,10 +166,15 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
             parts.append(Root(found, artifact=r.artifact))
         else:
             parts.append(Root(r.oid))
-    roots = parts
+    return parts
+
+
+def _merkle_walk(cache, remote, start: list[str], sizes: dict[str, int], result: TransferResult):
+    """The files and trees below ``start`` that the remote lacks, asked one level at a time;
+    below a tree the remote holds nothing is asked (it is complete there). Returns ``(files to
+    send, {tree: its sub-trees} of the trees to send, the trees to send at the top)``."""
     kids: dict[str, list[str]] = {}
     files: set[str] = set()
-    start = sorted({r.oid for r in roots})
     level = remote.missing(start)
     result.already += len(start) - len(level)
     seen = set(start)
@@ -168,9 +185,12 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
         candidates: list[str] = []
         for t in trees:
             data = cache.read_tree_object(t)
-            fs_, ts = children(data, t)
-            kids[t] = [o for _, o in ts]
-            candidates.extend(o for _, o in fs_)
+            sizes[t] = len(data)
+            fs_, ts = sized_children(data, t)
+            kids[t] = [o for _, o, _ in ts]
+            for _, o, n in fs_:
+                sizes[o] = n
+                candidates.append(o)
             candidates.extend(kids[t])
         fresh = [o for o in dict.fromkeys(candidates) if o not in seen]
         seen.update(fresh)
@@ -178,30 +198,93 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
         result.already += len(fresh) - len(absent)
         files.update(o for o in absent if not is_tree_oid(o))
         trees = [o for o in absent if is_tree_oid(o)]
+    return files, kids, tops
+
+
+def _full_walk(cache, remote, start: list[str], sizes: dict[str, int], result: TransferResult):
+    """Every object below ``start`` (trees read from the cache, or from the remote where the
+    cache lacks one, checked), then one bulk listing of the remote (``listing``: one request of
+    everything, or one per fan-out folder) for which of them it lacks or holds with another size
+    than the cache's (a short upload). Returns what ``_merkle_walk`` returns."""
+    kids: dict[str, list[str]] = {}
+    every: dict[str, None] = dict.fromkeys(start)
+    trees = [o for o in start if is_tree_oid(o)]
+    while trees:
+        nxt = []
+        for t in trees:
+            if t in kids:
+                continue
+            data = cache.read_tree_object(t) if cache.exists(t) else _read_tree(remote, t)
+            sizes[t] = len(data)
+            fs_, ts = sized_children(data, t)
+            kids[t] = [o for _, o, _ in ts]
+            for _, o, n in fs_:
+                sizes[o] = n
+                every[o] = None
+            for _, o, _ in ts:
+                every[o] = None
+                nxt.append(o)
+        trees = nxt
+    for o in start:
+        if o not in sizes and cache.exists(o):
+            sizes[o] = _cache_size(cache, o)
+    have = remote.listing(list(every))
+    send = [o for o in every if o not in have or (o in sizes and have[o][0] != sizes[o])]
+    result.already += len(every) - len(send)
+    send_set = set(send)
+    files = {o for o in send if not is_tree_oid(o)}
+    tops = [o for o in start if is_tree_oid(o)]
+    # the trees to send, each after its children: every tree is walked, only the lacking are sent
+    return files, kids, tops, send_set
+
+
+def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=None, full: bool = False) -> TransferResult:
+    """Upload what ``remote`` lacks of ``roots`` from the ``cache``. A root's ``inner`` part is
+    pushed as its own sub-tree (or file), complete; the trees above it are not. With ``full``
+    every object below the roots is checked (one bulk listing), not only those below trees the
+    remote lacks: what is missing on the remote under an intact tree (deleted by hand, a short
+    upload) is sent again."""
+    jobs = jobs or DEFAULT_JOBS
+    result = TransferResult()
+    roots = _parts(cache, roots)
+    sizes: dict[str, int] = {}
+    start = sorted({r.oid for r in roots})
+    if full:
+        files, kids, tops, send = _full_walk(cache, remote, start, sizes, result)
+        order = [t for t in _post_order(tops, kids) if t in send]
+    else:
+        files, kids, tops = _merkle_walk(cache, remote, start, sizes, result)
+        order = _post_order(tops, kids)
     file_list = sorted(files)
     lacking = cache.missing(file_list)
     if lacking:
         raise ObjectNotFoundError(f"{len(lacking)} object(s) to push are not in the cache (first: {lacking[0]})",
                                   lacking, "nothing was pushed; `mlvc fetch` or `mlvc add` them first")
-    order = _post_order(tops, kids)
+    for o in file_list:
+        if o not in sizes:
+            sizes[o] = _cache_size(cache, o)
     total = len(file_list) + len(order)
-    task = progress.task(f"Pushing to {remote.name}", total) if progress else None
-    task = task or _NoTask()
+    nbytes = sum(sizes.get(o, 0) for o in file_list) + sum(sizes.get(t, 0) for t in order)
+    task = (progress.transfer(f"Pushing to {remote.name}", total, nbytes) if progress else None) or _NoTask()
 
-    def up(oid: str) -> None:
+    def up(oid: str) -> int:
         remote.put_file(oid, cache.path(oid))
+        return sizes.get(oid, 0)
 
     try:
         result.transferred += _run(up, file_list, jobs, task)
         for t in order:  # children first; one at a time keeps the order
-            remote._put(t, cache.read_bytes(t))
+            data = cache.read_bytes(t)
+            remote._put(t, data)
             result.transferred += 1
-            task.advance()
+            result.nbytes += len(data)
+            task.advance(1, nbytes=len(data))
     except BaseException as exc:
         result.transferred += getattr(exc, "done", 0)
         raise transfer_error(exc, remote, "push to", result.transferred, total) from None
     finally:
         task.close()
+    result.nbytes += sum(sizes.get(o, 0) for o in file_list)
     result.oids = file_list + order
     return result
 
@@ -214,6 +297,7 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
     kids: dict[str, list[str]] = {}
     fetched_trees: dict[str, bytes] = {}
     wanted: set[str] = set()
+    sizes: dict[str, int] = {}
     tops: list[str] = []
     try:
         for root in sorted(set(roots), key=lambda r: (r.oid, r.inner)):
@@ -238,12 +322,13 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
                         data = fetched_trees[t]
                     else:
                         data = cache.read_tree_object(t)
-                    fs_, ts = children(data, t)
-                    kids.setdefault(t, [o for _, o in ts])
-                    for name, o in fs_:
+                    fs_, ts = sized_children(data, t)
+                    kids.setdefault(t, [o for _, o, _ in ts])
+                    for name, o, n in fs_:
                         if whole or _inside(prefix + name, root.inner):
                             wanted.add(o)
-                    for name, o in ts:
+                            sizes[o] = n
+                    for name, o, _ in ts:
                         path = prefix + name
                         inside = whole or _inside(path, root.inner)
                         nxt.append((o, path + "/", inside))
@@ -253,34 +338,35 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
         absent = remote.missing(file_list)
         if absent:
             raise ObjectNotFoundError(f"{len(absent)} object(s) are not on remote {remote.name!r} (first: {absent[0]})",
-                                      absent, "push them from a clone that has them")
+                                      absent, MISSING_HINT)
     except MlvcError:
         raise
     except Exception as exc:
         raise transfer_error(exc, remote, "fetch from", 0, 0) from None
     order = [t for t in _post_order(tops, kids) if t in fetched_trees]
     total = len(file_list) + len(order)
-    task = (progress.task(f"Fetching from {remote.name}", total) if progress else None) or _NoTask()
-    sizes: list[int] = []
+    nbytes = sum(sizes.get(o, 0) for o in file_list) + sum(len(fetched_trees[t]) for t in order)
+    task = (progress.transfer(f"Fetching from {remote.name}", total, nbytes) if progress else None) or _NoTask()
+    moved: list[int] = []
 
-    def down(oid: str) -> None:
-        sizes.append(remote.get_into(oid, cache))
+    def down(oid: str) -> int:
+        n = remote.get_into(oid, cache)
+        moved.append(n)
+        return n
 
     try:
         result.transferred += _run(down, file_list, jobs, task)
         for t in order:
             cache.write_bytes(fetched_trees[t], tree=True)
             result.transferred += 1
-            task.advance()
+            task.advance(1, nbytes=len(fetched_trees[t]))
     except BaseException as exc:
         result.transferred += getattr(exc, "done", 0)
-        if isinstance(exc, (MlvcError, KeyboardInterrupt)):
-            raise
         raise transfer_error(exc, remote, "fetch from", result.transferred, total) from None
     finally:
         task.close()
         cache.flush()
-    result.nbytes = sum(sizes)
+    result.nbytes = sum(moved)
     result.oids = file_list + order
     return result
 
@@ -297,12 +383,17 @@ class Comparison:
     nbytes_not_pushed: int = 0
 
 
-def compare(cache, remote, roots: list[Root]) -> list[Comparison]:
+def compare(cache, remote, roots: list[Root], full: bool = False) -> list[Comparison]:
     """Where each of ``roots``' objects is, in ``roots``' order. Walks down every tree, one level
     at a time over all roots, asking the remote in bulk only about objects below no tree it
     holds (a tree on the remote is complete there, so nothing below it is asked about); a tree
     is read from the cache, or from the remote (checked against its id) when the cache lacks
-    it. The objects below a tree found on neither side cannot be told and are not counted."""
+    it. The objects below a tree found on neither side cannot be told and are not counted.
+    With ``full`` nothing is taken on trust: every object is asked about, in one bulk listing
+    per level (``listing``), and one the remote holds with another size than the cache's (a
+    short upload) counts as not pushed."""
+    if full:
+        return _compare_full(cache, remote, roots)
     on_remote: dict[str, bool] = {}
     in_cache: dict[str, bool] = {}
     members: list[set[str]] = [set() for _ in roots]
@@ -367,6 +458,68 @@ def compare(cache, remote, roots: list[Root]) -> list[Comparison]:
     return result
 
 
+def _compare_full(cache, remote, roots: list[Root]) -> list[Comparison]:
+    """``compare`` with every object of every root asked about: the trees walked first (from
+    the cache, or the remote), then one bulk ``listing`` of the remote for all of them."""
+    members: list[set[str]] = [set() for _ in roots]
+    sizes: dict[str, int] = {}
+    trees_seen: dict[str, list[str]] = {}
+
+    def read(t: str) -> bytes | None:
+        if cache.exists(t):
+            return cache.read_tree_object(t)
+        if remote.exists(t):
+            return _read_tree(remote, t)
+        return None
+
+    for i, r in enumerate(roots):
+        oid = r.oid
+        if r.inner and is_tree_oid(r.oid):
+            oid = part_oid(lambda t: read(t) or b"", r.oid, r.inner) if read(r.oid) is not None else r.oid
+            if oid is None:
+                continue
+        stack = [oid]
+        while stack:
+            o = stack.pop()
+            if o in members[i]:
+                continue
+            members[i].add(o)
+            if not is_tree_oid(o):
+                continue
+            if o not in trees_seen:
+                data = read(o)
+                below: list[str] = []
+                if data is not None:
+                    sizes[o] = len(data)
+                    fs_, ts = sized_children(data, o)
+                    for _, c, n in fs_:
+                        sizes[c] = n
+                        below.append(c)
+                    below.extend(c for _, c, _ in ts)
+                trees_seen[o] = below
+            stack.extend(trees_seen[o])
+    every = sorted(set().union(*members)) if members else []
+    have = remote.listing(every)
+    in_cache = set(every) - set(cache.missing(every))
+    result = []
+    for oids in members:
+        c = Comparison()
+        for o in oids:
+            r = o in have and (o not in sizes or have[o][0] == sizes[o])
+            l = o in in_cache
+            if r and l:
+                c.pushed += 1
+            elif l:
+                c.not_pushed += 1
+                c.nbytes_not_pushed += _cache_size(cache, o)
+            elif r:
+                c.not_fetched += 1
+            else:
+                c.lost += 1
+        result.append(c)
+    return result
+
+
 def _cache_size(cache, oid: str) -> int:
     try:
         return os.stat(cache.path(oid)).st_size
@@ -374,20 +527,30 @@ def _cache_size(cache, oid: str) -> int:
         return 0
 
 
+# what a missing object on a remote needs: a plain push trusts a tree the remote holds to be
+# complete, so only --full sends what went missing below one
+MISSING_HINT = ("run `mlvc push --full` on a machine whose cache has them (a plain push takes a folder the "
+                "remote holds as complete); `mlvc status --remote NAME --full` shows what the remote lacks")
+
+
+def corrupt_hint(remote, oid: str) -> str:
+    return (f"delete {remote.path(oid)} on the remote, then run `mlvc push --full` on a machine whose cache "
+            "has it intact")
+
+
 def _read_tree(remote, oid: str) -> bytes:
     try:
         data = remote.read_bytes(oid)
     except FileNotFoundError:
-        raise ObjectNotFoundError(f"tree {oid} is not on remote {remote.name!r}", [oid],
-                                  "push it from a clone that has it") from None
+        raise ObjectNotFoundError(f"tree {oid} is not on remote {remote.name!r}", [oid], MISSING_HINT) from None
     if hash_bytes(data) != oid[:OID_HEX_LEN]:
         raise CorruptObjectError(f"object {oid} on remote {remote.name!r} is corrupted (its content does not match "
-                                 "its id); it was not put in the cache", "push it again from a clone that has it intact")
+                                 "its id); it was not put in the cache", corrupt_hint(remote, oid))
     return data
 
 
 class _NoTask:
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: int = 1, nbytes: int = 0) -> None:
         pass
 
     def close(self) -> None:
@@ -431,8 +594,22 @@ def cause_of(exc: BaseException, remote) -> tuple[str, str]:
     return type(exc).__name__, "run again with --verbose for details"
 
 
+DONE = {"push to": "pushed", "fetch from": "fetched", "collect garbage on": "removed"}
+
+
 def transfer_error(exc: BaseException, remote, verb: str, moved: int, total: int) -> BaseException:
-    if isinstance(exc, (MlvcError, KeyboardInterrupt)):
+    """The one error a failed transfer ends with, carrying the count of what did move: a
+    remote's own error (retries run out, a corrupted or short object) as ``pushed 120 of 500
+    objects before: remote 's3' kept failing: ...``, anything else as its cause and hint."""
+    if isinstance(exc, KeyboardInterrupt):
+        return exc
+    if isinstance(exc, MlvcError):
+        if total and isinstance(exc, (RemoteError, CorruptObjectError)) and not getattr(exc, "counted", False):
+            err = type(exc).__new__(type(exc))
+            MlvcError.__init__(err, f"{DONE.get(verb, 'moved')} {moved} of {total} objects before: {exc.message}",
+                               exc.hint)
+            err.counted = True
+            return err
         return exc
     cause, hint = cause_of(exc, remote)
     if not total:

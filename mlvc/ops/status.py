@@ -165,17 +165,17 @@ class StatusResult:
 
 def status(repo: Repo, paths: list[str] | None = None, cwd: str | None = None, progress=NULL,
            stages: Callable[..., list] | None = None, remote: str | None = None,
-           cloud: bool = False) -> StatusResult:
+           cloud: bool = False, full: bool = False) -> StatusResult:
     """The status of the targets named by ``paths`` (every artifact when empty), and of the
     entries of mlvc.lock that mlvc.yaml no longer lists (``not in mlvc.yaml``). With
     ``stages(repo, project, lock, paths, progress)`` and stages in mlvc.yaml, theirs too
     (with ``paths``, of the stages that make the paths selected), from the same reading of
     both files. With ``cloud`` (or a ``remote`` named): the artifacts against that remote
-    instead (``ops.transfer.remote_status``, a ``RemoteStatusResult``)."""
+    instead (``ops.transfer.remote_status``, a ``RemoteStatusResult``; ``full``: every object asked about)."""
     if cloud or remote:
         from mlvc.ops.transfer import remote_status
 
-        return remote_status(repo, paths, remote, cwd, progress)
+        return remote_status(repo, paths, remote, cwd, full, progress)
     lock = read_lock(repo.root)
     project = read_project(repo.root)
     result = []

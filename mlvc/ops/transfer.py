@@ -85,9 +85,10 @@ def _rev_roots(repo: Repo, paths: list[str] | None, revs: list[str], all_commits
         except Exception as exc:  # gitpython's errors for a broken ref or object
             raise ScmError(f"cannot list the git commits: {exc}".splitlines()[0],
                            "check the repository with `git fsck`") from None
-        entries += list(read_lock(repo.root).artifacts.values())
+        lock = read_lock(repo.root)
+        entries += _tracked(lock.artifacts.values(), read_project(repo.root), lock)
     for rev in dict.fromkeys(shas):
-        entries += ls(repo, rev).entries
+        entries += _tracked_at(repo, rev, ls(repo, rev).entries)
     named = [to_repo_path(repo, p, cwd) for p in paths or []]
     roots: set[transfer.Root] = set()
     matched: set[str] = set()
@@ -108,6 +109,37 @@ def _rev_roots(repo: Repo, paths: list[str] | None, revs: list[str], all_commits
     return sorted(roots, key=lambda r: (r.oid, r.inner))
 
 
+def _tracked(entries, project, lock) -> list:
+    """The entries of ``lock`` that are tracked (``targets.all_artifacts``, the one rule of push,
+    fetch, pull, status --remote and verify): an entry mlvc.yaml no longer lists is left out."""
+    from mlvc.ops.targets import all_artifacts
+
+    known = set(all_artifacts(project, lock))
+    return [e for e in entries if e.path in known]
+
+
+def _tracked_at(repo: Repo, rev: str, entries) -> list:
+    """``_tracked`` with mlvc.yaml and mlvc.lock as they are at git revision ``rev``."""
+    from mlvc.errors import FileFormatError
+    from mlvc.formats.lock import parse_lock
+    from mlvc.formats.project import PROJECT_FILE, parse_project
+    from mlvc.formats.yamlio import MAX_FILE_BYTES
+
+    sha = repo.scm.resolve(rev)
+    texts = {}
+    for name in (PROJECT_FILE, LOCK_FILE):
+        data = repo.scm.read_file(sha, name, limit=MAX_FILE_BYTES, label=rev)
+        try:
+            texts[name] = None if data is None else data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FileFormatError(f"{name}@{rev}", "is not valid UTF-8") from None
+    if texts[PROJECT_FILE] is None or texts[LOCK_FILE] is None:
+        return list(entries)  # no mlvc.yaml there: whatever mlvc.lock records is tracked
+    project = parse_project(texts[PROJECT_FILE], f"{PROJECT_FILE}@{rev}")
+    project.exists = True
+    return _tracked(entries, project, parse_lock(texts[LOCK_FILE], f"{LOCK_FILE}@{rev}"))
+
+
 def _remote(repo: Repo, name: str | None, verb: str):
     store = open_remote(resolve(repo, name), repo.root)
     transfer.check_remote(store, verb)
@@ -116,16 +148,18 @@ def _remote(repo: Repo, name: str | None, verb: str):
 
 def push(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,
          revs: list[str] | None = None, all_commits: bool = False, cwd: str | None = None,
-         run_cache: bool = False, progress=NULL) -> TransferResult:
-    """Upload the objects of ``targets`` (every recorded artifact when empty) that the remote lacks:
+         run_cache: bool = False, full: bool = False, progress=NULL) -> TransferResult:
+    """Upload the objects of ``targets`` (every tracked artifact when empty) that the remote lacks:
     as the workspace's mlvc.lock records them, or as it was at ``revs`` / every commit. With
-    ``run_cache``, also the run-cache records the remote lacks, each after its outs' objects."""
+    ``run_cache``, also the run-cache records the remote lacks, each after its outs' objects.
+    With ``full``, every object below the trees is checked (one bulk listing), not only those
+    below trees the remote lacks, and what is missing or short there is sent again."""
     with repo.lock():
         roots = _rev_roots(repo, targets, revs, all_commits, cwd) if revs or all_commits else \
             _roots(repo, targets, cwd)
         store = _remote(repo, remote, "push to")
         store._writable()  # http: read-only, said before anything is read
-        got = transfer.push(repo.odb, store, roots, jobs, progress)
+        got = transfer.push(repo.odb, store, roots, jobs, progress, full=full)
         runs = _push_runs(repo, store, jobs, progress, got) if run_cache else 0
     return TransferResult(store.name, got.transferred, got.already, runs=runs)
 
@@ -321,13 +355,14 @@ class RemoteStatusResult:
 
 
 def remote_status(repo: Repo, targets: list[str] | None = None, remote: str | None = None,
-                  cwd: str | None = None, progress=NULL) -> RemoteStatusResult:
-    """For each recorded artifact of ``targets`` (all when empty): how many of its objects the
-    remote holds, lacks (not pushed) or holds and the cache lacks (not fetched)."""
+                  cwd: str | None = None, full: bool = False, progress=NULL) -> RemoteStatusResult:
+    """For each tracked artifact of ``targets`` (all when empty): how many of its objects the
+    remote holds, lacks (not pushed) or holds and the cache lacks (not fetched). With ``full``,
+    every object is asked about (one bulk listing), not only those below trees the remote lacks."""
     roots = _roots(repo, targets, cwd)
     store = _remote(repo, remote, "compare with")
     try:
-        found = transfer.compare(repo.odb, store, roots)
+        found = transfer.compare(repo.odb, store, roots, full=full)
     except Exception as exc:
         raise transfer.transfer_error(exc, store, "compare with", 0, 0) from None
     rows = []

@@ -301,12 +301,18 @@ def test_one_progress_task_for_the_objects(repo, tmp_path):
             self.tasks = []
 
         def task(self, description, total=None):
-            rec = self
-            rec.tasks.append([description, total, 0])
+            return self.transfer(description, total)
 
-            class T:
-                def advance(self, n=1):
-                    rec.tasks[-1][2] += n
+        def transfer(self, description, files, nbytes=None):
+            rec = self
+            rec.tasks.append([description, files, nbytes, 0, 0])
+
+            from mlvc.progress import Task
+
+            class T(Task):
+                def advance(self, n=1, nbytes=0):
+                    rec.tasks[-1][3] += n
+                    rec.tasks[-1][4] += nbytes
 
                 def close(self):
                     pass
@@ -316,13 +322,22 @@ def test_one_progress_task_for_the_objects(repo, tmp_path):
         def warn(self, message):
             pass
 
-    repo.root.gen({"data/a.txt": "a", "data/b.txt": "b"})
+    repo.root.gen({"data/a.txt": "a" * 1000, "data/b.txt": "b" * 20})
     api.add(["data"], cwd=str(repo.root))
+    tree = (repo.root / ".mlvc" / "cache").rglob("*.tree")
+    tree_bytes = sum(p.stat().st_size for p in tree)
     api.remote_add("store", str(tmp_path / "remote"), default=True, cwd=str(repo.root))
+    repo.commit("data and remote")
     rec = Recorder()
     result = api.push(cwd=str(repo.root), progress=rec)
     pushes = [t for t in rec.tasks if t[0].startswith("Pushing")]
-    assert pushes == [["Pushing to store", 3, 3]] and result.transferred == 3
+    total = 1020 + tree_bytes  # one task: objects and bytes, each counted once
+    assert pushes == [["Pushing to store", 3, total, 3, total]] and result.transferred == 3
+    clone = _clone(repo, tmp_path)
+    rec = Recorder()
+    api.pull(cwd=str(clone), progress=rec)
+    fetches = [t for t in rec.tasks if t[0].startswith("Fetching")]
+    assert fetches == [["Fetching from store", 3, total, 3, total]]
 
 
 def test_push_of_a_path_inside_a_tracked_folder_moves_only_that_part(repo, mlvc, tmp_path):

@@ -189,6 +189,8 @@ def status(
     cloud: bool = typer.Option(False, "--cloud", "-c", help="Compare the cache with the default remote instead."),
     remote: Optional[str] = typer.Option(None, "--remote", "-r", metavar="NAME",
                                          help="Compare the cache with this remote instead (implies -c)."),
+    full: bool = typer.Option(False, "--full", help="With -c or --remote: ask about every object, also below "
+                              "folders the remote holds (one bulk listing), and compare sizes."),
 ):
     """Show how the workspace differs from mlvc.lock.
 
@@ -210,14 +212,21 @@ def status(
     pushed (in the cache only) or not fetched (on the remote only), and
     missing where neither has one; --check then exits 1 when the remote
     lacks anything mlvc.lock needs. Existence is asked in bulk, and nothing
-    is asked below a folder the remote holds whole.
+    is asked below a folder the remote holds whole; --full asks about every
+    object (one bulk listing) and finds one that went missing (or arrived
+    short) below such a folder, which `mlvc push --full` sends again.
 
     Example: mlvc status --check || echo "data changed: run mlvc commit or mlvc repro"
     """
     from mlvc import api
 
+    if full and not (cloud or remote):
+        from mlvc.errors import UsageError
+
+        raise UsageError("--full compares with a remote", "add -c (the default remote) or --remote NAME")
     if cloud or remote:
-        return _remote_status(render.with_progress(api.status, paths or [], remote=remote, cloud=True), as_json, check)
+        report = render.with_progress(api.status, paths or [], remote=remote, cloud=True, **({"full": True} if full else {}))
+        return _remote_status(report, as_json, check)
 
     report = render.with_progress(api.status, paths or [])
     result, stages = report.artifacts, report.stages

@@ -160,6 +160,8 @@ def _moved(verb: str, result) -> str:
 @command
 def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE, jobs: Optional[int] = JOBS,
          revs: Optional[list[str]] = REVS, all_commits: bool = ALL_COMMITS, run_cache: bool = RUN_CACHE,
+         full: bool = typer.Option(False, "--full", help="Check every object on the remote (one bulk listing), "
+                                   "also below folders it holds, and send again what is missing or short."),
          as_json: bool = JSON):
     """Upload to a remote the objects of tracked artifacts that it lacks.
 
@@ -169,14 +171,17 @@ def push(targets: Optional[list[str]] = TARGETS, remote: Optional[str] = REMOTE,
     the remote and the cause, with the count of what moved; a rerun moves
     only what is still missing. --run-cache also sends the run-cache records
     (`mlvc repro` restores a stage's outs from one instead of running it),
-    each after the objects it names.
+    each after the objects it names. --full does not trust a folder the
+    remote holds to be complete: it lists the remote's objects (in bulk) and
+    sends again every object of the pushed trees that is missing there or
+    has another size (deleted by hand, a short upload).
 
     Example: mlvc push -r storage data/images
     """
     from mlvc import api
 
     result = render.with_progress(api.push, targets or [], remote=remote, jobs=jobs, revs=_revs(revs, all_commits),
-                            all_commits=all_commits, **_runs(run_cache))
+                            all_commits=all_commits, **_runs(run_cache), **({"full": True} if full else {}))
     if as_json:
         emit_json({"remote": result.remote, "transferred": result.transferred, "already": result.already,
                    **({"runs": result.runs} if run_cache else {})})

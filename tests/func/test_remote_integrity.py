@@ -1,0 +1,114 @@
+"""What a remote holds against what push believes: an object gone under an intact tree (push
+--full, status --full), a short upload (a sparse file over SFTP), the count of what moved when
+retries run out, and the one tracked-set rule of push, fetch, status --remote and verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from funcutil import cache_oids, oid_of, one_line_error, workspace_files
+
+from mlvc.odb.backends import RemoteSpec, open_remote
+
+
+def _clone(repo, tmp_path, name="clone"):
+    dest = tmp_path / name
+    subprocess.run(["git", "clone", "-q", str(repo.root), str(dest)], check=True)
+    return dest
+
+
+@pytest.fixture(params=["folder", "s3"])
+def store(request, repo, mlvc, tmp_path):
+    """A default remote ``store`` (a local folder or a bucket on the moto server), committed."""
+    if request.param == "folder":
+        assert mlvc("remote", "add", "--default", "store", str(tmp_path / "remote")).exit_code == 0
+        spec = RemoteSpec("store", str(tmp_path / "remote"))
+    else:
+        server = request.getfixturevalue("s3_server")
+        url = f"s3://{server.new_bucket()}/team"
+        assert mlvc("remote", "add", "--default", "store", url).exit_code == 0
+        assert mlvc("remote", "modify", "store", "endpointurl", server.endpoint).exit_code == 0
+        spec = RemoteSpec("store", url, {"endpointurl": server.endpoint})
+    repo.commit("remote")
+    return open_remote(spec, str(repo.root))
+
+
+def _project(repo, mlvc):
+    repo.root.gen({f"data/sub/f{i}.txt": f"file {i}" for i in range(12)})
+    repo.root.gen({"data/top.txt": "top", "model.bin": "weights"})
+    assert mlvc("add", "data", "model.bin").exit_code == 0
+    repo.commit("data")
+
+
+# ---------------------------------------------------------------- an object gone under an intact tree
+
+def test_push_full_sends_again_what_went_missing_under_a_tree_the_remote_holds(repo, mlvc, store, tmp_path,
+                                                                                monkeypatch):
+    _project(repo, mlvc)
+    assert mlvc("push").exit_code == 0
+    gone = oid_of(b"file 3")
+    store.remove(gone)  # deleted on the remote (by hand, a bucket policy ...): its trees are intact
+    assert store.missing([gone]) == [gone]
+
+    r = mlvc("push", "--json")  # the fast default trusts the trees: nothing is sent
+    assert r.exit_code == 0 and json.loads(r.stdout)["transferred"] == 0
+    assert mlvc("status", "--remote", "store", "--check").exit_code == 0  # nor does a plain status see it
+
+    clone = _clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    r = mlvc("pull")
+    assert r.exit_code == 3
+    line = one_line_error(r)
+    assert f"are not on remote 'store' (first: {gone})" in line and "`mlvc push --full`" in line
+
+    monkeypatch.chdir(repo.root)
+    r = mlvc("status", "--remote", "store", "--full", "--json")
+    assert r.exit_code == 0
+    rows = {a["path"]: a for a in json.loads(r.stdout)["artifacts"]}
+    assert rows["data"]["status"] == "not pushed" and rows["data"]["not_pushed"] == 1
+    assert rows["model.bin"]["status"] == "pushed"
+    assert mlvc("status", "--remote", "store", "--full", "--check").exit_code == 1
+
+    # in bulk: the check of every object is listings, never one request per object
+    from mlvc.odb.remote import RemoteObjectStore
+
+    with monkeypatch.context() as m:
+        m.setattr(RemoteObjectStore, "missing", lambda self, oids: pytest.fail("asked object by object"))
+        m.setattr(RemoteObjectStore, "exists", lambda self, oid: pytest.fail("asked object by object"))
+        r = mlvc("push", "--full", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["transferred"] == 1
+    assert store.missing([gone]) == []
+    assert mlvc("status", "--remote", "store", "--full", "--check").exit_code == 0
+
+    monkeypatch.chdir(clone)
+    assert mlvc("pull").exit_code == 0
+    assert workspace_files(clone / "data") == workspace_files(repo.root / "data")
+
+
+def test_push_full_sends_again_an_object_the_remote_holds_with_another_size(repo, mlvc, store):
+    _project(repo, mlvc)
+    assert mlvc("push").exit_code == 0
+    short = oid_of(b"file 7")
+    store.remove(short)
+    store._put(short, b"file")  # a short upload under the object's name
+    r = mlvc("push", "--full", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["transferred"] == 1
+    assert store.read_bytes(short) == b"file 7"
+
+
+def test_push_full_with_nothing_missing_sends_nothing(repo, mlvc, store):
+    _project(repo, mlvc)
+    assert mlvc("push").exit_code == 0
+    r = mlvc("push", "--full", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout) == {"remote": "store", "transferred": 0, "already": 12 + 1 + 3}
+
+
+def test_status_full_needs_a_remote(repo, mlvc):
+    r = mlvc("status", "--full")
+    assert r.exit_code == 2 and "--full compares with a remote" in one_line_error(r)
