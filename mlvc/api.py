@@ -24,7 +24,7 @@ __all__ = [
     "stage_add", "stage_list", "repro", "verify",
     "dag", "params_diff", "metrics_show", "metrics_diff",
     "remote_add", "remote_list", "remote_remove", "remote_modify", "remote_default", "push", "fetch", "pull",
-    "diff", "log", "restore", "install", "git_hook", "merge_driver",
+    "diff", "log", "restore", "install", "git_hook", "merge_driver", "get", "import_", "update",
 ]
 
 
@@ -113,6 +113,27 @@ merge_driver = _verb("merge", "merge_driver", takes_cwd=False)
 restore = _verb("mlvc.history.restore", "restore", checkout=_later("mlvc.ops.checkout", "checkout_entries"), fetch=_later("mlvc.ops.transfer", "fetch"))
 install = _verb("install", takes_cwd=False)
 git_hook = _verb("install", "git_hook", takes_cwd=False, stages=_later("mlvc.pipeline.status", "stage_status"))
+
+import_ = _verb("external", "import_")
+update = _verb("external", "update")
+
+
+def get(*args, cwd: str | None = None, **kwargs):
+    """``mlvc.ops.external.get``: in the mlvc repository that holds ``cwd`` (objects into its
+    cache), or outside any (a temp cache, removed afterwards)."""
+    from mlvc.errors import NotARepoError
+
+    fn = importlib.import_module("mlvc.ops.external").get
+    try:
+        repo = Repo.find(cwd)
+    except NotARepoError:
+        return fn(None, *args, cwd=cwd, **kwargs)
+    try:
+        return fn(repo, *args, cwd=cwd, **kwargs)
+    finally:
+        _pass_on_warnings(repo, kwargs.get("progress"))
+        repo.close()
+
 
 def conflict_message(paths: list[str]) -> str:
     """The first line of checkout's error for local changes it would lose, naming ``paths``."""
