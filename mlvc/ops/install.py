@@ -117,7 +117,7 @@ def install(repo: Repo, pre_commit_tool: bool = False, force: bool = False, prog
     except ImportError:
         install_driver = None
     if install_driver is not None:
-        install_driver(git_root)
+        install_driver(git_root, mlvc_root=repo.root)
         result.merge_driver = True
     return result
 

@@ -1,5 +1,5 @@
-"""The git merge driver's three-way merge of ``mlvc.lock`` and ``mlvc.yaml`` (registered by
-``mlvc.scm.merge.install_driver``; git runs ``mlvc merge-driver %O %A %B %P``).
+"""The git merge driver's three-way merge of ``mlvc.lock``, ``mlvc.yaml`` and ``.gitignore``
+(registered by ``mlvc.scm.merge.install_driver``; git runs ``mlvc merge-driver %O %A %B %P``).
 
 Entries are merged by key (an artifact's path, a stage's name): changed on one side only, that
 side wins; changed alike on both sides, that change. A folder changed on both sides is merged
@@ -7,6 +7,13 @@ file by file from the base, ours and theirs trees in the cache when no file chan
 on both sides; the merged tree is written to the cache. Anything else is a conflict: the result
 is written with git-style markers around just the conflicting entries (mlvc's reader refuses
 such a file with a hint saying how to resolve it) and the conflicts are returned.
+
+``mlvc.yaml`` is written by people too: once its entries merge cleanly, the text is merged
+block by block (``mergetext``), or else line by line, so comments and layout are kept; that
+text is used only when it parses to the same entries as the entry-by-entry merge (otherwise
+the file is written anew from those entries, without its comments). A ``.gitignore`` is
+merged line by line, mlvc's own ``/name`` lines as a set where both sides changed the same
+place (``mergetext.merge_gitignore``).
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ from mlvc.errors import MlvcError
 from mlvc.formats.lock import LOCK_FILE, Lock, LockEntry, _entry_data, _stage_data, parse_lock, serialize_lock
 from mlvc.formats.project import PROJECT_FILE, PROJECT_SCHEMA, Project, parse_project, serialize_project
 from mlvc.formats.yamlio import dump_yaml
+from mlvc.ops.mergetext import MISSING, conflict_block, merge3, merge_gitignore, merge_yaml_blocks, split_lines
+from mlvc.ops.mergetext import three_way as _three_way
 from mlvc.progress import NULL
 from mlvc.repo import Repo
 
-MISSING = object()
+GITIGNORE = ".gitignore"
 
 
 @dataclass
@@ -45,8 +54,8 @@ def merge_driver(repo: Repo, base: str, ours: str, theirs: str, name: str, progr
     """Merge the files at ``base``, ``ours`` and ``theirs`` (git's %O %A %B) into ``ours``;
     ``name`` is the merged file's path (%P), whose last part says which format it is."""
     kind = os.path.basename(name)
-    if kind not in (LOCK_FILE, PROJECT_FILE):
-        raise MlvcError(f"the mlvc merge driver merges mlvc.lock and mlvc.yaml, not {name!r}",
+    if kind not in (LOCK_FILE, PROJECT_FILE, GITIGNORE):
+        raise MlvcError(f"the mlvc merge driver merges mlvc.lock, mlvc.yaml and .gitignore, not {name!r}",
                         "check the merge=mlvc lines of .gitattributes")
     b, o, t = _read(base), _read(ours), _read(theirs)
     result = MergeResult(name)
@@ -57,6 +66,8 @@ def merge_driver(repo: Repo, base: str, ours: str, theirs: str, name: str, progr
     elif kind == LOCK_FILE:
         with repo.lock():  # a folder merged file by file writes its tree to the cache: a writer, as add is
             text = _merge_lock(repo, b, o, t, result, progress)
+    elif kind == GITIGNORE:
+        text, result.conflicts = merge_gitignore(b, o, t)
     else:
         text = _merge_project(b, o, t, result)
     with open(ours, "w", encoding="utf-8") as fh:
@@ -64,24 +75,9 @@ def merge_driver(repo: Repo, base: str, ours: str, theirs: str, name: str, progr
     return result
 
 
-def _three_way(b: Any, o: Any, t: Any) -> tuple[bool, Any]:
-    """(clean, value) of one key; MISSING stands for an absent key."""
-    if o == t:
-        return True, o
-    if o == b:
-        return True, t
-    if t == b:
-        return True, o
-    return False, None
-
-
 def _block(data: Any) -> str:
     """The YAML lines of one entry ``{key: value}`` as it appears inside a section (indented two)."""
     return "".join("  " + line + "\n" for line in dump_yaml(data).splitlines())
-
-
-def _conflict_block(ours: str, theirs: str) -> str:
-    return f"<<<<<<< ours\n{ours}=======\n{theirs}>>>>>>> theirs\n"
 
 
 # ------------------------------------------------------------------ mlvc.lock
@@ -145,7 +141,7 @@ def _lock_with_markers(merged: Lock, ours: Lock, theirs: Lock, artifacts: dict, 
     for path in sorted(set(merged.artifacts) | set(artifacts)):
         if path in artifacts:
             o, t = artifacts[path]
-            text += _conflict_block("" if o is None else _block({path: _entry_data(o)}),
+            text += conflict_block("" if o is None else _block({path: _entry_data(o)}),
                                     "" if t is None else _block({path: _entry_data(t)}))
         else:
             text += _block({path: _entry_data(merged.artifacts[path])})
@@ -154,7 +150,7 @@ def _lock_with_markers(merged: Lock, ours: Lock, theirs: Lock, artifacts: dict, 
         for name in sorted(set(merged.stages) | set(stages)):
             if name in stages:
                 o, t = stages[name]
-                text += _conflict_block("" if o is None else _block({name: _stage_data(o, ours.artifacts)}),
+                text += conflict_block("" if o is None else _block({name: _stage_data(o, ours.artifacts)}),
                                         "" if t is None else _block({name: _stage_data(t, theirs.artifacts)}))
             else:
                 text += _block({name: _stage_data(merged.stages[name], everything)})
@@ -219,10 +215,10 @@ def _merge_project(b_text: str, o_text: str, t_text: str, result: MergeResult) -
         elif value is not MISSING:
             merged.stages[name] = value
     if not conflicted and not any(c.startswith("vars:") for c in result.conflicts):
-        return serialize_project(merged)
+        return _kept_text(b_text, o_text, t_text, merged) or serialize_project(merged)
     text = dump_yaml({"schema": PROJECT_SCHEMA, "artifacts": merged.artifacts})
     if any(c.startswith("vars:") for c in result.conflicts):
-        text += _conflict_block(dump_yaml({"vars": ours.vars}), dump_yaml({"vars": theirs.vars}))
+        text += conflict_block(dump_yaml({"vars": ours.vars}), dump_yaml({"vars": theirs.vars}))
     elif merged.vars:
         text += dump_yaml({"vars": merged.vars})
     names = list(ours.stages) + [n for n in theirs.stages if n not in ours.stages]
@@ -231,8 +227,30 @@ def _merge_project(b_text: str, o_text: str, t_text: str, result: MergeResult) -
         for name in names:
             if name in conflicted:
                 o, t = conflicted[name]
-                text += _conflict_block("" if o is MISSING else _block({name: o}),
+                text += conflict_block("" if o is MISSING else _block({name: o}),
                                         "" if t is MISSING else _block({name: t}))
             elif name in merged.stages:
                 text += _block({name: merged.stages[name]})
     return text
+
+
+def _same(a: Project, b: Project) -> bool:
+    return sorted(a.artifacts) == sorted(b.artifacts) and a.stages == b.stages and a.vars == b.vars
+
+
+def _kept_text(b_text: str, o_text: str, t_text: str, merged: Project) -> str | None:
+    """The merged mlvc.yaml as people wrote it (comments, order, layout): block by block, or
+    else a clean line-by-line merge; only if it reads as the entries ``merged``."""
+    candidates = [merge_yaml_blocks(b_text, o_text, t_text)]
+    chunks = merge3(*(split_lines(x) for x in (b_text, o_text, t_text)))
+    if all(c[0] == "ok" for c in chunks):
+        candidates.append("".join(line for c in chunks for line in c[1]))
+    for text in candidates:
+        if text is None:
+            continue
+        try:
+            if _same(parse_project(text), merged):
+                return text
+        except MlvcError:
+            continue
+    return None

@@ -49,12 +49,13 @@ def test_install_driver_keeps_other_lines_and_runs_twice_alike(scm):
     (scm.root / ".gitattributes").write_text("*.bin binary")
     install_driver(str(scm.root), mlvc="mlvc")
     first = (scm.root / ".gitattributes").read_text()
-    assert first == "*.bin binary\nmlvc.lock merge=mlvc\nmlvc.yaml merge=mlvc\n"
+    assert first == "*.bin binary\nmlvc.lock merge=mlvc\nmlvc.yaml merge=mlvc\n.gitignore merge=mlvc\n"
     assert install_driver(str(scm.root), mlvc="mlvc") == []
     assert (scm.root / ".gitattributes").read_text() == first
     assert scm.git("config", "merge.mlvc.driver").strip() == "mlvc merge-driver %O %A %B %P"
     assert scm.git("config", "merge.mlvc.name").strip().startswith("mlvc")
     assert scm.git("check-attr", "merge", "mlvc.lock").strip() == "mlvc.lock: merge: mlvc"
+    assert scm.git("check-attr", "merge", "a/b/.gitignore").strip() == "a/b/.gitignore: merge: mlvc"
 
 
 def test_install_driver_outside_git_is_one_clear_error(tmp_dir):
@@ -294,3 +295,178 @@ def test_stage_records_on_adjacent_lines_merge_where_a_text_merge_conflicts(mlvc
     assert text_merge.returncode != 0  # git alone: a conflict (s1 changed next to where s2 was removed)
     ok(mlvc, "merge-driver", "base", "ours", "theirs", "mlvc.lock")
     assert (root / "ours").read_text() == "schema: 2\nartifacts: {}\nstages:\n  s1:\n    cmd: echo 1 ours\n"
+
+
+# ------------------------------------------------------------------ .gitignore
+
+
+def test_artifacts_added_in_one_folder_on_each_branch_merge_with_no_conflict(mlvc, merging):
+    """Each branch `mlvc add`s a different file of the same folders: .gitignore (changed at
+    the same place, or created on both sides), mlvc.lock and mlvc.yaml all merge."""
+    root = merging.root
+    root.gen({"keep.txt": "k"})
+    ok(mlvc, "add", "keep.txt")
+    merging.commit("keep")
+    branch(merging, "other")
+    root.gen({"b.csv": "b", "data/y.csv": "y"})
+    ok(mlvc, "add", "b.csv", "data/y.csv")
+    merging.commit("track b and y")
+    switch(mlvc, merging, "main")
+    (root / "b.csv").unlink()  # left behind by the switch, untracked here
+    (root / "data/y.csv").unlink()
+    root.gen({"a.csv": "a", "data/x.csv": "x"})
+    ok(mlvc, "add", "a.csv", "data/x.csv")
+    merging.commit("track a and x")
+    p = merge(merging, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "CONFLICT" not in p.stdout + p.stderr
+    assert (root / ".gitignore").read_text() == "/keep.txt\n/a.csv\n/b.csv\n"
+    assert (root / "data/.gitignore").read_text() == "/x.csv\n/y.csv\n"
+    assert set(read_lock(root)["artifacts"]) == {"keep.txt", "a.csv", "b.csv", "data/x.csv", "data/y.csv"}
+    assert git(root, "status", "--porcelain").stdout == ""
+    ok(mlvc, "checkout")
+    assert (root / "b.csv").read_text() == "b" and (root / "data/y.csv").read_text() == "y"
+    ok(mlvc, "status", "--check")
+    assert git(root, "check-ignore", "-q", "b.csv").returncode == 0
+
+
+def test_gitignore_line_removed_on_one_branch_stays_removed(mlvc, merging):
+    """Where git's merge=union would bring back the line of an artifact no longer tracked
+    (so git would go on ignoring a file mlvc no longer keeps), the driver keeps it removed;
+    people's lines are kept as they are."""
+    root = merging.root
+    (root / ".gitignore").write_text("# build output\n*.log\n")
+    root.gen({"a.csv": "a"})
+    ok(mlvc, "add", "a.csv")
+    merging.commit("a", ".gitignore")
+    base = (root / ".gitignore").read_text()
+    assert base == "# build output\n*.log\n/a.csv\n"
+    branch(merging, "other")
+    ok(mlvc, "remove", "a.csv")
+    merging.commit("a no longer tracked", ".gitignore", "mlvc.lock", "mlvc.yaml")
+    theirs = (root / ".gitignore").read_text()
+    switch(mlvc, merging, "main")
+    root.gen({"b.csv": "b"})
+    ok(mlvc, "add", "b.csv")
+    merging.commit("track b", ".gitignore", "mlvc.lock", "mlvc.yaml")
+    ours = (root / ".gitignore").read_text()
+    root.gen({"u.base": base, "u.ours": ours, "u.theirs": theirs})
+    union = git(root, "merge-file", "-p", "--union", "u.ours", "u.base", "u.theirs").stdout
+    assert "/a.csv" in union  # what merge=union would do
+    p = merge(merging, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (root / ".gitignore").read_text() == "# build output\n*.log\n/b.csv\n"
+    assert set(read_lock(root)["artifacts"]) == {"b.csv"}
+
+
+def test_gitignore_lines_people_changed_differently_are_a_conflict(mlvc, merging):
+    root = merging.root
+    (root / ".gitignore").write_text("*.log\n")
+    merging.commit("ignore logs", ".gitignore")
+    branch(merging, "other")
+    (root / ".gitignore").write_text("*.bak\n")
+    merging.commit("theirs", ".gitignore")
+    merging.git("checkout", "-q", "main")
+    root.gen({"a.csv": "a"})
+    ok(mlvc, "add", "a.csv")
+    (root / ".gitignore").write_text((root / ".gitignore").read_text().replace("*.log", "*.tmp"))
+    merging.commit("ours")
+    p = merge(merging, "other")
+    assert p.returncode != 0
+    assert "CONFLICT in .gitignore" in p.stderr
+    assert "lines changed differently on both branches (near line 1): '*.tmp'" in p.stderr
+    assert (root / ".gitignore").read_text() == "<<<<<<< ours\n*.tmp\n/a.csv\n=======\n*.bak\n>>>>>>> theirs\n"
+
+
+def test_repository_in_a_subfolder_gives_only_its_gitignore_files_to_the_driver(mlvc, scm, mlvc_proc,
+                                                                                 monkeypatch):
+    root = scm.root
+    sub = root / "project"
+    sub.mkdir()
+    assert mlvc_proc("init", cwd=sub).returncode == 0
+    assert install_driver(str(root), mlvc_root=str(sub))[-1] == "/project/**/.gitignore merge=mlvc"
+    assert scm.git("check-attr", "merge", "project/.gitignore").strip().endswith(": mlvc")
+    assert scm.git("check-attr", "merge", "project/d/.gitignore").strip().endswith(": mlvc")
+    assert scm.git("check-attr", "merge", ".gitignore").strip().endswith(": unspecified")
+    (root / ".gitignore").write_text("*.log\n")
+    scm.commit("init")
+    monkeypatch.chdir(sub)
+    branch(scm, "other")
+    (sub / "b.csv").write_text("b")
+    ok(mlvc, "add", "b.csv")
+    (root / ".gitignore").write_text("*.log\n*.bak\n")
+    scm.commit("theirs")
+    switch(mlvc, scm, "main")
+    (sub / "a.csv").write_text("a")
+    ok(mlvc, "add", "a.csv")
+    (root / ".gitignore").write_text("*.tmp\n*.log\n")
+    scm.commit("ours")
+    p = merge(scm, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (sub / ".gitignore").read_text() == "/a.csv\n/b.csv\n"
+    assert (root / ".gitignore").read_text() == "*.tmp\n*.log\n*.bak\n"  # git's own merge, outside mlvc
+
+
+# ------------------------------------------------------------------ mlvc.yaml as people wrote it
+
+PIPELINE = """\
+# The demo's pipeline.
+schema: 2
+
+stages:
+  # raw data -> features
+  featurize:
+    cmd: python featurize.py   # about a minute
+    deps: [raw.csv]
+    outs: [features.csv]
+
+  train:
+    cmd: python train.py
+"""
+
+
+def test_yaml_comments_and_layout_kept_where_git_alone_conflicts(mlvc, merging):
+    root = merging.root
+    (root / "mlvc.yaml").write_text(PIPELINE)
+    merging.commit("pipeline")
+    branch(merging, "other")
+    (root / "mlvc.yaml").write_text(PIPELINE.replace("featurize.py   #", "featurize.py --fast   #")
+                                    + "\n  # how good is it\n  evaluate:\n    cmd: python evaluate.py\n")
+    merging.commit("theirs")
+    theirs = (root / "mlvc.yaml").read_text()
+    merging.git("checkout", "-q", "main")
+    (root / "mlvc.yaml").write_text(PIPELINE.replace("train.py\n", "train.py --epochs 3\n")
+                                    + "\n  report:  # for people\n    cmd: python report.py\n")
+    merging.commit("ours")
+    root.gen({"y.base": PIPELINE, "y.ours": (root / "mlvc.yaml").read_text(), "y.theirs": theirs})
+    assert git(root, "merge-file", "-p", "y.ours", "y.base", "y.theirs").returncode != 0  # git alone
+    p = merge(merging, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (root / "mlvc.yaml").read_text() == PIPELINE.replace(
+        "featurize.py   #", "featurize.py --fast   #").replace("train.py\n", "train.py --epochs 3\n") + (
+        "\n  # how good is it\n  evaluate:\n    cmd: python evaluate.py\n"
+        "\n  report:  # for people\n    cmd: python report.py\n")
+    r = ok(mlvc, "stage", "list")
+    assert "evaluate" in r.stdout and "report" in r.stdout
+
+
+def test_yaml_artifacts_added_on_both_sides_keep_comments(mlvc, merging):
+    root = merging.root
+    (root / "mlvc.yaml").write_text("# tracked data\nschema: 2\nartifacts: []  # mlvc add\n")
+    merging.commit("yaml")
+    branch(merging, "other")
+    root.gen({"b.csv": "b"})
+    ok(mlvc, "add", "b.csv")
+    merging.commit("b")
+    (root / "mlvc.yaml").write_text("# tracked data\nschema: 2\nartifacts:  # mlvc add\n- b.csv\n")
+    merging.commit("b, as people write it")
+    switch(mlvc, merging, "main")
+    root.gen({"a.csv": "a"})
+    ok(mlvc, "add", "a.csv")
+    (root / "mlvc.yaml").write_text("# tracked data\nschema: 2\nartifacts:  # mlvc add\n- a.csv\n")
+    merging.commit("a")
+    p = merge(merging, "other")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (root / "mlvc.yaml").read_text() == "# tracked data\nschema: 2\nartifacts:  # mlvc add\n- a.csv\n- b.csv\n"
+    ok(mlvc, "checkout")
+    ok(mlvc, "status", "--check")
