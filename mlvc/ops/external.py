@@ -55,6 +55,7 @@ CONFIG = ".mlvc/config"
 # git transports a source may use (a URL recorded in a clone's mlvc.lock is anyone's text:
 # never ext::, fd:: or a remote helper)
 ALLOWED_PROTOCOLS = ("file", "git", "http", "https", "ssh")
+DENIED_PROTOCOLS = ("ext", "fd")
 
 
 class SourceError(ScmError):
@@ -143,7 +144,8 @@ def _clone(url: str, dest: str) -> None:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "",
            "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")}
     allow = [arg for p in ALLOWED_PROTOCOLS for arg in ("-c", f"protocol.{p}.allow=always")]
-    cmd = ["git", "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never", *allow, "clone", "--bare",
+    deny = [arg for p in DENIED_PROTOCOLS for arg in ("-c", f"protocol.{p}.allow=never")]  # over a user's config
+    cmd = ["git", "-c", "core.hooksPath=/dev/null", "-c", "protocol.allow=never", *allow, *deny, "clone", "--bare",
            "--quiet", "--no-local", "--filter=blob:none", "--", url, dest]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=CLONE_TIMEOUT)

@@ -124,6 +124,7 @@ def test_get_a_folder_outside_any_repository(source, tmp_path, mlvc):
 
 
 def test_get_a_file_inside_a_folder_by_file_url_with_json(source, tmp_path, mlvc):
+    git("config", "uploadpack.allowFilter", "true", cwd=source.root)  # a real partial clone: blobs read lazily
     with inside(tmp_path):
         r = mlvc("get", source.url, "data/images/sub/b.txt", "-o", "b.txt", "--json")
     assert r.exit_code == 0, r.output
@@ -416,8 +417,12 @@ def test_a_hostile_path_in_the_source_lock_is_refused(source, repo, mlvc):
     assert line.startswith(f"error: {source.root}@HEAD:mlvc.lock:")
 
 
-def test_update_never_runs_a_transport_named_in_our_lock(repo, mlvc, tmp_path):
-    """mlvc.lock is committed text: a source repo of ext::sh ... must not run a command."""
+def test_update_never_runs_a_transport_named_in_our_lock(repo, mlvc, tmp_path, monkeypatch):
+    """mlvc.lock is committed text: a source repo of ext::sh ... must not run a command, even
+    where the user's git config allows ext:: (given here as git's environment config)."""
+    for k, v in {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.ext.allow",
+                 "GIT_CONFIG_VALUE_0": "always"}.items():
+        monkeypatch.setenv(k, v)
     victim = tmp_path / "pwned"
     repo.root.gen("model.pkl", "m")
     assert mlvc("add", "model.pkl").exit_code == 0
@@ -455,3 +460,17 @@ def test_a_commit_of_changed_imported_data_makes_it_ours(source, repo, mlvc):
     assert mlvc("commit", "model.pkl").exit_code == 0
     assert "source" not in read_lock(repo.root)["artifacts"]["model.pkl"]
     assert refused(mlvc, repo.root, "update", "model.pkl").startswith("error: model.pkl is not an imported artifact")
+
+
+def test_import_a_stage_out(source, repo, mlvc):
+    import yaml
+
+    project = yaml.safe_load((source.root / "mlvc.yaml").read_text())
+    project["stages"] = {"make": {"cmd": "mkdir -p made && echo r > made/r.txt", "deps": ["model.pkl"],
+                                  "outs": ["made"]}}
+    (source.root / "mlvc.yaml").write_text(yaml.safe_dump(project))
+    source.run("repro")
+    source.run("push")
+    source.commit("a stage")
+    assert mlvc("import", str(source.root), "made").exit_code == 0
+    assert workspace_files(repo.root / "made") == {"r.txt": b"r\n"}
