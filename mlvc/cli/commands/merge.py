@@ -19,10 +19,11 @@ def merge_driver(
     theirs: str = typer.Argument(..., help="Their version (git's %B)."),
     path: str = typer.Argument(..., help="The merged file's path in the repository (git's %P)."),
 ):
-    """Three-way merge of mlvc.lock or mlvc.yaml, run by git during a merge.
+    """Three-way merge of mlvc.lock, mlvc.yaml or .gitignore, run by git during a merge.
 
     Entries changed on one side only are taken; a folder changed on both sides
-    is merged file by file when no file changed differently on both. A true
+    is merged file by file when no file changed differently on both; mlvc.yaml
+    keeps its comments; mlvc's own .gitignore lines merge as a set. A true
     conflict leaves git-style markers around just the conflicting entries and
     exits 1.
 
