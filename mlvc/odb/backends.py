@@ -39,7 +39,8 @@ OPTIONS: dict[str, dict[str, str]] = {
     "gs": {"projectname": "project", "credentialpath": "token"},
     "az": {"account_name": "account_name", "account_key": "account_key",
            "connection_string": "connection_string", "sas_token": "sas_token"},
-    "ssh": {"user": "username", "port": "port", "keyfile": "client_keys", "password": "password"},
+    "ssh": {"user": "username", "port": "port", "keyfile": "client_keys", "password": "password",
+            "known_hosts": "known_hosts"},
     "http": {},
     "https": {},
 }
@@ -169,6 +170,7 @@ def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
             kwargs["username"] = parts.username
         if parts.port:
             kwargs["port"] = parts.port
+        kwargs["known_hosts"] = ()  # asyncssh's default, ~/.ssh/known_hosts: sshfs would check no host key
     for option, value in spec.options.items():
         if option == "url" or option not in OPTIONS[scheme]:
             continue
@@ -180,7 +182,9 @@ def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
     try:
         filesystem = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
     except Exception as exc:  # a backend refusing its options: never quote them (secrets)
-        raise RemoteError(f"cannot open remote {spec.name!r}: {type(exc).__name__}") from None
+        from mlvc.odb.remote import open_failure
+
+        raise open_failure(spec, exc) from None
     if scheme == "s3":
         filesystem.retries = 1  # s3fs's own retry loop: one try
     return RemoteObjectStore(filesystem, path, spec.name, read_only=scheme in READ_ONLY,
@@ -195,4 +199,6 @@ def _backend_kwarg(scheme: str, option: str, value: str) -> dict:
         return {name: int(value)}
     if name == "client_keys":
         return {name: [os.path.expanduser(value)]}
+    if name == "known_hosts":  # host keys checked against this file (default: ~/.ssh/known_hosts)
+        return {name: os.path.expanduser(value)}
     return {name: value}

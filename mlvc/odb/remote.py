@@ -94,6 +94,35 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def open_failure(spec, exc: BaseException) -> RemoteError:
+    """The one error of a backend that cannot open remote ``spec`` (sshfs connects and logs in
+    when it is made), never quoting an option: an SSH host key that is not trusted, a refused
+    login, an unreachable server, else the exception's name."""
+    from urllib.parse import urlsplit
+
+    names = [type(e).__name__ for e in exception_chain(exc)]
+    parts = urlsplit(spec.url)
+    host = parts.hostname or "?"
+    port = spec.options.get("port") or parts.port
+    where = f"{host}:{port}" if port else host
+    if "HostKeyNotVerifiable" in names:
+        file = spec.options.get("known_hosts") or "~/.ssh/known_hosts"
+        return RemoteError(f"remote {spec.name!r}: the host key of {where} is not trusted (it is not in {file}, "
+                           "or differs from the key there); nothing was sent",
+                           f"if the server is the one you mean (compare `ssh-keyscan{f' -p {port}' if port else ''} "
+                           f"{host} | ssh-keygen -lf -` with its fingerprint), add its key to {file}, or point "
+                           f"the remote at a file that has it: `mlvc remote modify {spec.name} known_hosts PATH`")
+    if "PermissionDenied" in names:
+        return RemoteError(f"remote {spec.name!r}: the server at {where} refused the login",
+                           "check user, keyfile (or password) with `mlvc remote list`")
+    for e in exception_chain(exc):
+        if isinstance(e, (ConnectionRefusedError, socket.gaierror, TimeoutError)) or \
+                (isinstance(e, OSError) and e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)):
+            return RemoteError(f"remote {spec.name!r}: the server at {where} is unreachable",
+                               "check the url (host, port) and the network")
+    return RemoteError(f"cannot open remote {spec.name!r}: {type(exc).__name__}")
+
+
 class ShortUploadError(RemoteError):
     """An upload that arrived with fewer (or more) bytes than the file has: never put in place."""
 
@@ -246,6 +275,7 @@ class RemoteObjectStore(ObjectStore):
         if not whole and st.st_blocks * 512 >= st.st_size:
             self.raw_fs.put_file(source, tmp)
             return
+        self.raw_fs.makedirs(tmp.rpartition("/")[0], exist_ok=True)
         with open(source, "rb") as src, self.raw_fs.open(tmp, "wb") as dst:
             while True:
                 chunk = src.read(1024 * 1024)

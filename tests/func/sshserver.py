@@ -1,6 +1,8 @@
 """A real OpenSSH server on 127.0.0.1 for the SSH remote tests: ``/usr/sbin/sshd -D`` with a
 throwaway host key, a throwaway client key as its only authorized key, on a free port, stopped
-at the end (SIGTERM, then SIGKILL after a timeout). ``.ci/run`` installs openssh-server."""
+at the end (SIGTERM, then SIGKILL after a timeout). ``known_hosts`` is a file that trusts its
+host key (mlvc checks host keys: without it the server is refused). ``.ci/run`` installs
+openssh-server."""
 
 from __future__ import annotations
 
@@ -43,6 +45,9 @@ class SshServer:
         self.port = free_port()
         self.user = "root"
         host_key = keygen(os.path.join(workdir, "host_key"))
+        self.known_hosts = os.path.join(workdir, "known_hosts")
+        with open(host_key + ".pub") as f, open(self.known_hosts, "w") as out:
+            out.write(f"[127.0.0.1]:{self.port} {' '.join(f.read().split()[:2])}\n")
         self.keyfile = keygen(os.path.join(workdir, "client_key"))
         authorized = os.path.join(workdir, "authorized_keys")
         shutil.copy(self.keyfile + ".pub", authorized)

@@ -35,7 +35,8 @@ def seaweed_spec(server, bucket: str, name: str = "weed") -> RemoteSpec:
 
 
 def ssh_spec(server, path, name: str = "sshr") -> RemoteSpec:
-    return RemoteSpec(name, server.url(str(path)), {"keyfile": server.keyfile, "port": str(server.port)})
+    return RemoteSpec(name, server.url(str(path)), {"keyfile": server.keyfile, "port": str(server.port),
+                                                    "known_hosts": server.known_hosts})
 
 
 # ---------------------------------------------------------------- the contract on real servers
@@ -117,8 +118,10 @@ def test_push_clone_pull_over_ssh(repo, mlvc, tmp_path, ssh_server, monkeypatch)
     repo.commit("remote")
     # the key is this machine's: each clone says where it is (config.local)
     assert mlvc("remote", "modify", "--local", "store", "keyfile", ssh_server.keyfile).exit_code == 0
+    assert mlvc("remote", "modify", "--local", "store", "known_hosts", ssh_server.known_hosts).exit_code == 0
     _round_trip(repo, mlvc, tmp_path, monkeypatch,
-                local_options=[("--local", "store", "keyfile", ssh_server.keyfile)])
+                local_options=[("--local", "store", "keyfile", ssh_server.keyfile),
+                               ("--local", "store", "known_hosts", ssh_server.known_hosts)])
     objects = [p for p in (folder / "files" / "xxh3").rglob("*") if p.is_file()]
     assert len(objects) == 6 and not [p for p in objects if p.name.startswith(".mlvc-tmp")]
 
