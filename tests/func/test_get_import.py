@@ -177,6 +177,7 @@ def test_import_a_tag_then_update_after_the_source_moves(source, repo, mlvc):
     assert workspace_files(repo.root / "data" / "raw") == IMAGES
     assert "/raw" in (repo.root / "data" / ".gitignore").read_text()
     assert mlvc("status", "--check").exit_code == 0
+    assert os.listdir(repo.root / ".mlvc" / "tmp" / "external") == []  # the clone is gone
     repo.commit("import")
 
     (source.root / "data" / "images" / "c.txt").write_text("c\n")
@@ -474,3 +475,22 @@ def test_import_a_stage_out(source, repo, mlvc):
     source.commit("a stage")
     assert mlvc("import", str(source.root), "made").exit_code == 0
     assert workspace_files(repo.root / "made") == {"r.txt": b"r\n"}
+
+
+def test_another_remote_of_the_source_is_named_recorded_and_used_by_update(repo, mlvc, tmp_path_factory):
+    src = make_source(tmp_path_factory.mktemp("tworemotes"), mlvc, push=False)  # the default lacks the data
+    src.run("remote", "add", "backup", "../backup")
+    src.run("push", "-r", "backup")
+    src.commit("a backup remote")
+    assert mlvc("import", str(src.root), "model.pkl").exit_code == 3
+    r = mlvc("import", str(src.root), "model.pkl", "--remote", "backup", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["source"]["remote"] == "backup"
+    assert read_lock(repo.root)["artifacts"]["model.pkl"]["source"]["remote"] == "backup"
+    (src.root / "model.pkl").write_bytes(b"model v2")
+    src.run("add", "model.pkl")
+    src.run("push", "-r", "backup")
+    src.commit("v2")
+    r = mlvc("update", "model.pkl")
+    assert r.exit_code == 0, r.output
+    assert (repo.root / "model.pkl").read_bytes() == b"model v2"
