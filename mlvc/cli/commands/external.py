@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from mlvc.cli import app, command, render
-from mlvc.cli.render import data, emit_json, human_size, out, user_path
+from mlvc.cli.render import emit_json, human_size, out, user_path
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 REV = typer.Option(None, "--rev", help="A branch, tag or commit of the source repository (default: its default branch).")
