@@ -10,10 +10,10 @@ from mlvc.cli import app, command, render
 from mlvc.cli.render import emit_json, human_size, out, user_path
 
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
-REV = typer.Option(None, "--rev", help="A branch, tag or commit of the source repository (default: its default branch).")
-REMOTE = typer.Option(None, "--remote", "-r", help="Read from this remote of the source repository "
+REV = typer.Option(None, "--rev", metavar="REV", help="A branch, tag or commit of the source repository (default: its default branch).")
+REMOTE = typer.Option(None, "--remote", "-r", metavar="NAME", help="Read from this remote of the source repository "
                       "(default: its default remote).")
-JOBS = typer.Option(None, "--jobs", "-j", min=1, help="Parallel downloads (default 16).")
+JOBS = typer.Option(None, "--jobs", "-j", min=1, metavar="JOBS", help="Parallel downloads (default 16).")
 
 
 def _short(commit: str) -> str:
@@ -42,7 +42,7 @@ def _entry_json(e) -> dict:
 @command
 def get(
     url: str = typer.Argument(..., metavar="REPO_URL", help="The git repository: a URL or a local path."),
-    path: str = typer.Argument(..., help="An artifact recorded there, or a file or folder inside a tracked folder."),
+    path: str = typer.Argument(..., metavar="PATH", help="An artifact recorded there, or a file or folder inside a tracked folder."),
     rev: Optional[str] = REV,
     output: Optional[str] = typer.Option(None, "--out", "-o", metavar="OUT", help="Where to write it "
                                          "(default: its name, in the current folder)."),
@@ -76,7 +76,7 @@ def get(
 @command
 def import_(
     url: str = typer.Argument(..., metavar="REPO_URL", help="The git repository: a URL or a local path."),
-    path: str = typer.Argument(..., help="An artifact recorded there, or a file or folder inside a tracked folder."),
+    path: str = typer.Argument(..., metavar="PATH", help="An artifact recorded there, or a file or folder inside a tracked folder."),
     rev: Optional[str] = REV,
     output: Optional[str] = typer.Option(None, "--out", "-o", metavar="OUT", help="Where to put it in this "
                                          "repository (default: its name, in the current folder)."),
@@ -115,7 +115,7 @@ def import_(
 @command
 def update(
     paths: List[str] = typer.Argument(..., metavar="PATH...", help="Imported artifacts."),
-    rev: Optional[str] = typer.Option(None, "--rev", help="Move to this branch, tag or commit of the source "
+    rev: Optional[str] = typer.Option(None, "--rev", metavar="REV", help="Move to this branch, tag or commit of the source "
                                       "(default: the revision it was imported at, as it is now)."),
     remote: Optional[str] = REMOTE,
     jobs: Optional[int] = JOBS,
