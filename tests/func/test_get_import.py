@@ -137,6 +137,7 @@ def test_get_a_file_inside_a_folder_by_file_url_with_json(source, tmp_path, mlvc
 
 def test_get_inside_a_repository_fills_its_cache_and_tracks_nothing(source, repo, mlvc):
     before = set(cache_oids(repo.root))
+    remote_before, source_before = snapshot(source.store), snapshot(source.root, skip=())
     r = mlvc("get", str(source.root), "data/images", "--rev", "v1", "-o", "copy")
     assert r.exit_code == 0, r.output
     assert workspace_files(repo.root / "copy") == IMAGES
@@ -147,6 +148,8 @@ def test_get_inside_a_repository_fills_its_cache_and_tracks_nothing(source, repo
     r = mlvc("import", str(source.root), "data/images", "--rev", "v1", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["fetched"] == 0  # the cache had them all
+    assert snapshot(source.store) == remote_before  # the source's remote is only read
+    assert snapshot(source.root, skip=()) == source_before  # and so is the source repository, .git included
 
 
 def test_get_refuses_an_existing_out_unless_forced(source, tmp_path, mlvc):
