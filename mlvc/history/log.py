@@ -5,11 +5,17 @@ touched mlvc.lock, one ``git cat-file --batch`` gives mlvc.lock at each of them.
 is compared with the one before it (the next older commit in that list). A part of a folder
 artifact (a path inside it) is followed through the folder's Merkle trees, reading only the
 trees on its way and only when the folder's id changed. A rename of the artifact's path is
-not followed: the log of the new path starts where it was added."""
+not followed: the log of the new path starts where it was added.
+
+Most of the time goes to reading YAML, so a lock in the layout mlvc writes and without stage
+records is not read whole: the lines of the one entry that holds the path (found by its key
+line in the ``artifacts:`` section) are read as a lock of their own, once for each distinct
+text. Any other lock (stages, quoted keys, another layout) is read whole."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 
@@ -100,6 +106,31 @@ def _parse(data: bytes, sha: str) -> Lock:
         raise FileFormatError(name, "is not valid UTF-8") from None
 
 
+_HEADER = b"schema: 2\nartifacts:\n"
+
+
+def _entry_lines(data: bytes, rel: str) -> tuple[str, bytes] | None:
+    """``(artifact, lines of its entry)`` for ``rel`` (an artifact, or a path inside one) when
+    ``data`` is a lock as mlvc writes it without stages, else None (then read it whole)."""
+    if not data.startswith(_HEADER) or b"\nstages:" in data:
+        return None
+    parts = rel.split("/")
+    for n in range(len(parts), 0, -1):
+        owner = "/".join(parts[:n])
+        key = b"\n  " + owner.encode() + b":\n"
+        at = data.find(key, len(_HEADER) - 1)
+        if at < 0:
+            continue
+        if data.find(key, at + 1) >= 0 or re.search(rb"\n[^ \n]", data[len(_HEADER) - 1:at + 1]):
+            return None  # twice, or not in the artifacts section: read it whole
+        end = at + len(key)
+        while data.startswith(b"    ", end):
+            nl = data.find(b"\n", end)
+            end = len(data) if nl < 0 else nl + 1
+        return owner, data[at + 1:end]
+    return None
+
+
 def log(repo: Repo, path: str, cwd: str | None = None, n: int | None = None, progress=NULL) -> LogResult:
     """Every commit of HEAD's history in which the version mlvc.lock records for ``path`` (an
     artifact, or a path inside a folder artifact) changed, newest first; at most ``n``."""
@@ -113,6 +144,7 @@ def log(repo: Repo, path: str, cwd: str | None = None, n: int | None = None, pro
     first = rel.split("/", 1)[0].encode() if set(rel) <= _PLAIN else None
     side = _Side(repo.odb, "history", None)
     parsed: dict[bytes, tuple[str | None, Version | None, str | None]] = {}
+    entries: dict[bytes, tuple[str | None, Version | None, str | None]] = {}  # by an entry's lines
     inner_memo: dict[tuple[str, str], Version | None] = {}
     artifact_seen = None
 
@@ -122,7 +154,16 @@ def log(repo: Repo, path: str, cwd: str | None = None, n: int | None = None, pro
             return None, None, None
         if data in parsed:
             return parsed[data]
-        lock = _parse(data, sha)
+        quick = _entry_lines(data, rel)
+        if quick is not None:
+            if quick[1] not in entries:
+                entries[quick[1]] = found_in(_parse(_HEADER + quick[1], sha))
+            parsed[data] = entries[quick[1]]
+            return parsed[data]
+        parsed[data] = found_in(_parse(data, sha))
+        return parsed[data]
+
+    def found_in(lock: Lock) -> tuple[str | None, Version | None, str | None]:
         found = (None, None, None)
         owner = rel if rel in lock.artifacts else next((a for a in lock.artifacts if rel.startswith(a + "/")), None)
         if owner is not None:
@@ -135,7 +176,6 @@ def log(repo: Repo, path: str, cwd: str | None = None, n: int | None = None, pro
                 v = inner_memo[key]
             stage = next((s.name for s in lock.stages.values() if owner in s.outs), None)
             found = (owner, v, stage) if v is not None else (None, None, None)
-        parsed[data] = found
         return found
 
     # oldest first, so that each version is compared with the one before it

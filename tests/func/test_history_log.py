@@ -140,3 +140,27 @@ def test_log_in_a_repository_without_commits(scm, mlvc):
     r = mlvc("log", "x.bin")
     assert r.exit_code == 3
     assert "x.bin is not recorded in mlvc.lock at any commit" in one_line_error(r)
+
+
+def test_log_reads_one_entry_of_a_plain_lock_and_agrees_with_whole_reads(repo, mlvc, monkeypatch):
+    """Locks in mlvc's layout without stages are read one entry at a time (a lock of many
+    artifacts is not parsed whole at every commit); the answer is the one whole reads give,
+    also for a path inside a folder, a key that YAML quotes, and a lock written by hand."""
+    import mlvc.history.log as history_log
+
+    c = _history(repo, mlvc)
+    repo.root.gen({"true": "t", "x.bin": "x"})
+    assert mlvc("add", "true", "x.bin").exit_code == 0  # 'true' is quoted in YAML
+    c.append(repo.commit("c7 quoted"))
+    lock = (repo.root / "mlvc.lock").read_text()
+    (repo.root / "mlvc.lock").write_text(lock.replace("artifacts:\n", "artifacts:  # by hand\n", 1))
+    c.append(repo.commit("c8 by hand"))
+    calls = []
+    real = history_log._parse
+    monkeypatch.setattr(history_log, "_parse", lambda data, sha: calls.append(len(data)) or real(data, sha))
+    paths = ["data", "data/a", "model.pkl", "other.txt", "true", "x.bin"]
+    quick = {p: _json(mlvc, p) for p in paths}
+    assert max(calls[:2]) < 120  # whole locks were not read (c1's and c2's, for data)
+    monkeypatch.setattr(history_log, "_entry_lines", lambda data, rel: None)
+    assert {p: _json(mlvc, p) for p in paths} == quick
+    assert [e["message"] for e in quick["true"]["commits"]] == ["c7 quoted"]
