@@ -212,12 +212,16 @@ def _diff_trees(a: _Side, a_oid: str, b: _Side, b_oid: str, prefix: str, artifac
         folder, ta, tb = stack.pop()
         na, ma = _entries(a, ta, artifact)
         nb, mb = _entries(b, tb, artifact)
-        old = {n: _version(m) for n, m in zip(na, ma)}
-        new = {n: _version(m) for n, m in zip(nb, mb)}
+        old = dict(zip(na, ma))
+        new = dict(zip(nb, mb))
         subs = []
         for name in sorted(old.keys() | new.keys()):
+            mo, mn = old.get(name), new.get(name)
+            if mo == mn:
+                continue  # the same entry text: the same file, or folder with everything below it
             path = _join(folder, name)
-            o, n = old.get(name), new.get(name)
+            o = _version(mo) if mo is not None else None
+            n = _version(mn) if mn is not None else None
             if o is not None and n is not None and o.oid == n.oid and o.executable == n.executable:
                 continue  # the same file, or the same folder with everything below it
             if o is not None and n is not None and o.is_dir and n.is_dir:
