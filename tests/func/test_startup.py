@@ -6,8 +6,9 @@ import sys
 import pytest
 
 COMMANDS = ["init", "add", "commit", "status", "checkout", "remove", "unprotect", "ls", "fsck", "gc", "config", "stage",
-            "repro", "dag", "params", "metrics", "verify", "remote", "diff", "log", "restore", "install"]
-HEAVY = ("git", "fsspec", "pyarrow")
+            "repro", "dag", "params", "metrics", "verify", "remote", "push", "fetch", "pull", "diff", "log",
+            "restore", "install", "get", "import", "update"]
+HEAVY = ("git", "fsspec", "pyarrow", "numpy")
 
 
 def test_importing_the_cli_leaves_heavy_libraries_out():
