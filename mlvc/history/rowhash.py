@@ -2,9 +2,9 @@
 
 A column becomes one 64-bit digest a row: numbers from their values (every integer type as an
 int64, every float type as a float64 whose NaNs are made one NaN, booleans as 0/1, dates and
-times as their stored integer and unit), text and bytes through a dictionary of the batch's
-distinct values (each hashed once with XXH3), anything else (lists, structs, decimals ...)
-from the ``repr`` of each distinct value. Each kind carries its own tag, so ``1`` and ``1.0``
+times as their stored integer and unit), text and bytes on the column's buffers (a token
+for each byte and its position, summed a value), anything else (lists, structs, decimals
+...) from the ``repr`` of each of the batch's distinct values (XXH3). Each kind carries its own tag, so ``1`` and ``1.0``
 differ as they do in Python, and a null is one value whatever the column's type. A row's
 digest mixes its columns' digests in order. Two different rows share a digest with a
 probability near 2**-64 a pair: a diff of a million rows meets one in about 10**7 runs.
@@ -60,6 +60,40 @@ def _hashed_values(values: list, kind: str) -> np.ndarray:
     return np.array(out, dtype=np.uint64)
 
 
+_CHUNK_BYTES = 1 << 20  # the bytes of text hashed at a time (numpy temporaries: ~40 bytes a byte)
+
+
+def _texts(arr: pa.Array, kind: str) -> np.ndarray:
+    """XXH-like digests of text or bytes values, on the array's buffers: each byte and its
+    position in its value make a token (mixed), a value's digest mixes the sum of its tokens
+    and its length. Null slots get some digest (the caller masks them)."""
+    try:
+        arr = pc.cast(arr, pa.large_binary())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return _by_dictionary(arr, kind)
+    n = len(arr)
+    _, offsets, data = arr.buffers()
+    offs = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    lengths = np.diff(offs)
+    out = np.empty(n, dtype=np.uint64)
+    tag = _tag(kind)
+    r0 = 0
+    while r0 < n:
+        r1 = int(np.searchsorted(offs, offs[r0] + _CHUNK_BYTES, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n)
+        lo, hi = int(offs[r0]), int(offs[r1])
+        starts = offs[r0:r1] - lo
+        lens = lengths[r0:r1]
+        pos = np.arange(hi - lo, dtype=np.int64) - np.repeat(starts, lens)
+        tokens = _mix((pos.astype(np.uint64) << np.uint64(8)) | raw[lo:hi].astype(np.uint64))
+        sums = np.add.reduceat(np.append(tokens, np.uint64(0)), starts)
+        sums[lens == 0] = 0
+        out[r0:r1] = _mix(_mix(sums ^ tag) + lens.astype(np.uint64))
+        r0 = r1
+    return out
+
+
 def _by_dictionary(arr: pa.Array, kind: str) -> np.ndarray:
     try:
         enc = pc.dictionary_encode(arr)
@@ -96,10 +130,10 @@ def column_digests(arr: pa.Array) -> np.ndarray:
         stored = arr.view(pa.int32() if t.bit_width == 32 else pa.int64())
         out = _mix(_numbers(stored, pa.int64(), np.int64).view(np.uint64) ^ _tag(str(t)))
     elif pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        out = _by_dictionary(arr, "str")
+        out = _texts(arr, "str")
     elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) \
             or pa.types.is_binary_view(t):
-        out = _by_dictionary(arr, "bytes")
+        out = _texts(arr, "bytes")
     else:
         out = _by_dictionary(arr, "repr")
     if arr.null_count:

@@ -161,7 +161,8 @@ def _count_in(uniq, counts, v):
     return np.where(uniq[pos] == v, counts[pos], 0)
 
 
-def _duplicate(keys, file, fmt, label, columns, key) -> None:
+def _unique_keys(keys, file, fmt, label, columns, key):
+    """``(order, sorted key digests)``; a key that appears twice is a FileFormatError naming it."""
     import numpy as np
 
     order = np.argsort(keys, kind="stable")
@@ -172,6 +173,7 @@ def _duplicate(keys, file, fmt, label, columns, key) -> None:
         row = _take(file, fmt, label, columns, [i])[i]
         k = tuple(row[c] for c in key)
         raise FileFormatError(label, f"the key {k!r} appears twice", hint="choose a --key that is unique")
+    return order, s
 
 
 def row_diff(old: str, new: str, fmt: str, old_label: str, new_label: str, key: list[str] | None = None,
@@ -197,13 +199,15 @@ def row_diff(old: str, new: str, fmt: str, old_label: str, new_label: str, key: 
     kn, vn = _digests(new, fmt, new_label, common, key)
     rows_old, rows_new = len(vo), len(vn)
     if key:
-        _duplicate(ko, old, fmt, old_label, common, key)
-        _duplicate(kn, new, fmt, new_label, common, key)
-        order = np.argsort(ko, kind="stable")
-        sorted_keys = ko[order]
-        pos = np.minimum(np.searchsorted(sorted_keys, kn), max(rows_old - 1, 0))
-        found = sorted_keys[pos] == kn if rows_old else np.zeros(rows_new, dtype=bool)
-        at_old = order[pos] if rows_old else np.zeros(rows_new, dtype=np.int64)  # meaningful where found
+        order_o, sorted_o = _unique_keys(ko, old, fmt, old_label, common, key)
+        order_n, sorted_n = _unique_keys(kn, new, fmt, new_label, common, key)
+        # a merge join of the two sorted key lists, put back in the new file's order
+        found = np.zeros(rows_new, dtype=bool)
+        at_old = np.zeros(rows_new, dtype=np.int64)  # the old row of the same key, where found
+        if rows_old:
+            pos = np.minimum(np.searchsorted(sorted_o, sorted_n), rows_old - 1)
+            found[order_n] = sorted_o[pos] == sorted_n
+            at_old[order_n] = order_o[pos]
         changed = found & (vo[at_old] != vn) if rows_old else found
         new_only = ~found
         matched = np.zeros(rows_old, dtype=bool)
