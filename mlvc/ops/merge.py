@@ -26,7 +26,8 @@ from mlvc.errors import MlvcError
 from mlvc.formats.lock import LOCK_FILE, Lock, LockEntry, _entry_data, _stage_data, parse_lock, serialize_lock
 from mlvc.formats.project import PROJECT_FILE, PROJECT_SCHEMA, Project, parse_project, serialize_project
 from mlvc.formats.yamlio import dump_yaml
-from mlvc.ops.mergetext import MISSING, conflict_block, merge3, merge_gitignore, merge_yaml_blocks, split_lines
+from mlvc.ops.mergetext import (MISSING, conflict_block, merge3, merge_gitignore, merge_yaml_blocks,
+                                merge_yaml_marked, split_lines)
 from mlvc.ops.mergetext import three_way as _three_way
 from mlvc.progress import NULL
 from mlvc.repo import Repo
@@ -216,6 +217,10 @@ def _merge_project(b_text: str, o_text: str, t_text: str, result: MergeResult) -
             merged.stages[name] = value
     if not conflicted and not any(c.startswith("vars:") for c in result.conflicts):
         return _kept_text(b_text, o_text, t_text, merged) or serialize_project(merged)
+    marked = _kept_conflicts(b_text, o_text, t_text, merged, ours, theirs, conflicted,
+                             any(c.startswith("vars:") for c in result.conflicts))
+    if marked is not None:
+        return marked
     text = dump_yaml({"schema": PROJECT_SCHEMA, "artifacts": merged.artifacts})
     if any(c.startswith("vars:") for c in result.conflicts):
         text += conflict_block(dump_yaml({"vars": ours.vars}), dump_yaml({"vars": theirs.vars}))
@@ -254,3 +259,27 @@ def _kept_text(b_text: str, o_text: str, t_text: str, merged: Project) -> str | 
         except MlvcError:
             continue
     return None
+
+
+def _kept_conflicts(b_text: str, o_text: str, t_text: str, merged: Project, ours: Project, theirs: Project,
+                    stages: dict, vars_clash: bool) -> str | None:
+    """mlvc.yaml as people wrote it, with markers around just the blocks that conflict: only
+    when those are the conflicting entries and taking either side of every one reads as the
+    merge that takes that side."""
+    found = merge_yaml_marked(b_text, o_text, t_text)
+    if found is None:
+        return None
+    text, with_ours, with_theirs, clashes = found
+    if sorted(clashes) != sorted([("stages", n) for n in stages] + ([("vars", None)] if vars_clash else [])):
+        return None
+    for side, side_text, n in ((ours, with_ours, 0), (theirs, with_theirs, 1)):
+        want = Project(list(merged.artifacts), dict(merged.stages), side.vars if vars_clash else merged.vars)
+        for name, pair in stages.items():
+            if pair[n] is not MISSING:
+                want.stages[name] = pair[n]
+        try:
+            if not _same(parse_project(side_text), want):
+                return None
+        except MlvcError:
+            return None
+    return text

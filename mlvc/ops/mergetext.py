@@ -266,23 +266,47 @@ def _keyed(b: list, o: list, t: list, resolve: Callable | None = None) -> list |
 _TAIL = "\0end"  # the notes after the last block
 
 
-def _merge_children(key: str, *texts: str) -> str | None:
-    if key == _TAIL or any(x is MISSING for x in texts):
+class Clash:
+    """A block changed differently on both sides (its text on each; "" where removed)."""
+
+    def __init__(self, where: tuple[str, str | None], ours: Any, theirs: Any) -> None:
+        self.where = where  # (top-level key, stage or path) or (top-level key, None)
+        self.ours = "" if ours is MISSING else ours
+        self.theirs = "" if theirs is MISSING else theirs
+
+
+def _render(parts: Any, how: str) -> str:
+    """The text of merged parts: a Clash as markers (``marked``), or as one side's text."""
+    if isinstance(parts, str):
+        return parts
+    if isinstance(parts, Clash):
+        if how == "marked":
+            return conflict_block(parts.ours, parts.theirs)
+        return parts.ours if how == "ours" else parts.theirs
+    return "".join(_render(p, how) for p in parts)
+
+
+def _merge_children(key: str, b: Any, o: Any, t: Any, clashes: list | None) -> Any:
+    """A top-level block changed on both sides, merged child by child (None: it cannot be)."""
+    if key == _TAIL or any(x is MISSING for x in (b, o, t)):
         return None
-    split = [_children(split_lines(x)) for x in texts]
+    split = [_children(split_lines(x)) for x in (b, o, t)]
     if any(children is None for _, children in split):
         return None
     clean, head = three_way(*("".join(h) for h, _ in split))
     if not clean:
         return None
-    kids = _keyed(*([(k, "".join(lines)) for k, lines in children] for _, children in split))
-    return None if kids is None else head + "".join(v for _, v in kids)
+
+    def clash(k, _b, ours, theirs):
+        clashes.append((key, k))
+        return [Clash((key, k), ours, theirs)]
+
+    kids = _keyed(*([(k, "".join(lines)) for k, lines in children] for _, children in split),
+                  resolve=clash if clashes is not None else None)
+    return None if kids is None else [head, *(v for _, v in kids)]
 
 
-def merge_yaml_blocks(b_text: str, o_text: str, t_text: str) -> str | None:
-    """``mlvc.yaml`` merged block by block (a top-level key; inside one changed on both sides,
-    a stage or a path), or None when a block changed differently on both sides or the layout is
-    not one this split reads."""
+def _merge_blocks(b_text: str, o_text: str, t_text: str, clashes: list | None):
     sides = []
     for text in (b_text, o_text, t_text):
         split = _items(split_lines(text), _top_key)
@@ -290,7 +314,35 @@ def merge_yaml_blocks(b_text: str, o_text: str, t_text: str) -> str | None:
             return None
         blocks, tail = split
         sides.append([(k, "".join(lines)) for k, lines in blocks] + [(_TAIL, "".join(tail))])
-    merged = _keyed(*sides, resolve=_merge_children)
+
+    def resolve(key, b, o, t):
+        parts = _merge_children(key, b, o, t, clashes)
+        if parts is None and clashes is not None and key != _TAIL:
+            clashes.append((key, None))
+            parts = Clash((key, None), o, t)
+        return parts
+
+    merged = _keyed(*sides, resolve=resolve)
     if merged is None:
         return None
-    return "".join(v for k, v in merged if k != _TAIL) + "".join(v for k, v in merged if k == _TAIL)
+    return [v for k, v in merged if k != _TAIL] + [v for k, v in merged if k == _TAIL]
+
+
+def merge_yaml_blocks(b_text: str, o_text: str, t_text: str) -> str | None:
+    """``mlvc.yaml`` merged block by block (a top-level key; inside one changed on both sides,
+    a stage or a path), or None when a block changed differently on both sides or the layout is
+    not one this split reads."""
+    parts = _merge_blocks(b_text, o_text, t_text, None)
+    return None if parts is None else _render(parts, "ours")
+
+
+def merge_yaml_marked(b_text: str, o_text: str, t_text: str):
+    """Block by block as ``merge_yaml_blocks``, with each block changed differently on both
+    sides between conflict markers: ``(text, text taking ours, text taking theirs, clashes)``
+    where a clash is ``(top-level key, stage or path, or None for the whole block)``; None when
+    the layout is not one this split reads."""
+    clashes: list = []
+    parts = _merge_blocks(b_text, o_text, t_text, clashes)
+    if parts is None:
+        return None
+    return _render(parts, "marked"), _render(parts, "ours"), _render(parts, "theirs"), clashes

@@ -470,3 +470,30 @@ def test_yaml_artifacts_added_on_both_sides_keep_comments(mlvc, merging):
     assert (root / "mlvc.yaml").read_text() == "# tracked data\nschema: 2\nartifacts:  # mlvc add\n- a.csv\n- b.csv\n"
     ok(mlvc, "checkout")
     ok(mlvc, "status", "--check")
+
+
+def test_yaml_true_conflict_keeps_comments_and_marks_only_that_stage(mlvc, merging):
+    root = merging.root
+    (root / "mlvc.yaml").write_text(PIPELINE)
+    merging.commit("pipeline")
+    branch(merging, "other")
+    (root / "mlvc.yaml").write_text(PIPELINE.replace("train.py\n", "train.py --theirs\n")
+                                    + "\n  evaluate:\n    cmd: python evaluate.py\n")
+    merging.commit("theirs")
+    theirs = (root / "mlvc.yaml").read_text()
+    merging.git("checkout", "-q", "main")
+    (root / "mlvc.yaml").write_text(PIPELINE.replace("train.py\n", "train.py --ours\n")
+                                    .replace("featurize.py   #", "featurize.py --fast   #"))
+    merging.commit("ours")
+    p = merge(merging, "other")
+    assert p.returncode != 0
+    assert "CONFLICT in mlvc.yaml" in p.stderr and "stage train: changed differently on both branches" in p.stderr
+    text = (root / "mlvc.yaml").read_text()
+    head = PIPELINE.replace("featurize.py   #", "featurize.py --fast   #").split("\n  train:")[0]
+    assert text == head + ("<<<<<<< ours\n\n  train:\n    cmd: python train.py --ours\n"
+                           "=======\n\n  train:\n    cmd: python train.py --theirs\n>>>>>>> theirs\n"
+                           "\n  evaluate:\n    cmd: python evaluate.py\n")
+    r = mlvc("status")
+    assert r.exit_code != 0 and "git merge conflict markers" in r.stderr
+    merging.git("checkout", "--theirs", "mlvc.yaml")
+    assert (root / "mlvc.yaml").read_text() == theirs
