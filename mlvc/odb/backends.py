@@ -7,6 +7,7 @@ checks parse URLs and options without them; only ``open_remote`` imports fsspec.
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import re
@@ -36,7 +37,7 @@ OPTIONS: dict[str, dict[str, str]] = {
     "local": {},
     "s3": {"endpointurl": "endpoint_url", "region": "region", "profile": "profile",
            "access_key_id": "key", "secret_access_key": "secret", "session_token": "token"},
-    "gs": {"projectname": "project", "credentialpath": "token"},
+    "gs": {"projectname": "project", "credentialpath": "token", "endpointurl": "endpoint_url", "anon": "token"},
     "az": {"account_name": "account_name", "account_key": "account_key",
            "connection_string": "connection_string", "sas_token": "sas_token"},
     "ssh": {"user": "username", "port": "port", "keyfile": "client_keys", "password": "password",
@@ -45,6 +46,7 @@ OPTIONS: dict[str, dict[str, str]] = {
     "https": {},
 }
 READ_ONLY = {"http", "https"}
+BOOLEAN = {"anon"}  # options that take true or false
 
 class RemoteError(MlvcError):
     """A remote that cannot be used: not reachable, credentials refused, bucket missing ..."""
@@ -125,6 +127,8 @@ def check_option(scheme: str, option: str, value: str | None = None) -> None:
                           f"options: url, {names}" if known else "a local folder remote takes only url")
     if value is None:
         return
+    if option in BOOLEAN and value.lower() not in ("true", "false"):
+        raise ConfigError(f"{option} must be true or false")
     if option == "port" and not value.isdigit():
         raise ConfigError("port must be a number")
     if option == "endpointurl" and not re.match(r"https?://[^/]", value):
@@ -175,12 +179,19 @@ def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
         if option == "url" or option not in OPTIONS[scheme]:
             continue
         kwargs.update(_backend_kwarg(scheme, option, value))
+    if scheme in ("gs", "az"):
+        kwargs["use_listings_cache"] = False
     if scheme == "s3":
         kwargs.setdefault("use_listings_cache", False)
         # one retry policy for every remote (``with_retries``): s3fs and botocore try once
         kwargs["config_kwargs"] = {"retries": {"total_max_attempts": 1}}
+    if scheme == "gs":
+        kwargs = _gs_kwargs(spec, kwargs)
     try:
-        filesystem = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
+        if scheme in _FILESYSTEMS:
+            filesystem = _FILESYSTEMS[scheme]()(skip_instance_cache=True, **kwargs)
+        else:
+            filesystem = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
     except Exception as exc:  # a backend refusing its options: never quote them (secrets)
         from mlvc.odb.remote import open_failure
 
@@ -193,6 +204,10 @@ def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
 
 def _backend_kwarg(scheme: str, option: str, value: str) -> dict:
     name = OPTIONS[scheme][option]
+    if option == "anon":
+        return {"anon": value.lower() == "true"}
+    if option == "credentialpath":
+        return {name: os.path.expanduser(value)}
     if scheme == "s3" and name == "region":
         return {"client_kwargs": {"region_name": value}}
     if name == "port":
@@ -202,3 +217,98 @@ def _backend_kwarg(scheme: str, option: str, value: str) -> dict:
     if name == "known_hosts":  # host keys checked against this file (default: ~/.ssh/known_hosts)
         return {name: os.path.expanduser(value)}
     return {name: value}
+
+
+def _gs_kwargs(spec: RemoteSpec, kwargs: dict) -> dict:
+    """gcsfs's keywords: ``token`` is the credentials file, ``"anon"`` with ``anon true``, else
+    gcsfs looks for Google's default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+    application-default login, the metadata server of a Google machine)."""
+    anon = kwargs.pop("anon", False)
+    token = kwargs.get("token")
+    if token is not None and not os.path.isfile(token):
+        # gcsfs takes a string that names no file for a raw access token: never send a path as one
+        raise RemoteError(f"remote {spec.name!r}: credentialpath {token} is not a file",
+                          "set it to a service account or authorized-user JSON key file "
+                          f"(`mlvc remote modify --local {spec.name} credentialpath PATH`)")
+    if token is None and anon:
+        kwargs["token"] = "anon"
+    return kwargs
+
+
+def _gcs_class():
+    """gcsfs's ``GCSFileSystem`` (the JSON API), trying each request once, with fsspec's errors.
+
+    Not the class gcsfs registers for ``gs://`` by default (its experimental zonal and
+    hierarchical-bucket support asks the gRPC control API about every bucket, retrying for a
+    minute where that API does not answer, as on an emulator): mlvc puts, gets, lists and
+    deletes objects, which the JSON API does on every kind of bucket but zonal (Rapid) ones.
+    gcsfs retries a failed request up to 6 times with its own backoff (refused credentials
+    too); with one try here, ``RemoteObjectStore.with_retries`` is the one retry policy, as for
+    every remote. A 403 (gcsfs: a bare ``OSError``) and refused credentials (gcsfs: a 401
+    ``HttpError``) become ``PermissionError``, as fsspec's other backends raise them."""
+    from gcsfs.core import GCSFileSystem
+
+    once = getattr(GCSFileSystem._request, "__wrapped__", None)  # under gcsfs's retry_request
+
+    class OneTryGCSFileSystem(GCSFileSystem):
+        async def _request(self, *args, **kwargs):
+            try:
+                if once is None:
+                    return await super()._request(*args, **kwargs)
+                return await once(self, *args, **kwargs)
+            except Exception as exc:
+                if type(exc) is OSError and str(exc).startswith("Forbidden"):
+                    raise PermissionError(errno.EACCES, "forbidden (403)") from exc
+                if type(exc).__name__ == "HttpError" and getattr(exc, "code", None) == 401:
+                    raise PermissionError(errno.EACCES, "the credentials were refused (401)") from exc
+                raise
+
+    return OneTryGCSFileSystem
+
+
+def _azure_class():
+    """adlfs's ``AzureBlobFileSystem`` with the Azure SDK's retries turned off (by default it
+    retries a 5xx or a dropped connection 3 times, after 15 s, 18 s and 24 s), so that
+    ``RemoteObjectStore.with_retries`` is the one retry policy, as for every remote; and with
+    fsspec's errors where adlfs passes on the SDK's: a 401 or 403 (refused credentials, no
+    permission) is a ``PermissionError``, a 404 (no such container) a ``FileNotFoundError``."""
+    from adlfs import AzureBlobFileSystem
+
+    class OneTryAzureBlobFileSystem(AzureBlobFileSystem):
+        def do_connect(self):
+            super().do_connect()
+            policy = getattr(getattr(self.service_client, "_config", None), "retry_policy", None)
+            for attr in ("total_retries", "connect_retries", "read_retries", "status_retries"):
+                if hasattr(policy, attr):
+                    setattr(policy, attr, 0)
+
+    for name in ("_info", "_ls", "_find", "_exists", "_cat_file", "_pipe_file", "_put_file", "_get_file",
+                 "_rm_file"):
+        setattr(OneTryAzureBlobFileSystem, name, _fsspec_errors(getattr(AzureBlobFileSystem, name)))
+    return OneTryAzureBlobFileSystem
+
+
+def _fsspec_errors(method):
+    """``method`` (a coroutine of adlfs) raising ``PermissionError`` and ``FileNotFoundError``
+    for the Azure SDK's 401, 403 and 404 answers (the SDK's error stays the cause)."""
+    import functools
+
+    @functools.wraps(method)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await method(*args, **kwargs)
+        except OSError:
+            raise
+        except Exception as exc:
+            status = getattr(exc, "status_code", None)
+            code = getattr(exc, "error_code", None) or status
+            if status in (401, 403):
+                raise PermissionError(errno.EACCES, f"access refused ({code})") from exc
+            if status == 404:
+                raise FileNotFoundError(errno.ENOENT, f"not found ({code})") from exc
+            raise
+
+    return wrapper
+
+
+_FILESYSTEMS = {"gs": _gcs_class, "az": _azure_class}

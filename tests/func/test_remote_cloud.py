@@ -1,0 +1,162 @@
+"""GCS and Azure remotes against real emulators on 127.0.0.1 (fake-gcs-server, Azurite): the store
+contract, a push / fresh clone / pull round trip through the CLI, refused credentials and a
+missing bucket or container (one line, exit 3), and how these backends' failures are classed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from funcutil import one_line_error, workspace_files
+
+from mlvc.odb.backends import RemoteError, RemoteSpec, open_remote
+
+_spec = importlib.util.spec_from_file_location("_odb_contract_cloud",
+                                               Path(__file__).parents[1] / "unit" / "test_odb.py")
+_contract = importlib.util.module_from_spec(_spec)
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+_spec.loader.exec_module(_contract)
+ObjectStoreContract = _contract.ObjectStoreContract
+
+
+def gs_spec(server, bucket: str, name: str = "gcs", **options) -> RemoteSpec:
+    return RemoteSpec(name, f"gs://{bucket}/some/prefix", {"endpointurl": server.endpoint, "anon": "true", **options})
+
+
+def az_spec(server, container: str, name: str = "azure", connection_string: str | None = None) -> RemoteSpec:
+    return RemoteSpec(name, f"az://{container}/some/prefix",
+                      {"connection_string": connection_string or server.connection_string()})
+
+
+# ---------------------------------------------------------------- the contract on the emulators
+
+class TestGcsRemote(ObjectStoreContract):
+    @pytest.fixture
+    def store(self, gcs_server):
+        return open_remote(gs_spec(gcs_server, gcs_server.new_bucket()), "/")
+
+    def corrupt(self, store, oid, data):
+        store.fs.pipe_file(store.path(oid), data)
+
+
+class TestAzureRemote(ObjectStoreContract):
+    @pytest.fixture
+    def store(self, azurite_server):
+        return open_remote(az_spec(azurite_server, azurite_server.new_container()), "/")
+
+    def corrupt(self, store, oid, data):
+        store.fs.pipe_file(store.path(oid), data)
+
+
+# ---------------------------------------------------------------- push / clone / pull
+
+def _project(repo, mlvc):
+    repo.root.gen({"data/a.txt": "alpha", "data/sub/b.txt": "bravo", "data/sub/c.txt": "charlie",
+                   "model.bin": "weights"})
+    assert mlvc("add", "data", "model.bin").exit_code == 0
+    repo.commit("data")
+
+
+def _round_trip(repo, mlvc, tmp_path, monkeypatch, local_options=()):
+    _project(repo, mlvc)
+    r = mlvc("push", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["transferred"] == 4 + 2  # four files, two tree objects
+    assert json.loads(mlvc("push", "--json").stdout)["transferred"] == 0
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.root), str(clone)], check=True)
+    monkeypatch.chdir(clone)
+    for option in local_options:  # what each clone keeps in its config.local
+        assert mlvc("remote", "modify", "--local", *option).exit_code == 0
+    r = mlvc("pull")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == ["Fetched 6 object(s) (store).",
+                                     "Checked out: 4 added, 0 modified, 0 deleted (0 unchanged)."]
+    assert workspace_files(clone / "data") == workspace_files(repo.root / "data")
+    assert (clone / "model.bin").read_text() == "weights"
+    assert mlvc("status", "--check").exit_code == 0
+
+
+def test_push_clone_pull_through_fake_gcs_server(repo, mlvc, tmp_path, gcs_server, monkeypatch):
+    bucket = gcs_server.new_bucket()
+    assert mlvc("remote", "add", "--default", "store", f"gs://{bucket}/team/data").exit_code == 0
+    assert mlvc("remote", "modify", "store", "endpointurl", gcs_server.endpoint).exit_code == 0
+    assert mlvc("remote", "modify", "store", "anon", "true").exit_code == 0
+    repo.commit("remote")
+    _round_trip(repo, mlvc, tmp_path, monkeypatch)
+    names = gcs_server.objects(bucket)
+    assert len(names) == 6 and all(n.startswith("team/data/files/xxh3/") for n in names)
+
+
+def test_push_clone_pull_through_azurite(repo, mlvc, tmp_path, azurite_server, monkeypatch):
+    container = azurite_server.new_container()
+    assert mlvc("remote", "add", "--default", "store", f"az://{container}/team/data").exit_code == 0
+    r = mlvc("remote", "modify", "store", "connection_string", azurite_server.connection_string())
+    assert r.exit_code == 0 and "stored in .mlvc/config.local" in r.stderr  # a secret: never committed
+    assert "AccountKey" not in (repo.root / ".mlvc" / "config").read_text()
+    repo.commit("remote")
+    _round_trip(repo, mlvc, tmp_path, monkeypatch,
+                local_options=[("store", "connection_string", azurite_server.connection_string())])
+    names = azurite_server.blobs(container)
+    assert len(names) == 6 and all(n.startswith("team/data/files/xxh3/") for n in names)
+
+
+# ---------------------------------------------------------------- refused credentials, missing bucket
+
+def _push_to(repo, mlvc, url: str, **options) -> str:
+    assert mlvc("remote", "add", "--default", "store", url).exit_code == 0
+    for option, value in options.items():
+        assert mlvc("remote", "modify", "store", option, value).exit_code == 0
+    _project(repo, mlvc)
+    before = sorted(p.name for p in (repo.root / ".mlvc").rglob("*"))
+    r = mlvc("push")
+    assert r.exit_code == 3, r.output
+    assert sorted(p.name for p in (repo.root / ".mlvc").rglob("*")) == before
+    return one_line_error(r)
+
+
+def test_a_missing_gcs_bucket_is_one_line(repo, mlvc, gcs_server):
+    line = _push_to(repo, mlvc, "gs://no-such-bucket/d", endpointurl=gcs_server.endpoint, anon="true")
+    assert line == ("error: push to remote 'store' failed: the bucket or folder does not exist; "
+                    "create it, or fix the remote's url")
+
+
+def test_a_missing_azure_container_is_one_line(repo, mlvc, azurite_server):
+    line = _push_to(repo, mlvc, "az://no-such-container/d", connection_string=azurite_server.connection_string())
+    assert line == ("error: push to remote 'store' failed: the bucket or folder does not exist; "
+                    "create it, or fix the remote's url")
+
+
+def test_refused_gcs_credentials_are_one_line(repo, mlvc, gcs_server, tmp_path):
+    from cloudservers import RefusingTokenServer
+
+    tokens = RefusingTokenServer()
+    try:
+        key = tokens.key_file(str(tmp_path / "key.json"))
+        line = _push_to(repo, mlvc, f"gs://{gcs_server.new_bucket()}/d", endpointurl=gcs_server.endpoint,
+                        credentialpath=key)
+    finally:
+        tokens.stop()
+    assert line == ("error: push to remote 'store' failed: permission denied; "
+                    "check the credentials and what they may access")
+    assert tokens.asked == 1  # refused credentials are asked once: gcsfs's own retries are off
+
+
+def test_refused_azure_credentials_are_one_line(repo, mlvc, azurite_server):
+    wrong = azurite_server.connection_string(key="d3Jvbmcga2V5" * 4)
+    line = _push_to(repo, mlvc, f"az://{azurite_server.new_container()}/d", connection_string=wrong)
+    assert line == ("error: push to remote 'store' failed: permission denied; "
+                    "check the credentials and what they may access")
+
+
+def test_a_gcs_credentialpath_that_is_no_file_is_one_line(repo, mlvc, gcs_server, tmp_path):
+    """gcsfs takes a string that names no file for a raw access token: a typo would be sent as one."""
+    line = _push_to(repo, mlvc, f"gs://{gcs_server.new_bucket()}/d", endpointurl=gcs_server.endpoint,
+                    credentialpath=str(tmp_path / "typo.json"))
+    assert line == (f"error: remote 'store': credentialpath {tmp_path / 'typo.json'} is not a file; set it to a "
+                    "service account or authorized-user JSON key file "
+                    "(`mlvc remote modify --local store credentialpath PATH`)")
