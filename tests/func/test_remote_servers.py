@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -188,7 +189,9 @@ class FaultyProxy:
     """A TCP proxy on 127.0.0.1 in front of ``target_port`` that fails the next ``fail`` connections
     (-1: every one) after reading their request: ``mode`` "503" answers 503 SlowDown, "403"
     answers 403 AccessDenied, "drop" closes the connection unanswered. Other connections pass
-    through byte for byte. ``failed`` counts the requests it failed."""
+    through byte for byte. ``failed`` counts the requests it failed. ``trip_after(n)``: after
+    ``n`` PUTs passed through, every later request fails (the one that trips is dropped unsent,
+    and so is any later one on a connection already open)."""
 
     def __init__(self, target_port: int) -> None:
         self.target = ("127.0.0.1", target_port)
@@ -198,12 +201,30 @@ class FaultyProxy:
         self.port = self.sock.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.mode, self.fail, self.failed = "503", 0, 0
+        self.puts, self.trip = 0, None
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def set(self, mode: str, fail: int) -> None:
         with self.lock:
             self.mode, self.fail, self.failed = mode, fail, 0
+            self.trip = None
+
+    def trip_after(self, puts: int, mode: str = "503") -> None:
+        with self.lock:
+            self.mode, self.fail, self.failed, self.puts, self.trip = mode, 0, 0, 0, puts
+
+    def _tripped(self, data: bytes) -> bool:
+        with self.lock:
+            if self.trip is None:
+                return False
+            if self.fail != 0:
+                return True
+            self.puts += data.count(b"PUT /")
+            if self.puts > self.trip:
+                self.fail = -1
+                return True
+            return False
 
     def _accept(self) -> None:
         while True:
@@ -230,12 +251,14 @@ class FaultyProxy:
                     return
                 head += chunk
             head, _, body = head.partition(b"\r\n\r\n")
-            length = 0
+            length, expect = 0, False
             for line in head.split(b"\r\n")[1:]:
                 key, _, value = line.partition(b":")
                 if key.strip().lower() == b"content-length":
                     length = int(value)
-            while len(body) < length:  # read the whole request: closing on unread data resets
+                if key.strip().lower() == b"expect":  # 100-continue: the body comes only if asked for
+                    expect = True
+            while len(body) < length and not expect:  # read the whole request: closing on unread data resets
                 chunk = conn.recv(65536)
                 if not chunk:
                     break
@@ -260,11 +283,15 @@ class FaultyProxy:
             conn.close()
             return
 
-        def pipe(a, b):
+        def pipe(a, b, requests=False):
             try:
                 while True:
                     data = a.recv(65536)
                     if not data:
+                        break
+                    if requests and self._tripped(data):  # reset at once: the client sees it now
+                        a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        a.close()
                         break
                     b.sendall(data)
             except OSError:
@@ -277,7 +304,7 @@ class FaultyProxy:
                         pass
 
         threading.Thread(target=pipe, args=(upstream, conn), daemon=True).start()
-        pipe(conn, upstream)
+        pipe(conn, upstream, requests=True)
 
     def close(self) -> None:
         self.sock.close()
@@ -324,6 +351,30 @@ def test_a_persistent_failure_gives_up_after_the_tries_naming_the_remote(s3_serv
         store.write_bytes(b"never")
     assert proxy.failed == RETRY_TRIES
     assert str(info.value).startswith(f"remote 'flaky' kept failing: 503 ({RETRY_TRIES} tries in ")  # a HEAD
+
+
+@pytest.mark.slow
+def test_retries_run_out_mid_push_the_error_counts_what_moved(repo, mlvc, s3_server, proxy):
+    import re
+
+    bucket = s3_server.new_bucket()
+    assert mlvc("remote", "add", "--default", "store", f"s3://{bucket}/d").exit_code == 0
+    assert mlvc("remote", "modify", "store", "endpointurl", proxy.endpoint).exit_code == 0
+    repo.root.gen({f"data/f{i:02d}.txt": f"file {i}" for i in range(40)})
+    assert mlvc("add", "data").exit_code == 0
+    proxy.trip_after(10)  # the server goes bad after 10 uploads: every request fails from then on
+    r = mlvc("push", "-j", "4")
+    assert r.exit_code == 3
+    line = one_line_error(r)
+    m = re.match(r"error: pushed (\d+) of 41 objects before: remote 'store' kept failing: ", line)
+    assert m, line
+    moved = int(m.group(1))
+    on_server = s3_server.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0)
+    assert 1 <= moved <= on_server <= 10
+    proxy.set("503", 0)  # the server is back: the rerun sends only the rest, counted
+    r = mlvc("push", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["transferred"] == 41 - on_server
 
 
 def test_a_403_is_not_retried(s3_server, proxy):
