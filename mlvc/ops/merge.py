@@ -196,9 +196,10 @@ def _merge_folder(repo: Repo, path: str, b, o, t) -> tuple[LockEntry | None, str
 def _merge_project(b_text: str, o_text: str, t_text: str, result: MergeResult) -> str:
     base, ours, theirs = parse_project(b_text), parse_project(o_text), parse_project(t_text)
     merged = Project()
-    for path in sorted(set(base.artifacts) | set(ours.artifacts) | set(theirs.artifacts)):
+    listed = [set(p.artifacts) for p in (base, ours, theirs)]
+    for path in sorted(listed[0] | listed[1] | listed[2]):
         # a list of paths: an added or removed path never conflicts
-        _, value = _three_way(*(path in p.artifacts for p in (base, ours, theirs)))
+        _, value = _three_way(*(path in paths for paths in listed))
         if value:
             merged.artifacts.append(path)
     clean, merged.vars = _three_way(base.vars, ours.vars, theirs.vars)
@@ -246,11 +247,12 @@ def _same(a: Project, b: Project) -> bool:
 def _kept_text(b_text: str, o_text: str, t_text: str, merged: Project) -> str | None:
     """The merged mlvc.yaml as people wrote it (comments, order, layout): block by block, or
     else a clean line-by-line merge; only if it reads as the entries ``merged``."""
-    candidates = [merge_yaml_blocks(b_text, o_text, t_text)]
-    chunks = merge3(*(split_lines(x) for x in (b_text, o_text, t_text)))
-    if all(c[0] == "ok" for c in chunks):
-        candidates.append("".join(line for c in chunks for line in c[1]))
-    for text in candidates:
+    for how in ("blocks", "lines"):
+        if how == "blocks":
+            text = merge_yaml_blocks(b_text, o_text, t_text)
+        else:
+            chunks = merge3(*(split_lines(x) for x in (b_text, o_text, t_text)))
+            text = "".join(line for c in chunks for line in c[1]) if all(c[0] == "ok" for c in chunks) else None
         if text is None:
             continue
         try:

@@ -1,7 +1,7 @@
 """Text merges for the merge driver (``ops.merge``), which keep what people wrote.
 
-``merge3``: a three-way merge of lists of lines (the diff3 of breezy's ``merge3``, on
-``difflib``): regions changed on one side take that side, regions changed alike take the
+``merge3``: a three-way merge of lists of lines (the diff3 of breezy's ``merge3``, on a
+patience diff): regions changed on one side take that side, regions changed alike take the
 change, and the rest are conflicts, returned as such for the caller to resolve or mark.
 
 ``merge_gitignore``: a ``.gitignore`` in which mlvc adds and removes one line per tracked
@@ -19,6 +19,7 @@ result against the entry-by-entry merge of the parsed files."""
 
 from __future__ import annotations
 
+import bisect
 import difflib
 from typing import Any, Callable
 
@@ -44,10 +45,85 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+_SMALL = 250_000  # a stretch without an anchor is matched by difflib up to this many line pairs
+
+
+def _lis(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The longest run of ``pairs`` (sorted by their first) whose seconds increase (patience)."""
+    tops: list[int] = []  # the smallest second ending a run of each length
+    ends: list[int] = []  # the index in pairs of that end
+    back = [-1] * len(pairs)
+    for n, (_, j) in enumerate(pairs):
+        k = bisect.bisect_left(tops, j)
+        if k == len(tops):
+            tops.append(j)
+            ends.append(n)
+        else:
+            tops[k] = j
+            ends[k] = n
+        back[n] = ends[k - 1] if k else -1
+    out = []
+    n = ends[-1] if ends else -1
+    while n >= 0:
+        out.append(pairs[n])
+        n = back[n]
+    return out[::-1]
+
+
+def matching_blocks(a: list[str], b: list[str]) -> list[tuple[int, int, int]]:
+    """``(i, j, n)``: a[i:i+n] == b[j:j+n], in order, ending with ``(len(a), len(b), 0)``, as
+    ``difflib``'s ``get_matching_blocks``. A patience diff: the common start and end, then the
+    lines found once on each side as anchors, each stretch between them the same way; difflib
+    only for a small stretch without anchors. Linear-logarithmic for the files mlvc writes
+    (one line a path), where difflib alone is quadratic."""
+    pairs: list[tuple[int, int]] = []
+    stack = [(0, len(a), 0, len(b))]
+    while stack:
+        alo, ahi, blo, bhi = stack.pop()
+        while alo < ahi and blo < bhi and a[alo] == b[blo]:
+            pairs.append((alo, blo))
+            alo, blo = alo + 1, blo + 1
+        while alo < ahi and blo < bhi and a[ahi - 1] == b[bhi - 1]:
+            ahi, bhi = ahi - 1, bhi - 1
+            pairs.append((ahi, bhi))
+        if alo == ahi or blo == bhi:
+            continue
+        count: dict[str, list[int]] = {}
+        for i in range(alo, ahi):
+            count.setdefault(a[i], [0, 0, i])[0] += 1
+        for j in range(blo, bhi):
+            c = count.get(b[j])
+            if c is not None:
+                c[1] += 1
+                if c[1] == 1:
+                    c.append(j)
+        anchors = _lis(sorted((c[2], c[3]) for c in count.values() if c[0] == 1 and c[1] == 1))
+        if not anchors:
+            if (ahi - alo) * (bhi - blo) <= _SMALL:
+                m = difflib.SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
+                pairs.extend((alo + i + k, blo + j + k) for i, j, n in m.get_matching_blocks() for k in range(n))
+            continue
+        pi, pj = alo, blo
+        for i, j in anchors:
+            pairs.append((i, j))
+            stack.append((pi, i, pj, j))
+            pi, pj = i + 1, j + 1
+        stack.append((pi, ahi, pj, bhi))
+    pairs.sort()
+    blocks: list[tuple[int, int, int]] = []
+    for i, j in pairs:
+        if blocks and blocks[-1][0] + blocks[-1][2] == i and blocks[-1][1] + blocks[-1][2] == j:
+            blocks[-1] = (blocks[-1][0], blocks[-1][1], blocks[-1][2] + 1)
+        else:
+            blocks.append((i, j, 1))
+    blocks.append((len(a), len(b), 0))
+    return blocks
+
+
 def _sync_regions(base: list[str], a: list[str], b: list[str]) -> list[tuple[int, int, int, int, int, int]]:
     """The stretches where base, a and b all agree: (base start, end, a start, end, b start, end)."""
-    ma = difflib.SequenceMatcher(None, base, a, autojunk=False).get_matching_blocks()
-    mb = difflib.SequenceMatcher(None, base, b, autojunk=False).get_matching_blocks()
+    ma = matching_blocks(base, a)
+    mb = matching_blocks(base, b)
     out = []
     i = j = 0
     while i < len(ma) and j < len(mb):
@@ -233,23 +309,28 @@ def _children(lines: list[str]):
 
 def _keyed(b: list, o: list, t: list, resolve: Callable | None = None) -> list | None:
     """Three-way merge of ordered ``[(key, value)]``: ours' order, each key only theirs has
-    after the key before it in theirs (or before the one after it). A key changed differently on both sides is given to
+    after the nearest key before it in theirs that ours has too (at the start when none is,
+    after ours when they have no key in common). A key changed differently on both sides is given to
     ``resolve(key, b, o, t)``; None (from it, or on a key that appears twice) is None."""
     maps = [dict(x) for x in (b, o, t)]
     if any(len(m) != len(x) for m, x in zip(maps, (b, o, t))):
         return None
-    order = [k for k, _ in o]
-    for i, (k, _) in enumerate(t):
-        if k not in order:
-            before = next((t[j][0] for j in range(i - 1, -1, -1) if t[j][0] in order), None)
-            after = next((t[j][0] for j in range(i + 1, len(t)) if t[j][0] in order), None)
-            if before is not None:
-                order.insert(order.index(before) + 1, k)
-            elif after is not None:
-                order.insert(order.index(after), k)
-            else:
-                order.append(k)
-    order += [k for k, _ in b if k not in order]
+    placed = set(maps[1])
+    after: dict[Any, list] = {}  # a key of ours (None: the start) -> theirs' new keys to put after it
+    last = None
+    for k, _ in t:
+        if k in placed:
+            last = k
+        else:
+            after.setdefault(last, []).append(k)
+    if None in after and o and not any(k in placed for k, _ in t):
+        after[o[-1][0]] = after.pop(None)  # nothing in common: theirs after ours
+    order = list(after.get(None, []))
+    for k, _ in o:
+        order.append(k)
+        order.extend(after.get(k, []))
+    seen = set(order)
+    order += [k for k, _ in b if k not in seen]
     out = []
     for k in order:
         values = [m.get(k, MISSING) for m in maps]

@@ -53,3 +53,30 @@ def test_yaml_blocks_keep_comments_and_order():
     assert merge_yaml_blocks(base, ours, base.replace("cmd: 1", "cmd: 9")) is None  # the same stage, both sides
     assert merge_yaml_blocks("schema: 2\n", "schema: 2\nvars: [p.yaml]\n", "schema: 2\nstages: {}\n") == \
         "schema: 2\nstages: {}\nvars: [p.yaml]\n"  # theirs after the key before it there
+
+
+@given(lines, lines)
+def test_matching_blocks_are_matches_in_order(a, b):
+    from mlvc.ops.mergetext import matching_blocks
+
+    blocks = matching_blocks(a, b)
+    assert blocks[-1] == (len(a), len(b), 0)
+    i_end = j_end = 0
+    for i, j, n in blocks[:-1]:
+        assert n > 0 and i >= i_end and j >= j_end and a[i:i + n] == b[j:j + n]
+        i_end, j_end = i + n, j + n
+    matched = sum(n for _, _, n in blocks)
+    assert matched == len(a) if a == b else matched <= min(len(a), len(b))
+    assert sum(n for _, _, n in matching_blocks(a, a + b)) == len(a)
+
+
+def test_long_files_of_paths_merge_in_linear_time():
+    import time
+
+    base = [f"/f{i:05d}\n" for i in range(20000)]
+    ours = base + [f"/o{i}\n" for i in range(2000)]
+    theirs = [x for n, x in enumerate(base) if n % 7] + [f"/t{i}\n" for i in range(2000)]
+    start = time.process_time()
+    text, conflicts = merge_gitignore("".join(base), "".join(ours), "".join(theirs))
+    assert time.process_time() - start < 5  # difflib alone: about a minute
+    assert not conflicts and text.count("\n") == len(theirs) + 2000
