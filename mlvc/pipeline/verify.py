@@ -254,7 +254,10 @@ def _verify_in(repo: Repo, wt: Repo, rev: str, commit: str, where: str, targets,
     pipeline = load_pipeline(wt.root, read_project(wt.root))
     names = select(pipeline, list(targets or []), wt.root, cwd)
     _check_recorded(pipeline, names, old_lock, where)
-    inputs = _inputs(pipeline, names, old_lock)
+    from mlvc.ops.targets import all_artifacts  # the one tracked set: push sends only these
+
+    tracked = set(all_artifacts(read_project(wt.root), old_lock))
+    inputs = [i for i in _inputs(pipeline, names, old_lock) if i[0].path in tracked]
     _fetch_inputs(wt, [e for e, _ in inputs], repo.root, fetch, progress)
     _check_out_inputs(wt, inputs, where, progress)
     if names:

@@ -26,7 +26,10 @@ def py(code: str) -> str:
 
 
 def write_stages(root, stages: dict) -> None:
-    (root / "mlvc.yaml").write_text(yaml.safe_dump({"schema": 2, "stages": stages}, sort_keys=False))
+    """mlvc.yaml with these stages; the artifacts `mlvc add` listed stay (else they are not tracked)."""
+    old = yaml.safe_load((root / "mlvc.yaml").read_text()) if (root / "mlvc.yaml").exists() else None
+    kept = {"artifacts": old["artifacts"]} if old and old.get("artifacts") else {}
+    (root / "mlvc.yaml").write_text(yaml.safe_dump({"schema": 2, **kept, "stages": stages}, sort_keys=False))
 
 
 # prepare: raw.txt (added by hand) -> prepared/ (a.txt, b.txt); train: prepared -> model.txt, metrics.json

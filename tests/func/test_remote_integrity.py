@@ -112,3 +112,47 @@ def test_push_full_with_nothing_missing_sends_nothing(repo, mlvc, store):
 def test_status_full_needs_a_remote(repo, mlvc):
     r = mlvc("status", "--full")
     assert r.exit_code == 2 and "--full compares with a remote" in one_line_error(r)
+
+
+# ---------------------------------------------------------------- one tracked set for every verb
+
+def _untrack_by_hand(repo, path):
+    """Take ``path`` out of mlvc.yaml by hand (mlvc.lock keeps its entry) and commit it to git instead."""
+    import yaml
+
+    project = yaml.safe_load((repo.root / "mlvc.yaml").read_text())
+    project["artifacts"].remove(path)
+    (repo.root / "mlvc.yaml").write_text(yaml.safe_dump(project))
+    ignore = repo.root / ".gitignore"
+    ignore.write_text("".join(l for l in ignore.read_text().splitlines(True) if l.strip() != f"/{path}"))
+    repo.git("add", "-f", path)
+    repo.commit(f"{path} in git now")
+
+
+def test_push_fetch_status_and_verify_agree_on_what_is_tracked(repo, mlvc, store, tmp_path, monkeypatch):
+    """An entry of mlvc.lock that mlvc.yaml no longer lists is not tracked: push leaves it behind
+    (at the workspace and at a revision alike), status --remote does not ask for it, and verify in
+    a fresh clone does not fetch it (the stage reads the file git has now)."""
+    repo.root.gen({"in.txt": "input", "kept.txt": "kept"})
+    assert mlvc("add", "in.txt", "kept.txt").exit_code == 0
+    assert mlvc("stage", "add", "make", "-d", "in.txt", "-o", "out.txt", "--", "cat in.txt in.txt > out.txt").exit_code == 0
+    assert mlvc("repro").exit_code == 0
+    repo.commit("pipeline")
+    _untrack_by_hand(repo, "in.txt")
+    assert "in.txt" in [e["path"] for e in json.loads(mlvc("ls", "--json").stdout)["artifacts"]]  # still recorded
+    for args in (("push", "--rev", "HEAD", "--json"), ("push", "--json")):
+        r = mlvc(*args)
+        assert r.exit_code == 0, r.output
+    assert store.missing([oid_of(b"input")]) == [oid_of(b"input")]  # never pushed
+    assert store.missing([oid_of(b"kept")]) == []
+    r = mlvc("status", "--remote", "store", "--json")
+    assert sorted(a["path"] for a in json.loads(r.stdout)["artifacts"]) == ["kept.txt", "out.txt"]
+    assert json.loads(r.stdout)["clean"] is True
+
+    clone = _clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    r = mlvc("verify")
+    assert r.exit_code == 0, r.output
+    r = mlvc("fetch", "--rev", "HEAD", "--json")
+    assert r.exit_code == 0, r.output
+    assert oid_of(b"input") not in cache_oids(clone)
