@@ -375,6 +375,7 @@ def test_gitignore_lines_people_changed_differently_are_a_conflict(mlvc, merging
     assert p.returncode != 0
     assert "CONFLICT in .gitignore" in p.stderr
     assert "lines changed differently on both branches (near line 1): '*.tmp'" in p.stderr
+    assert "mlvc checkout" not in p.stderr and "`git add .gitignore`" in p.stderr  # nothing of mlvc's to redo
     assert (root / ".gitignore").read_text() == "<<<<<<< ours\n*.tmp\n/a.csv\n=======\n*.bak\n>>>>>>> theirs\n"
 
 

@@ -84,7 +84,7 @@ def install(
     if r.config:
         out(f"{'updated' if r.config_changed else 'unchanged'} {r.config} (ids mlvc-status, mlvc-push, mlvc-checkout)")
     if r.merge_driver:
-        out("Registered the mlvc.lock merge driver (.gitattributes and git config).")
+        out("Registered the merge driver for mlvc.lock, mlvc.yaml and .gitignore (.gitattributes and git config).")
     if r.next_step:
         out(f"To let pre-commit run them, run: {r.next_step}")
 

@@ -40,7 +40,7 @@ def merge_driver(
     sys.stderr.write(f"mlvc: CONFLICT in {path}:\n")
     for line in result.conflicts:
         sys.stderr.write(f"  {line}\n")
+    then = "" if os.path.basename(path) == ".gitignore" else "then `mlvc checkout` or `mlvc commit`, "
     sys.stderr.write(f"  the conflicting entries are between <<<<<<< and >>>>>>> in {path}; keep one side of each "
-                     f"(or `git checkout --ours/--theirs {path}`), then `mlvc checkout` or `mlvc commit`, "
-                     f"and `git add {path}`\n")
+                     f"(or `git checkout --ours/--theirs {path}`), {then}and `git add {path}`\n")
     return 1
