@@ -52,6 +52,25 @@ def _cache_dir(value: str) -> str:
     return value
 
 
+def parse_duration(value: str) -> float:
+    """Seconds in ``30s``, ``30m``, ``12h``, ``14d`` or ``2w`` (``0``: none)."""
+    text = value.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    if text in ("0", "now"):
+        return 0.0
+    try:
+        if text and text[-1] in units and float(text[:-1]) >= 0:
+            return float(text[:-1]) * units[text[-1]]
+    except ValueError:
+        pass
+    raise ConfigError(f"invalid duration {value!r}", "write it as 30m, 12h, 14d or 2w (0 for none)")
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value.strip().lower()
+
+
 def _bool(value: str) -> str:
     low = value.lower()
     if low in ("true", "yes", "1", "on"):
@@ -69,6 +88,8 @@ KEYS: dict[str, tuple[Callable[[str], str], str | None, str]] = {
     "core.fsync": (_choice("batch", "always", "never"), "batch",
                    "batch: one file-system sync per command; always: fsync every object; never"),
     "core.remote": (_any, None, "the default remote"),
+    "gc.grace": (_duration, None, "gc --remote keeps objects written to the remote (and pushes' data) within "
+                 "this: 30m, 12h, 14d (the default), 0"),
 }
 # Defaults that are not a stored value (cache.dir is stored relative to .mlvc/, so its default
 # cannot be KEYS' default): shown by `config KEY` and `config --list`, never used as a value.

@@ -31,6 +31,7 @@ from mlvc.progress import NULL
 from mlvc.repo import Repo
 
 RUNS = "runs"  # the run-cache's folder in the cache (mlvc.pipeline.run_cache.RUNS)
+DEFAULT_GRACE = "14d"  # gc --remote keeps what is younger (git's gc.pruneExpire is 2 weeks too)
 MAX_RUN_RECORD_BYTES = 1024 * 1024
 _HEX = frozenset("0123456789abcdef")
 
@@ -47,12 +48,17 @@ class GcResult:
     cache: str  # the cache folder (with ``remote``: the remote's url)
     shared: bool  # the cache is outside the repository (other clones may use it)
     remote: str | None = None  # the remote collected instead of the cache
+    young: int = 0  # remote objects kept only because they were written within the grace period
+    grace: float = 0.0  # that period, in seconds (``gc.grace``)
+    pushed: int = 0  # roots kept only because a push from a clone named them within it
 
 
 def gc(repo: Repo, all_branches: bool = False, all_tags: bool = False, all_commits: bool = False,
        remove: bool = False, only: GcResult | None = None, remote: str | None = None,
-       progress=NULL) -> GcResult:
-    """With ``remote`` (a remote's name): the same on that remote instead of the cache."""
+       grace: str | None = None, progress=NULL) -> GcResult:
+    """With ``remote`` (a remote's name): the same on that remote instead of the cache, keeping
+    what was written there, or named by a push, within the grace period (``grace``, e.g. "14d";
+    default: the ``gc.grace`` config key)."""
     revisions = _revisions(repo, all_branches, all_tags, all_commits)
     roots: set[str] = set()
     seen: set[str] = set()
@@ -61,7 +67,10 @@ def gc(repo: Repo, all_branches: bool = False, all_tags: bool = False, all_commi
             roots |= _revision_oids(repo, label, sha, seen)
             task.advance()
     if remote is not None:
-        return _gc_remote(repo, remote, revisions, roots, remove, only, progress)
+        from mlvc.config import parse_duration
+
+        seconds = parse_duration(grace if grace is not None else repo.config.get("gc.grace") or DEFAULT_GRACE)
+        return _gc_remote(repo, remote, revisions, roots, remove, only, seconds, progress)
     with repo.lock():
         odb = repo.odb
         shared = not fs.is_within(os.path.realpath(repo.root), os.path.realpath(odb.cache))
@@ -232,25 +241,6 @@ class _Trees:
                                       [oid]) from None
 
 
-def _remote_sizes(store) -> dict[str, int]:
-    """id -> bytes of every object on ``store``, from one listing where the backend gives sizes."""
-    from mlvc.objects.hashing import is_valid_oid as valid
-
-    if store.local:
-        return {oid: _local_size(store.path(oid)) for oid in store.iter_oids()}
-    sizes = {}
-    try:
-        found = store.fs.find(store.root, detail=True)
-    except FileNotFoundError:
-        return {}
-    for path, info in found.items():
-        prefix, _, rest = path.rstrip("/").rpartition("/")
-        oid = prefix[-2:] + rest
-        if valid(oid):
-            sizes[oid] = int(info.get("size") or 0)
-    return sizes
-
-
 def _local_size(path: str) -> int:
     try:
         return os.lstat(path).st_size
@@ -259,12 +249,21 @@ def _local_size(path: str) -> int:
 
 
 def _gc_remote(repo: Repo, name: str, revisions, roots: set[str], remove: bool, only: GcResult | None,
-               progress) -> GcResult:
+               grace: float, progress) -> GcResult:
     """gc on remote ``name``: what no chosen revision references goes (trees first, so a tree
     that stays never lacks a child), and the remote's run-cache records that name an object
-    removed or absent there. The trees are read from the cache, else from the remote."""
+    removed or absent there. The trees are read from the cache, else from the remote.
+
+    A remote has no lock and other clones push to it meanwhile, so three things are kept too
+    (``odb.remotelock``): every object written less than ``grace`` seconds ago (by the remote's
+    clock); everything reachable from the roots of the pushes done within ``grace`` (a push
+    skips what the remote holds, so what a pushed mlvc.lock names may be old); and nothing is
+    removed while another clone's push is running (gc's marker is written before it looks)."""
+    import time
+
     from mlvc.odb import transfer
     from mlvc.odb.backends import open_remote
+    from mlvc.odb.remotelock import GcMarker, recent_pushes
     from mlvc.ops.remote import resolve
 
     store = open_remote(resolve(repo, name), repo.root)
@@ -273,10 +272,20 @@ def _gc_remote(repo: Repo, name: str, revisions, roots: set[str], remove: bool, 
         store._writable()
     with repo.lock():
         roots |= _lock_oids(read_lock(repo.root))
+        marker = None
         try:
-            found = reachable(_Trees(repo.odb, store), roots)
-            sizes = _remote_sizes(store)
-            plan = garbage(store, found.oids, sizes)
+            marker = GcMarker(store).start() if remove else None
+            now = marker.now if marker else time.time()
+            pushed, expired = recent_pushes(store, now, grace)
+            trees = _Trees(repo.odb, store)
+            found = reachable(trees, roots)
+            listing = store.listing()
+            sizes = {oid: size for oid, (size, _) in listing.items()}
+            young = {oid for oid, (_, t) in listing.items() if grace and (t is None or now - t < grace)}
+            # what a recent push named, and below a young tree all of it (a tree on a remote is complete)
+            young |= reachable(trees, (pushed | {o for o in young if is_tree_oid(o)}) - found.oids).oids
+            young = (young - found.oids) & set(sizes)
+            plan = garbage(store, found.oids | young, sizes)
             objects = plan.oids
             if only is not None:  # what the user confirmed, and still garbage now
                 allowed = set(only.objects)
@@ -290,27 +299,33 @@ def _gc_remote(repo: Repo, name: str, revisions, roots: set[str], remove: bool, 
                 oids = transfer.record_oids(runs_store.read(key))
                 if oids is not None and any(o not in left for o in oids):
                     runs.append(key)
+            if only is not None:
+                allowed_runs = set(only.runs)
+                runs = [k for k in runs if k in allowed_runs]
+            if remove:
+                done = 0
+                try:
+                    for key in runs:
+                        runs_store.remove(key)
+                    with progress.task(f"Removing objects from {store.name}", len(objects)) as task:
+                        for oid in objects:
+                            store.remove(oid)
+                            done += 1
+                            task.advance()
+                    for marker_name in expired:
+                        marker.markers.remove(marker_name)
+                except MlvcError:
+                    raise
+                except Exception as exc:
+                    raise transfer.transfer_error(exc, store, "collect garbage on", done, len(objects)) from None
         except MlvcError:
             raise
         except Exception as exc:
             raise transfer.transfer_error(exc, store, "collect garbage on", 0, 0) from None
-        if only is not None:
-            allowed_runs = set(only.runs)
-            runs = [k for k in runs if k in allowed_runs]
-        if remove:
-            done = 0
-            try:
-                for key in runs:
-                    runs_store.remove(key)
-                with progress.task(f"Removing objects from {store.name}", len(objects)) as task:
-                    for oid in objects:
-                        store.remove(oid)
-                        done += 1
-                        task.advance()
-            except MlvcError:
-                raise
-            except Exception as exc:
-                raise transfer.transfer_error(exc, store, "collect garbage on", done, len(objects)) from None
+        finally:
+            if marker is not None:
+                marker.release()
     labels = ["workspace"] + [label for label, _ in revisions]
+    kept_pushed = len(pushed - found.oids)
     return GcResult(labels, objects, size, sorted(runs), plan.kept + len(plan.oids) - len(objects),
-                    sorted(found.missing), remove, store.base, False, store.name)
+                    sorted(found.missing), remove, store.base, False, store.name, len(young), grace, kept_pushed)

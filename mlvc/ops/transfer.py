@@ -159,9 +159,30 @@ def push(repo: Repo, targets: list[str] | None = None, remote: str | None = None
             _roots(repo, targets, cwd)
         store = _remote(repo, remote, "push to")
         store._writable()  # http: read-only, said before anything is read
-        got = transfer.push(repo.odb, store, roots, jobs, progress, full=full)
-        runs = _push_runs(repo, store, jobs, progress, got) if run_cache else 0
+        marker = _push_marker(store, roots)
+        try:
+            got = transfer.push(repo.odb, store, roots, jobs, progress, full=full)
+            runs = _push_runs(repo, store, jobs, progress, got) if run_cache else 0
+        except BaseException:
+            marker.failed()
+            raise
+        try:
+            marker.done()
+        except Exception:
+            progress.warn(f"the push is complete, but its marker on remote {store.name!r} could not be updated: "
+                          "a `mlvc gc --remote` there waits for it up to 6 hours")
     return TransferResult(store.name, got.transferred, got.already, runs=runs)
+
+
+def _push_marker(store, roots: list[transfer.Root]):
+    """This push's marker on the remote (``odb.remotelock``): a gc --remote running elsewhere
+    stops the push before anything is sent, and one that starts later keeps its roots."""
+    from mlvc.odb.remotelock import PushMarker
+
+    try:
+        return PushMarker(store, [r.oid for r in roots]).start()
+    except Exception as exc:
+        raise transfer.transfer_error(exc, store, "push to", 0, 0) from None
 
 
 def fetch(repo: Repo, targets: list[str] | None = None, remote: str | None = None, jobs: int | None = None,

@@ -16,6 +16,9 @@ from mlvc.odb.transfer import RemoteRuns
 
 
 def _configure(mlvc, kind, tmp_path, request):
+    # no grace period: these tests collect what they pushed a moment ago (test_remote_gc_grace.py
+    # tests the period, and the markers that keep gc and another clone's push apart)
+    assert mlvc("config", "gc.grace", "0").exit_code == 0
     if kind == "folder":
         assert mlvc("remote", "add", "--default", "store", str(tmp_path / "remote")).exit_code == 0
         return RemoteSpec("store", str(tmp_path / "remote"))

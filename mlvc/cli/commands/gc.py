@@ -26,14 +26,25 @@ def _summary(result) -> str:
     if result.runs:
         text += f" and {_plural(len(result.runs), 'run-cache record')}"
     n = len(result.revisions)
-    return text + f"; kept {_plural(result.kept, 'object')}, referenced by {_plural(n, 'revision')}."
+    text += f"; kept {_plural(result.kept, 'object')}, referenced by {_plural(n, 'revision')}"
+    if result.remote and (result.young or result.pushed):
+        text += f" (or written there in the grace period, {_duration(result.grace)}: {result.young} more)"
+    return text + "."
+
+
+def _duration(seconds: float) -> str:
+    for unit, n in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= n and seconds % n == 0:
+            return f"{int(seconds // n)}{unit}"
+    return f"{int(seconds)}s"
 
 
 def _json(result) -> dict:
     return {"removed": result.removed, "objects": result.objects, "bytes": result.size, "runs": result.runs,
             "kept": result.kept, "missing": result.missing, "revisions": result.revisions,
             "cache": result.cache, "shared_cache": result.shared,
-            **({"remote": result.remote, "url": result.cache} if result.remote else {})}
+            **({"remote": result.remote, "url": result.cache, "young": result.young, "grace_seconds": result.grace}
+               if result.remote else {})}
 
 
 def _render(result, as_json: bool, listing: bool) -> None:
@@ -65,6 +76,9 @@ def gc(
     force: bool = typer.Option(False, "--force", "-f", help="Remove without asking."),
     remote: Optional[str] = typer.Option(None, "--remote", "-r", metavar="NAME",
                                          help="Collect the objects of this remote instead of the cache."),
+    grace: Optional[str] = typer.Option(None, "--grace", metavar="DURATION",
+                                        help="With --remote: keep what was written there, or pushed, within this "
+                                             "(30m, 12h, 14d; 0 for nothing; default: gc.grace, 14d)."),
     as_json: bool = JSON,
 ):
     """Remove cache objects that the chosen revisions' mlvc.lock files do not reference.
@@ -80,7 +94,10 @@ def gc(
     With --remote NAME the same is done on that remote: its objects and
     run-cache records that the chosen revisions do not reference are
     removed (trees first, so a tree that stays keeps every child). Every
-    clone shares a remote: keep the most with --all-commits.
+    clone shares a remote: keep the most with --all-commits. Other clones
+    push meanwhile, so objects written to the remote within the grace period
+    (--grace, config gc.grace, 14d by default) stay, and so does what a push
+    named within it; while another clone's push runs, gc removes nothing.
 
     Example: mlvc gc --all-commits --dry-run
     """
@@ -88,6 +105,10 @@ def gc(
 
     del workspace  # the workspace is always kept
     revs = {"all_branches": all_branches, "all_tags": all_tags, "all_commits": all_commits, "remote": remote}
+    if grace is not None:
+        if remote is None:
+            raise UsageError("--grace applies to a remote", "add --remote NAME (the cache has a lock instead)")
+        revs["grace"] = grace
     if dry_run:
         _render(with_progress(api.gc, **revs), as_json, listing=True)
         return
