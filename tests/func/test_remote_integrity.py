@@ -156,3 +156,24 @@ def test_push_fetch_status_and_verify_agree_on_what_is_tracked(repo, mlvc, store
     r = mlvc("fetch", "--rev", "HEAD", "--json")
     assert r.exit_code == 0, r.output
     assert oid_of(b"input") not in cache_oids(clone)
+
+
+# ---------------------------------------------------------------- one progress bar for files and bytes
+
+@pytest.mark.slow
+def test_push_and_pull_draw_one_bar_for_files_and_bytes_on_a_terminal(repo, mlvc, tmp_path):
+    import re
+
+    from test_progress import _run_on_tty
+
+    assert mlvc("remote", "add", "--default", "store", str(tmp_path / "remote")).exit_code == 0
+    repo.root.gen({"data": {f"f{i:04d}.txt": f"file {i}\n" * 40 for i in range(1500)}})
+    assert mlvc("add", "data").exit_code == 0
+    repo.commit("data")
+    shown = _run_on_tty(["push"], repo.root)
+    assert "Pushing to store" in shown
+    assert re.search(r"\d+/1501 files, [\d.]+ (KiB|MiB)/[\d.]+ (KiB|MiB)", shown), shown[-2000:]
+    clone = _clone(repo, tmp_path)
+    shown = _run_on_tty(["pull"], clone)
+    assert "Fetching from store" in shown
+    assert re.search(r"\d+/1501 files, [\d.]+ (KiB|MiB)/[\d.]+ (KiB|MiB)", shown), shown[-2000:]
