@@ -187,12 +187,18 @@ def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
         kwargs["config_kwargs"] = {"retries": {"total_max_attempts": 1}}
     if scheme == "gs":
         kwargs = _gs_kwargs(spec, kwargs)
+    if scheme == "az":
+        _check_az(spec, kwargs)
     try:
         if scheme in _FILESYSTEMS:
             filesystem = _FILESYSTEMS[scheme]()(skip_instance_cache=True, **kwargs)
         else:
             filesystem = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
     except Exception as exc:  # a backend refusing its options: never quote them (secrets)
+        if scheme == "az" and isinstance(exc, ValueError) and kwargs.get("connection_string"):
+            raise RemoteError(f"remote {spec.name!r}: connection_string is not a valid Azure Storage "
+                              "connection string", "copy it from the storage account's Access keys "
+                              "(DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...)") from None
         from mlvc.odb.remote import open_failure
 
         raise open_failure(spec, exc) from None
@@ -233,6 +239,17 @@ def _gs_kwargs(spec: RemoteSpec, kwargs: dict) -> dict:
     if token is None and anon:
         kwargs["token"] = "anon"
     return kwargs
+
+
+def _check_az(spec: RemoteSpec, kwargs: dict) -> None:
+    """An Azure remote needs its storage account: a connection string, or an account name (with
+    account_key, sas_token, or else Azure's default credentials: ``az login``, a managed
+    identity, AZURE_CLIENT_ID ...), from the options or adlfs's environment variables."""
+    if not (kwargs.get("connection_string") or kwargs.get("account_name")
+            or os.environ.get("AZURE_STORAGE_CONNECTION_STRING") or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")):
+        raise RemoteError(f"remote {spec.name!r} names no Azure storage account",
+                          f"set connection_string, or account_name (and account_key or sas_token, or sign in "
+                          f"with `az login`): `mlvc remote modify {spec.name} account_name NAME`")
 
 
 def _gcs_class():

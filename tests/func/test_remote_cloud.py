@@ -89,7 +89,8 @@ def test_push_clone_pull_through_fake_gcs_server(repo, mlvc, tmp_path, gcs_serve
     repo.commit("remote")
     _round_trip(repo, mlvc, tmp_path, monkeypatch)
     names = gcs_server.objects(bucket)
-    assert len(names) == 6 and all(n.startswith("team/data/files/xxh3/") for n in names)
+    objects = [n for n in names if n.startswith("team/data/files/xxh3/")]
+    assert len(objects) == 6 and all(n.startswith("team/data/locks/push-") for n in set(names) - set(objects))
 
 
 def test_push_clone_pull_through_azurite(repo, mlvc, tmp_path, azurite_server, monkeypatch):
@@ -102,7 +103,8 @@ def test_push_clone_pull_through_azurite(repo, mlvc, tmp_path, azurite_server, m
     _round_trip(repo, mlvc, tmp_path, monkeypatch,
                 local_options=[("store", "connection_string", azurite_server.connection_string())])
     names = azurite_server.blobs(container)
-    assert len(names) == 6 and all(n.startswith("team/data/files/xxh3/") for n in names)
+    objects = [n for n in names if n.startswith("team/data/files/xxh3/")]
+    assert len(objects) == 6 and all(n.startswith("team/data/locks/push-") for n in set(names) - set(objects))
 
 
 # ---------------------------------------------------------------- refused credentials, missing bucket
@@ -302,3 +304,21 @@ def test_anon_takes_true_or_false(repo, mlvc):
     assert mlvc("remote", "modify", "g", "anon", "true").exit_code == 0
     r = mlvc("remote", "modify", "g", "endpointurl", "127.0.0.1:4443")
     assert r.exit_code == 3 and one_line_error(r).startswith("error: endpointurl must be an http:// or https:// URL")
+
+
+def test_an_azure_remote_without_an_account_is_one_line(repo, mlvc, monkeypatch):
+    for var in ("AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    pytest.importorskip("adlfs", reason="adlfs is in the test extra: pip install -e '.[test]'")
+    line = _push_to(repo, mlvc, "az://container/d")
+    assert line == ("error: remote 'store' names no Azure storage account; set connection_string, or account_name "
+                    "(and account_key or sas_token, or sign in with `az login`): "
+                    "`mlvc remote modify store account_name NAME`")
+
+
+def test_a_malformed_azure_connection_string_is_one_line_that_never_quotes_it(repo, mlvc):
+    pytest.importorskip("adlfs", reason="adlfs is in the test extra: pip install -e '.[test]'")
+    line = _push_to(repo, mlvc, "az://container/d", connection_string="Protocol=http;AccountKey=s3cr3tKey")
+    assert line == ("error: remote 'store': connection_string is not a valid Azure Storage connection string; "
+                    "copy it from the storage account's Access keys "
+                    "(DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...)")
