@@ -28,7 +28,7 @@ def save(repo: Repo, project: Project | None, lock: Lock | None) -> None:
     """Write mlvc.yaml and mlvc.lock (either may be None: left as it is): both or neither."""
     texts = {}
     if project is not None:
-        texts[PROJECT_FILE] = serialize_project(project)
+        texts[PROJECT_FILE] = serialize_project(project, over=project.text)  # people's comments kept
     if lock is not None:
         texts[LOCK_FILE] = serialize_lock(lock)
     write_texts(repo.root, texts)

@@ -62,7 +62,7 @@ def stage_add(repo: Repo, name: str, cmd: list[str], deps: list[str] = (), outs:
         stages = dict(project.stages)
         stages[name] = stage_data(stage)
         project.stages = stages
-        text = serialize_project(project)
+        text = serialize_project(project, over=project.text)
         try:
             pipeline = load_pipeline(repo.root, parse_project(text))
         except FileFormatError as exc:  # its line is of a file not yet written
