@@ -66,7 +66,8 @@ def test_what_was_pushed_within_the_grace_period_stays(repo, mlvc, tmp_path, kin
     assert result["objects"] == [] and result["young"] == 3 and result["grace_seconds"] == 14 * DAY
     assert set(store.iter_oids()) == before
     r = mlvc("gc", "--remote", "store", "--dry-run")
-    assert "(or written there in the grace period, 2w: 3 more)" in r.stdout
+    assert "referenced by 1 revision; 3 of them only because they were pushed within the grace period (14d)." \
+        in r.stdout
     assert len(_gc(mlvc, "--grace", "0")["objects"]) == 3
 
 

@@ -152,7 +152,7 @@ def _reason_json(r) -> dict:
     return d
 
 
-def _remote_status(report, as_json: bool, check: bool):
+def _remote_status(report, as_json: bool, check: bool, full: bool = False):
     rows = report.artifacts
     failed = check and not report.clean
     if as_json:
@@ -173,7 +173,7 @@ def _remote_status(report, as_json: bool, check: bool):
     out(f"\nRemote {report.remote}: {total['pushed']} object(s) pushed, {total['not_pushed']} not pushed, "
         f"{total['not_fetched']} not fetched" + (f", {total['missing']} missing" if total["missing"] else "") + ".")
     if total["not_pushed"]:
-        out("`mlvc push` sends what is not pushed.")
+        out(f"`mlvc push{' --full' if full else ''}` sends what is not pushed.")
     if total["not_fetched"]:
         out("`mlvc fetch` (or `mlvc pull`) brings what is not fetched.")
     return ExitStatus.CHECK_FAILED if failed else None
@@ -226,7 +226,7 @@ def status(
         raise UsageError("--full compares with a remote", "add -c (the default remote) or --remote NAME")
     if cloud or remote:
         report = render.with_progress(api.status, paths or [], remote=remote, cloud=True, **({"full": True} if full else {}))
-        return _remote_status(report, as_json, check)
+        return _remote_status(report, as_json, check, full)
 
     report = render.with_progress(api.status, paths or [])
     result, stages = report.artifacts, report.stages

@@ -27,13 +27,14 @@ def _summary(result) -> str:
         text += f" and {_plural(len(result.runs), 'run-cache record')}"
     n = len(result.revisions)
     text += f"; kept {_plural(result.kept, 'object')}, referenced by {_plural(n, 'revision')}"
-    if result.remote and (result.young or result.pushed):
-        text += f" (or written there in the grace period, {_duration(result.grace)}: {result.young} more)"
+    if result.remote and result.young:
+        text += (f"; {result.young} of them only because they were pushed within the grace period "
+                 f"({_duration(result.grace)})")
     return text + "."
 
 
 def _duration(seconds: float) -> str:
-    for unit, n in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= n and seconds % n == 0:
             return f"{int(seconds // n)}{unit}"
     return f"{int(seconds)}s"
