@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from funcutil import one_line_error, workspace_files
 
+from mlvc.objects.hashing import hash_bytes
 from mlvc.odb.backends import RemoteError, RemoteSpec, open_remote
 
 _spec = importlib.util.spec_from_file_location("_odb_contract_cloud",
@@ -322,3 +323,44 @@ def test_a_malformed_azure_connection_string_is_one_line_that_never_quotes_it(re
     assert line == ("error: remote 'store': connection_string is not a valid Azure Storage connection string; "
                     "copy it from the storage account's Access keys "
                     "(DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...)")
+
+
+# ---------------------------------------------------------------- gc --remote
+
+def _cloud_remote(mlvc, backend, request) -> RemoteSpec:
+    if backend == "gcs":
+        server = request.getfixturevalue("gcs_server")
+        spec = gs_spec(server, server.new_bucket(), name="store")
+    else:
+        server = request.getfixturevalue("azurite_server")
+        spec = az_spec(server, server.new_container(), name="store")
+    assert mlvc("remote", "add", "--default", "store", spec.url).exit_code == 0
+    for option, value in spec.options.items():
+        assert mlvc("remote", "modify", "store", option, value).exit_code == 0
+    return spec
+
+
+@pytest.mark.parametrize("backend", ["gcs", "azure"])
+def test_gc_on_the_remote_keeps_what_is_referenced_or_recent(backend, repo, mlvc, request):
+    """The grace period reads these backends' modification times (gcsfs's ``mtime``, adlfs's
+    ``last_modified``): what was pushed a moment ago stays; with no grace the old version goes."""
+    spec = _cloud_remote(mlvc, backend, request)
+    repo.root.gen({"data/a.txt": "alpha", "data/sub/b.txt": "bravo"})
+    assert mlvc("add", "data").exit_code == 0
+    repo.commit("v1")
+    assert mlvc("push").exit_code == 0
+    (repo.root / "data" / "sub" / "b.txt").write_text("bravo 2")
+    assert mlvc("commit", "data").exit_code == 0
+    repo.commit("v2")
+    assert mlvc("push").exit_code == 0
+    before = set(open_remote(spec, str(repo.root)).iter_oids())
+    assert len(before) == 2 + 1 + 2 + 2  # two files and the old b.txt, two trees and two old ones
+    r = mlvc("gc", "--remote", "store", "-f", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["objects"] == []  # all written within the default grace period
+    assert set(open_remote(spec, str(repo.root)).iter_oids()) == before
+    r = mlvc("gc", "--remote", "store", "-f", "--grace", "0", "--json")
+    assert r.exit_code == 0, r.output
+    gone = set(json.loads(r.stdout)["objects"])
+    assert len(gone) == 3 and hash_bytes(b"bravo") in gone  # the old b.txt and the old trees
+    assert set(open_remote(spec, str(repo.root)).iter_oids()) == before - gone
