@@ -382,12 +382,20 @@ class RemoteObjectStore(ObjectStore):
         for oid in oids:
             by_prefix.setdefault(oid[:2], []).append(oid)
         absent: set[str] = set()
+        singles: list[str] = []
         for prefix, group in by_prefix.items():
             if len(group) >= self.LIST_PREFIX_FROM:
                 have = self._list(f"{self.root}/{prefix}")
                 absent.update(o for o in group if o not in have)
             else:
-                absent.update(o for o in group if not self.exists(o))
+                singles.extend(group)
+        if self.local or len(singles) < 4:
+            absent.update(o for o in singles if not self.exists(o))
+        else:  # the requests wait on the network: many in flight, not one after the other
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(16, len(singles))) as pool:
+                absent.update(o for o, there in zip(singles, pool.map(self.exists, singles)) if not there)
         return [o for o in oids if o in absent]
 
     # ------------------------------------------------------------ into a local cache
