@@ -5,6 +5,9 @@ cache's ``files/xxh3/`` layout under a URL; fsspec and a backend imported only w
 is opened; downloads hashed before they enter the cache). ``transfer``: what moves
 between the cache and a remote (only what is missing, found by a Merkle walk; a tree
 after everything it lists). ``gc``: what is reachable from a set of ids, and the rest.
+``remotelock``: the markers under ``<url>/locks/`` that keep ``gc --remote`` and other
+clones' pushes apart (a running push stops a gc, a running gc stops a push; a done push's
+roots are kept for the grace period).
 
 May import ``objects``, ``fs`` and ``errors``; never ``workspace``, ``ops``,
 ``repo`` or the CLI.
