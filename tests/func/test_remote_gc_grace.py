@@ -152,3 +152,44 @@ def test_a_bad_grace_is_one_line(repo, mlvc, tmp_path):
     assert r.exit_code != 0 and "invalid duration 'soon'" in one_line_error(r)
     r = mlvc("gc", "--grace", "1d", "-f")
     assert r.exit_code == 2 and "--grace applies to a remote" in one_line_error(r)
+
+
+@pytest.mark.slow
+def test_a_real_push_from_another_clone_stops_a_gc_until_it_is_done(repo, mlvc, tmp_path):
+    """Clone B pushes in another process (stopped with SIGSTOP in the middle, so it is surely
+    running): gc -f --grace 0 in A removes nothing; once B's push is done, gc in A (whose
+    revisions do not name B's new data) keeps that data for the grace period."""
+    import signal
+    import sys
+
+    spec = _configure(mlvc, "folder", tmp_path, None)
+    repo.commit("remote")
+    _two_versions(repo, mlvc)
+    store = open_remote(spec, str(repo.root))
+    before = set(store.iter_oids())
+    clone = tmp_path / "b"
+    subprocess.run(["git", "clone", "-q", str(repo.root), str(clone)], check=True)
+    (clone / "big").mkdir()
+    for i in range(3000):
+        (clone / "big" / f"f{i:04d}.txt").write_text(f"new file {i}")
+    assert subprocess.run([sys.executable, "-m", "mlvc", "add", "big"], cwd=clone, capture_output=True).returncode == 0
+    locks = tmp_path / "remote" / "locks"
+    known = set(os.listdir(locks))
+    proc = subprocess.Popen([sys.executable, "-m", "mlvc", "push", "-j", "1"], cwd=clone,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not set(os.listdir(locks)) - known:  # its marker is written before it looks at the remote
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGSTOP)
+        r = mlvc("gc", "--remote", "store", "-f", "--grace", "0")
+        assert r.exit_code == 3 and "a push to remote 'store' is running" in one_line_error(r), r.output
+        assert before <= set(store.iter_oids())
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    result = _gc(mlvc)
+    assert result["objects"] == [] and result["young"] == 3000 + 1 + 3  # B's files and tree, and v1's
+    assert store.missing([hash_bytes(b"new file 7")]) == []
