@@ -26,6 +26,7 @@ otherwise the file is written afresh, as a new file is.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,7 @@ class Project:
     nodes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # "stages"/"vars": YAML nodes
     text: str | None = field(default=None, compare=False, repr=False)  # the text it was parsed from
     schema: int | None = field(default=None, compare=False, repr=False)  # the schema that text declares
+    read: tuple | None = field(default=None, compare=False, repr=False)  # (artifacts, stages, vars) as read
 
 
 def parse_project(text: str, name: str = PROJECT_FILE) -> Project:
@@ -91,6 +93,8 @@ def parse_project(text: str, name: str = PROJECT_FILE) -> Project:
             raise FileFormatError(name, f"unknown key {k.value!r}", line_of(k),
                                   f"known keys: {', '.join(_KEYS)}; if a newer mlvc wrote it, upgrade mlvc")
     check_nesting(name, project.artifacts)
+    # what was read, for serialize_project(over=text): a copy, which a verb's changes leave alone
+    project.read = (tuple(project.artifacts), *copy.deepcopy((project.stages, project.vars)))
     return project
 
 
@@ -110,7 +114,7 @@ def serialize_project(project: Project, over: str | None = None) -> str:
     text = _dump(project, PROJECT_SCHEMA)
     if over is None:
         return text
-    kept = _kept(over, text)
+    kept = _kept(over, text, project if over == project.text else None)
     return text if kept is None else kept
 
 
@@ -124,13 +128,18 @@ def _dump(project: Project, schema: int | None) -> str:
     return dump_yaml(data)
 
 
-def _kept(old: str, new: str) -> str | None:
+def _kept(old: str, new: str, read_from: Project | None) -> str | None:
     """``old`` brought up to ``new`` (mlvc's text of the new entries) as a three-way text merge
-    from what mlvc would have written for ``old``'s entries; None unless it reads as ``new``."""
-    try:
-        before = parse_project(old)
-    except FileFormatError:
-        return None
+    from what mlvc would have written for ``old``'s entries (those ``read_from`` read from it,
+    or else ``old`` parsed again); None unless it reads as ``new``."""
+    if read_from is not None and read_from.read is not None:
+        artifacts, stages, vars_ = read_from.read
+        before = Project(list(artifacts), stages, vars_, schema=read_from.schema)
+    else:
+        try:
+            before = parse_project(old)
+        except FileFormatError:
+            return None
     base = _dump(before, before.schema)
     if old == base:
         return new  # mlvc's own layout: nothing of people's to keep
