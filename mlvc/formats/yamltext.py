@@ -93,8 +93,8 @@ def _item_key(line: str) -> str:
     """A list item's key: its value as written, less a comment after it and plain quotes
     around it (``- 'a'  # raw`` is the item ``- a``)."""
     value = line.strip()[1:].strip()
-    if not any(q in value for q in "'\"\\"):
-        return "- " + _COMMENT.sub("", value)
+    if value[:1] not in ("'", '"'):
+        return "- " + _COMMENT.sub("", value)  # a plain scalar: " #" starts a comment
     m = re.fullmatch(r"""(['"])([^'"\\]*)\1(\s+#.*)?""", value)
     return "- " + (m.group(2) if m else value)
 

@@ -68,6 +68,8 @@ def test_quoted_and_commented_paths_are_the_same_entries():
     old = "schema: 2\nartifacts:\n- 'a'  # quoted\n- \"b\"\n- c # plain\n"
     assert changed(old, lambda p: p.artifacts.remove("a")) == "schema: 2\nartifacts:\n- \"b\"\n- c # plain\n"
     assert changed(old, lambda p: p.artifacts.remove("c")) == "schema: 2\nartifacts:\n- 'a'  # quoted\n- \"b\"\n"
+    old = "# keep\nschema: 2\nartifacts:\n- ana's.csv  # Ana's \"best\"\n- b\n"
+    assert changed(old, lambda p: p.artifacts.remove("ana's.csv")) == "# keep\nschema: 2\nartifacts:\n- b\n"
 
 
 def test_a_changed_stage_is_replaced_under_its_comment_and_a_new_one_appended():
