@@ -106,14 +106,18 @@ class _RichTask:
 
 class _RichTransferTask(_RichTask):
     def __init__(self, bar, task_id, by_bytes: bool) -> None:
+        import threading
+
         super().__init__(bar, task_id)
         self.by_bytes = by_bytes
         self.files = self.moved = 0
+        self.lock = threading.Lock()  # the transfers' threads each tell their bytes as they go
 
     def advance(self, n: int = 1, nbytes: int = 0) -> None:
-        self.files += n
-        self.moved += nbytes
-        self.bar.update(self.task_id, advance=nbytes if self.by_bytes else n, files=self.files, moved=self.moved)
+        with self.lock:
+            self.files += n
+            self.moved += nbytes
+            self.bar.update(self.task_id, advance=nbytes if self.by_bytes else n, files=self.files, moved=self.moved)
 
 
 def _count_column():

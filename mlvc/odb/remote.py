@@ -252,28 +252,32 @@ class RemoteObjectStore(ObjectStore):
             return
         self.fs.pipe_file(self.path(oid), data)
 
-    def put_file(self, oid: str, source: str) -> None:
+    def put_file(self, oid: str, source: str, on_bytes=None) -> None:
         """Upload the file ``source`` as object ``oid`` (a temp name then a rename on a local
         folder or over SSH, its size checked before the rename; one PUT, or S3's multipart upload
-        that completes at once, elsewhere: the server checks the length sent)."""
+        that completes at once, elsewhere: the server checks the length sent). ``on_bytes(n)``
+        is told of the bytes as they go (and of ``-n`` for those of a try that failed)."""
         self._writable()
+        moved = Moved(on_bytes)
         if self.local:
-            self._write_local(oid, lambda tmp: _copy(source, tmp), os.stat(source).st_size)
+            moved.tried(self._write_local, oid, lambda tmp: _copy(source, tmp, moved), os.stat(source).st_size)
             return
         if self.rename:
             st = os.stat(source)
-            self.with_retries(self._put_renamed, oid, lambda tmp, whole=False: self._sftp_put(source, tmp, st, whole),
-                              st.st_size)
+            write = lambda tmp, whole=False: self._sftp_put(source, tmp, st, whole, moved)  # noqa: E731
+            self.with_retries(moved.tried, self._put_renamed, oid, write, st.st_size)
             return
-        self.fs.put_file(source, self.path(oid))
+        self.with_retries(moved.tried, self.raw_fs.put_file, source, self.path(oid), **moved.callback())
 
-    def _sftp_put(self, source: str, tmp: str, st: os.stat_result, whole: bool) -> None:
+    def _sftp_put(self, source: str, tmp: str, st: os.stat_result, whole: bool, moved=None) -> None:
         """``source`` to ``tmp`` over SFTP. asyncssh's put copies only the data of a sparse file
         (SEEK_DATA/SEEK_HOLE) and never extends the copy over a trailing hole, so a file that ends
         in a hole (or is all hole) arrived short, or as 0 bytes: such a file (fewer blocks than its
         size, or ``whole``) is streamed byte for byte instead."""
+        moved = moved or Moved(None)
+        moved.undo()  # a second try of the same upload counts from 0
         if not whole and st.st_blocks * 512 >= st.st_size:
-            self.raw_fs.put_file(source, tmp)
+            self.raw_fs.put_file(source, tmp, **moved.callback())
             return
         self.raw_fs.makedirs(tmp.rpartition("/")[0], exist_ok=True)
         with open(source, "rb") as src, self.raw_fs.open(tmp, "wb") as dst:
@@ -282,6 +286,7 @@ class RemoteObjectStore(ObjectStore):
                 if not chunk:
                     break
                 dst.write(chunk)
+                moved(len(chunk))
 
     def _put_renamed(self, oid: str, write, size: int) -> None:
         """``write(tmp)`` to a temp name beside the object, its size on the remote checked (one
@@ -400,15 +405,17 @@ class RemoteObjectStore(ObjectStore):
 
     # ------------------------------------------------------------ into a local cache
 
-    def get_into(self, oid: str, cache) -> int:
+    def get_into(self, oid: str, cache, on_bytes=None) -> int:
         """Download object ``oid`` into the ``LocalObjectStore`` ``cache``, hashed while it is
         written; published only when the content matches the id (else the temp file goes and
-        ``CorruptObjectError`` names the object and this remote). Returns the bytes moved."""
+        ``CorruptObjectError`` names the object and this remote). Returns the bytes moved;
+        ``on_bytes(n)`` is told of them as they come (``-n`` for those of a try that failed)."""
+        moved = Moved(on_bytes)
         if self.local:
-            return self._get_into(oid, cache)
-        return self.with_retries(self._get_into, oid, cache)
+            return moved.tried(self._get_into, oid, cache, moved)
+        return self.with_retries(moved.tried, self._get_into, oid, cache, moved)
 
-    def _get_into(self, oid: str, cache) -> int:
+    def _get_into(self, oid: str, cache, moved=None) -> int:
         import xxhash
 
         folder = cache.folder(oid)
@@ -424,6 +431,8 @@ class RemoteObjectStore(ObjectStore):
                     h.update(chunk)
                     dst.write(chunk)
                     size += len(chunk)
+                    if moved is not None:
+                        moved(len(chunk))
             if h.hexdigest() != oid[:OID_HEX_LEN]:
                 raise CorruptObjectError(f"object {oid} on remote {self.name!r} is corrupted (its content does not "
                                          "match its id); it was not put in the cache",
@@ -469,11 +478,57 @@ def _unlink(path: str) -> None:
         pass
 
 
-def _copy(source: str, dest: str) -> None:
-    import shutil
-
+def _copy(source: str, dest: str, moved=None) -> None:
     with open(source, "rb") as src, open(dest, "xb") as dst:
-        shutil.copyfileobj(src, dst, 1024 * 1024)
+        while True:
+            chunk = src.read(1024 * 1024)
+            if not chunk:
+                break
+            dst.write(chunk)
+            if moved is not None:
+                moved(len(chunk))
+
+
+class Moved:
+    """The bytes of one transfer, told to ``on_bytes`` as they move; ``tried(fn, ...)`` takes
+    back what a failed try had told, so a retried upload is not counted twice."""
+
+    def __init__(self, on_bytes) -> None:
+        self.on_bytes = on_bytes
+        self.told = 0
+
+    def __call__(self, n: int) -> None:
+        if self.on_bytes is not None and n:
+            self.told += n
+            self.on_bytes(n)
+
+    def undo(self) -> None:
+        if self.told:
+            self.on_bytes(-self.told)
+            self.told = 0
+
+    def tried(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BaseException:
+            self.undo()
+            raise
+
+    def callback(self) -> dict:
+        """``callback=`` for an fsspec transfer (``{}`` when nobody listens)."""
+        if self.on_bytes is None:
+            return {}
+        from fsspec.callbacks import Callback
+
+        moved = self
+
+        class Told(Callback):
+            def call(self, *args, **kwargs):
+                seen = int(self.value or 0)
+                moved(seen - self.__dict__.get("mlvc_seen", 0))
+                self.__dict__["mlvc_seen"] = seen
+
+        return {"callback": Told()}
 
 
 class LocalFolder:

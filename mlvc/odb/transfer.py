@@ -268,8 +268,9 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
     task = (progress.transfer(f"Pushing to {remote.name}", total, nbytes) if progress else None) or _NoTask()
 
     def up(oid: str) -> int:
-        remote.put_file(oid, cache.path(oid))
-        return sizes.get(oid, 0)
+        told = _Told(task)
+        remote.put_file(oid, cache.path(oid), on_bytes=told)
+        return sizes.get(oid, 0) - told.n  # what the backend did not tell as it went
 
     try:
         result.transferred += _run(up, file_list, jobs, task)
@@ -350,9 +351,10 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
     moved: list[int] = []
 
     def down(oid: str) -> int:
-        n = remote.get_into(oid, cache)
+        told = _Told(task)
+        n = remote.get_into(oid, cache, on_bytes=told)
         moved.append(n)
-        return n
+        return n - told.n
 
     try:
         result.transferred += _run(down, file_list, jobs, task)
@@ -547,6 +549,18 @@ def _read_tree(remote, oid: str) -> bytes:
         raise CorruptObjectError(f"object {oid} on remote {remote.name!r} is corrupted (its content does not match "
                                  "its id); it was not put in the cache", corrupt_hint(remote, oid))
     return data
+
+
+class _Told:
+    """``on_bytes`` of one object's transfer: each chunk to the progress task as it moves."""
+
+    def __init__(self, task) -> None:
+        self.task = task
+        self.n = 0
+
+    def __call__(self, n: int) -> None:
+        self.n += n
+        self.task.advance(0, nbytes=n)
 
 
 class _NoTask:

@@ -391,7 +391,7 @@ def test_every_tree_is_uploaded_after_the_objects_it_lists(repo, mlvc, tmp_path,
     real_put, real_file = RemoteObjectStore._put, RemoteObjectStore.put_file
     monkeypatch.setattr(RemoteObjectStore, "_put", lambda self, oid, data: order.append(oid) or real_put(self, oid, data))
     monkeypatch.setattr(RemoteObjectStore, "put_file",
-                        lambda self, oid, src: order.append(oid) or real_file(self, oid, src))
+                        lambda self, oid, src, **kw: order.append(oid) or real_file(self, oid, src, **kw))
     assert json.loads(mlvc("push", "--json").stdout)["transferred"] == 12 + 7
     store = LocalObjectStore(str(repo.root / ".mlvc" / "cache"))
     trees = [o for o in order if o.endswith(".tree")]

@@ -177,3 +177,37 @@ def test_push_and_pull_draw_one_bar_for_files_and_bytes_on_a_terminal(repo, mlvc
     shown = _run_on_tty(["pull"], clone)
     assert "Fetching from store" in shown
     assert re.search(r"\d+/1501 files, [\d.]+ (KiB|MiB)/[\d.]+ (KiB|MiB)", shown), shown[-2000:]
+
+
+def test_the_bytes_of_a_large_file_are_told_as_they_move(repo, mlvc, store, tmp_path):
+    """Push and fetch tell the progress the bytes of a file chunk by chunk, not once at its end,
+    and count every byte once."""
+    from mlvc import api
+    from mlvc.progress import NullProgress, Task
+
+    class Recorder(NullProgress):
+        def __init__(self):
+            self.calls = []
+
+        def transfer(self, description, files, nbytes=None):
+            rec = self
+
+            class T(Task):
+                def advance(self, n=1, nbytes=0):
+                    rec.calls.append((n, nbytes))
+
+            return T()
+
+    size = 5 * 1024 * 1024 + 17
+    (repo.root / "big.bin").write_bytes(os.urandom(size))
+    assert mlvc("add", "big.bin").exit_code == 0
+    repo.commit("big")
+    rec = Recorder()
+    api.push(cwd=str(repo.root), progress=rec)
+    assert sum(n for n, _ in rec.calls) == 1 and sum(b for _, b in rec.calls) == size
+    assert len([b for n, b in rec.calls if n == 0 and b]) >= (5 if store.local else 1)
+    clone = _clone(repo, tmp_path)
+    rec = Recorder()
+    api.fetch(cwd=str(clone), progress=rec)
+    assert sum(n for n, _ in rec.calls) == 1 and sum(b for _, b in rec.calls) == size
+    assert len([b for n, b in rec.calls if n == 0 and b]) >= 5  # 1 MiB reads, each told
