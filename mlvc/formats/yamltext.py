@@ -86,7 +86,7 @@ def _top_key(line: str) -> str | None:
     return line.split(":", 1)[0].strip()
 
 
-_COMMENT = re.compile(r"\s+#.*$")
+_COMMENT = re.compile(r"\s#")  # (never \s+#: quadratic on a long run of spaces)
 
 
 def _item_key(line: str) -> str:
@@ -94,7 +94,8 @@ def _item_key(line: str) -> str:
     around it (``- 'a'  # raw`` is the item ``- a``)."""
     value = line.strip()[1:].strip()
     if value[:1] not in ("'", '"'):
-        return "- " + _COMMENT.sub("", value)  # a plain scalar: " #" starts a comment
+        m = _COMMENT.search(value)  # a plain scalar: " #" starts a comment
+        return "- " + (value[:m.start()].rstrip() if m else value)
     m = re.fullmatch(r"""(['"])([^'"\\]*)\1(\s+#.*)?""", value)
     return "- " + (m.group(2) if m else value)
 

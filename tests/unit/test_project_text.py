@@ -72,6 +72,13 @@ def test_quoted_and_commented_paths_are_the_same_entries():
     assert changed(old, lambda p: p.artifacts.remove("ana's.csv")) == "# keep\nschema: 2\nartifacts:\n- b\n"
 
 
+def test_list_item_keys():
+    from mlvc.formats.yamltext import _item_key
+
+    assert [_item_key(x) for x in ["- a  # x\n", "  - a\t# x\n", "- 'a' # q\n", '- "a"\n']] == ["- a"] * 4
+    assert [_item_key(x) for x in ["- a#b\n", "- 'a#b'\n", "- 'it''s'\n"]] == ["- a#b", "- a#b", "- 'it''s'"]
+
+
 def test_a_changed_stage_is_replaced_under_its_comment_and_a_new_one_appended():
     def change(p):
         p.stages["train"] = {"cmd": "python train.py --slow", "outs": ["model2.pkl"]}
