@@ -176,3 +176,20 @@ def test_the_result_always_reads_as_the_new_project(data, old, new):
     assert serialize_project(back) == serialize_project(new)
     if serialize_project(new) == serialize_project(old):
         assert result == text  # nothing changed: every comment kept
+
+
+yaml_lines = st.lists(st.sampled_from([
+    "schema: 2\n", "artifacts:\n", "artifacts: []\n", "artifacts: [a]\n", "- a\n", "  - b  # c\n", "- 'q'\n",
+    "stages:\n", "stages: {}\n", "  s:\n", "    cmd: x\n", "    deps: [a]\n", "    - d\n", "# note\n", "\n",
+    "---\n", "vars:\n", "- p.yaml\n", "{schema: 2}\n", "  # inner\n", "x: 1\n", ":\n", "- \n", "-\n",
+]), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(yaml_lines, projects, projects)
+def test_any_text_gives_text_or_none_and_never_an_error(lines, old, new):
+    text = "".join(lines)
+    result = update_yaml_blocks(serialize_project(old), text, serialize_project(new))
+    assert result is None or isinstance(result, str)
+    back = serialize_project(new, over=text)  # whatever the old text, the new file reads as the new project
+    assert serialize_project(parse_project(back)) == serialize_project(new)
