@@ -211,9 +211,10 @@ class FaultyProxy:
             self.mode, self.fail, self.failed = mode, fail, 0
             self.trip = None
 
-    def trip_after(self, puts: int, mode: str = "503") -> None:
+    def trip_after(self, puts: int, mode: str = "503", method: bytes = b"PUT /") -> None:
         with self.lock:
             self.mode, self.fail, self.failed, self.puts, self.trip = mode, 0, 0, 0, puts
+            self.method = method
 
     def _tripped(self, data: bytes) -> bool:
         with self.lock:
@@ -221,7 +222,7 @@ class FaultyProxy:
                 return False
             if self.fail != 0:
                 return True
-            self.puts += data.count(b"PUT /")
+            self.puts += data.count(self.method)
             if self.puts > self.trip:
                 self.fail = -1
                 return True
@@ -377,6 +378,35 @@ def test_retries_run_out_mid_push_the_error_counts_what_moved(repo, mlvc, s3_ser
     r = mlvc("push", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["transferred"] == 41 - on_server
+
+
+@pytest.mark.slow
+def test_retries_run_out_mid_fetch_the_error_counts_what_moved(repo, mlvc, s3_server, proxy, tmp_path, monkeypatch):
+    import re
+
+    from funcutil import cache_oids
+
+    bucket = s3_server.new_bucket()
+    assert mlvc("remote", "add", "--default", "store", f"s3://{bucket}/d").exit_code == 0
+    assert mlvc("remote", "modify", "store", "endpointurl", proxy.endpoint).exit_code == 0
+    repo.root.gen({f"data/f{i:02d}.txt": f"file {i}" for i in range(40)})
+    assert mlvc("add", "data").exit_code == 0
+    repo.commit("data")
+    assert mlvc("push").exit_code == 0
+    clone = _clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    proxy.trip_after(12, method=b"GET /")  # the tree's read and the listings, then a few downloads
+    r = mlvc("fetch", "-j", "4")
+    assert r.exit_code == 3
+    line = one_line_error(r)
+    m = re.match(r"error: fetched (\d+) of 41 objects before: remote 'store' kept failing: ", line)
+    assert m, line
+    fetched = int(m.group(1))
+    assert 1 <= fetched == len(cache_oids(clone)) < 40  # each one counted is in the cache (the tree comes last)
+    proxy.set("503", 0)
+    r = mlvc("fetch", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["transferred"] == 41 - fetched
 
 
 def test_a_403_is_not_retried(s3_server, proxy):
