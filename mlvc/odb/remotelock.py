@@ -159,10 +159,10 @@ class GcMarker:
             self.now = ages.get(GC) or time.time()
             running = []
             for name, age in ages.items():
-                if not name.startswith(PUSH_PREFIX):
-                    continue
+                if not name.startswith(PUSH_PREFIX) or age is None or self.now - age >= STALE:
+                    continue  # an older one is read no more (a push that died, or done long ago)
                 record = m.read(name) or {}
-                if record.get("state") == "running" and age is not None and self.now - age < STALE:
+                if record.get("state") == "running":
                     running.append((age, record.get("by", "another clone")))
             if running:
                 age, who = min(running)
