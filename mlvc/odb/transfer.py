@@ -113,6 +113,18 @@ def _post_order(roots: list[str], kids: dict[str, list[str]]) -> list[str]:
     return order
 
 
+def _levels(order: list[str], kids: dict[str, list[str]]) -> list[list[str]]:
+    """The trees of ``order`` (children first) by height: those with no sub-tree to send first,
+    then those whose sub-trees are all in an earlier level, and so on."""
+    height: dict[str, int] = {}
+    for t in order:
+        height[t] = 1 + max((height[c] for c in kids.get(t, []) if c in height), default=-1)
+    levels: list[list[str]] = [[] for _ in range(max(height.values(), default=-1) + 1)]
+    for t in order:
+        levels[height[t]].append(t)
+    return levels
+
+
 def _inside(path: str, inner: str) -> bool:
     return not inner or path == inner or path.startswith(inner + "/")
 
@@ -272,14 +284,16 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
         remote.put_file(oid, cache.path(oid), on_bytes=told)
         return sizes.get(oid, 0) - told.n  # what the backend did not tell as it went
 
+    def up_tree(t: str) -> int:
+        data = cache.read_bytes(t)
+        remote._put(t, data)
+        return len(data)
+
     try:
         result.transferred += _run(up, file_list, jobs, task)
-        for t in order:  # children first; one at a time keeps the order
-            data = cache.read_bytes(t)
-            remote._put(t, data)
-            result.transferred += 1
-            result.nbytes += len(data)
-            task.advance(1, nbytes=len(data))
+        for level in _levels(order, kids):  # in parallel, each level only after the one below it
+            result.transferred += _run(up_tree, level, jobs, task)
+        result.nbytes += sum(sizes.get(t, 0) for t in order)
     except BaseException as exc:
         result.transferred += getattr(exc, "done", 0)
         raise transfer_error(exc, remote, "push to", result.transferred, total) from None
