@@ -69,9 +69,12 @@ def is_transient(exc: BaseException) -> bool:
             code = str(response.get("Error", {}).get("Code", ""))
             status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             return code in TRANSIENT_CODES or (isinstance(status, int) and (status >= 500 or status == 429))
-        status = getattr(e, "status", None)  # aiohttp's ClientResponseError (http, gcsfs, adlfs)
-        if isinstance(status, int) and 100 <= status < 600:
-            return status >= 500 or status == 429
+        # the HTTP status: aiohttp's ClientResponseError ``status`` (http), adlfs's (azure-core's)
+        # HttpResponseError ``status_code``, gcsfs's HttpError ``code``
+        for attr in ("status", "status_code", "code"):
+            status = getattr(e, attr, None)
+            if isinstance(status, int) and not isinstance(status, bool) and 100 <= status < 600:
+                return status >= 500 or status == 429
         if type(e).__name__ in TRANSIENT_NAMES:
             return True
         if isinstance(e, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, TimeoutError, socket.timeout)):

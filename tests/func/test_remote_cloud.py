@@ -271,11 +271,6 @@ def test_an_azure_403_is_permission_denied_and_not_retried(azurite_server, azure
     assert store.retried == 0
 
 
-IS_TRANSIENT_EDIT = ("is_transient (mlvc/odb/remote.py) reads aiohttp's `status` only: adlfs's HttpResponseError "
-                     "has `status_code`, gcsfs's HttpError `code` (the edit is in the cloud report)")
-
-
-@pytest.mark.xfail(strict=True, reason=IS_TRANSIENT_EDIT)
 def test_a_gcs_503_is_retried(gcs_server, gcs_proxy):
     store, oid = _gcs_behind(gcs_proxy, gcs_server, b"through a throttled link")
     gcs_proxy.set("503", 3)
@@ -284,7 +279,6 @@ def test_a_gcs_503_is_retried(gcs_server, gcs_proxy):
     assert store.retried == 3  # gcsfs's own retries are off: every retry is ours, counted
 
 
-@pytest.mark.xfail(strict=True, reason=IS_TRANSIENT_EDIT)
 def test_an_azure_503_is_retried(azurite_server, azure_proxy):
     store = _azure_behind(azure_proxy, azurite_server)
     azure_proxy.set("503", 3)
