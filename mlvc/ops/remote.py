@@ -17,6 +17,13 @@ from mlvc.progress import NULL
 from mlvc.repo import Repo
 
 DEFAULT = "core.remote"
+# options that decide whom mlvc trusts: taken only from config.local, never from the committed
+# .mlvc/config a clone brings (a crafted repository could commit a known_hosts of its own)
+LOCAL_ONLY = ("known_hosts",)
+
+
+def _local_only(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in LOCAL_ONLY
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,7 @@ def remote_modify(repo: Repo, name: str, option: str, value: str | None = None, 
             if option == "url":
                 raise ConfigError("a remote's url cannot be unset", f"remove the remote with `mlvc remote remove {name}`")
             removed = repo.config.unset(key, local)
-            if not removed and not local and is_secret(key):
+            if not removed and not local and (is_secret(key) or _local_only(key)):
                 removed = repo.config.unset(key, True)
             if not removed:
                 raise ConfigError(f"{option} is not set for remote {name!r}" + (" in config.local" if local else ""))
@@ -127,6 +134,10 @@ def remote_modify(repo: Repo, name: str, option: str, value: str | None = None, 
         if is_secret(key) and not local:
             local = True
             progress.warn(f"{option} is a secret: stored in .mlvc/config.local (not committed), not .mlvc/config")
+        elif _local_only(key) and not local:
+            local = True
+            progress.warn(f"{option} decides which hosts are trusted: stored in .mlvc/config.local (not "
+                          "committed), not .mlvc/config")
         repo.config.set(key, value, local)
         if local and key in repo.config.shared and is_secret(key):
             repo.config.unset(key, False)  # a secret someone wrote into the committed file: moved
@@ -153,4 +164,10 @@ def resolve(repo: Repo, name: str | None = None) -> RemoteSpec:
                               "name one with -r NAME, or set one with `mlvc remote default NAME` "
                               "(`mlvc remote add --default NAME URL` adds one)")
     options = _require(repo, name)
+    for option in LOCAL_ONLY:
+        key = f"remote.{name}.{option}"
+        if option in options and key not in repo.config.local:
+            raise ConfigError(f"remote {name!r} takes {option} from .mlvc/config, which a git clone carries: "
+                              "mlvc reads it only from .mlvc/config.local",
+                              f"if you trust that file, run `mlvc remote modify {name} {option} PATH --local`")
     return RemoteSpec(name, options["url"], {k: v for k, v in options.items() if k != "url"})

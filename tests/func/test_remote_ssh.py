@@ -100,3 +100,30 @@ def test_a_sparse_file_arrives_whole_over_sftp(repo, mlvc, ssh_server, tmp_path,
     assert r.exit_code == 0, r.output
     assert (clone / "holes.bin").read_bytes() == b"head" + bytes((3 << 20) - 4)
     assert os.path.getsize(clone / "empty.bin") == 1 << 20
+
+
+def test_a_known_hosts_a_clone_brings_is_not_trusted(repo, mlvc, ssh_server, tmp_path, monkeypatch, home):
+    """A crafted repository commits its own known_hosts (trusting a key it chose) in .mlvc/config:
+    a clone refuses to use it until the user sets it in config.local, and nothing is sent."""
+    evil_hosts = repo.root / "hosts"
+    evil_hosts.write_text(open(ssh_server.known_hosts).read())
+    assert mlvc("remote", "add", "--default", "store", ssh_server.url(str(tmp_path / "r"))).exit_code == 0
+    config = repo.root / ".mlvc" / "config"
+    config.write_text(config.read_text() + "known_hosts = hosts\n")  # by hand, as an attacker would
+    _data(repo, mlvc)
+    repo.commit("data and a remote that trusts our own host key")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.root), str(clone)], check=True)
+    monkeypatch.chdir(clone)
+    assert mlvc("remote", "modify", "--local", "store", "keyfile", ssh_server.keyfile).exit_code == 0
+    for verb in ("push", "fetch", "status -c"):
+        r = mlvc(*verb.split())
+        assert r.exit_code == 3, (verb, r.output)
+        assert one_line_error(r) == (
+            "error: remote 'store' takes known_hosts from .mlvc/config, which a git clone carries: mlvc reads "
+            "it only from .mlvc/config.local; if you trust that file, run `mlvc remote modify store known_hosts "
+            "PATH --local`")
+    assert not (tmp_path / "r").exists()
+    r = mlvc("remote", "modify", "store", "known_hosts", str(evil_hosts))  # without --local: kept local anyway
+    assert r.exit_code == 0 and "stored in .mlvc/config.local" in r.stderr
+    assert "known_hosts" in (clone / ".mlvc" / "config.local").read_text()
