@@ -85,7 +85,9 @@ def remote_remove(name: str = typer.Argument(..., help="The remote to remove."))
 def remote_modify(
     name: str = typer.Argument(..., help="The remote."),
     option: str = typer.Argument(..., metavar="KEY", help="url, or an option of its kind (s3: endpointurl, region, "
-                                 "profile, access_key_id, secret_access_key; ssh: user, port, keyfile, password)."),
+                                 "profile, access_key_id, secret_access_key, session_token; gs: projectname, "
+                                 "credentialpath, endpointurl, anon; az: account_name, account_key, "
+                                 "connection_string, sas_token; ssh: user, port, keyfile, password, known_hosts)."),
     value: Optional[str] = typer.Argument(None, metavar="[VALUE]", help="The value (none with --unset)."),
     local: bool = typer.Option(False, "--local", help="Write .mlvc/config.local (secrets always go there)."),
     unset: bool = typer.Option(False, "--unset", help="Remove the option."),
