@@ -137,3 +137,12 @@ def test_remote_config_commands_leave_fsspec_and_the_backends_out(repo):
     p = subprocess.run([sys.executable, "-c", code], cwd=repo.root, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stderr.strip().splitlines()[-1]) == []
+
+
+def test_remote_modify_help_names_every_option_of_every_kind(mlvc):
+    from mlvc.odb.backends import OPTIONS
+
+    text = " ".join(mlvc("remote", "modify", "--help").stdout.split())
+    for scheme, options in OPTIONS.items():
+        for option in options:
+            assert option in text, (scheme, option)
