@@ -32,11 +32,16 @@ from typing import Iterator
 
 from mlvc import fs
 from mlvc.errors import CorruptObjectError, MlvcError
-from mlvc.objects.hashing import OID_HEX_LEN, is_valid_oid
+from mlvc.objects.hashing import OID_HEX_LEN, hash_bytes, is_valid_oid
 from mlvc.odb.backends import RemoteError
 from mlvc.odb.base import ObjectStore
 
 LAYOUT = ("files", "xxh3")
+# an object up to this size moves in one request with its bytes in memory (pipe_file /
+# cat_file): for a small object the backends' file calls cost more requests or more work
+# (s3fs's put_file and open+read) than the bytes themselves
+SMALL_OBJECT = 4 * 1024 * 1024
+COPY_STEP = 1024 * 1024  # a local copy tells the progress this often (as downloads do)
 RETRY_TRIES = 5  # tries of one request in all (the first and 4 retries)
 RETRY_BASE = 0.25  # seconds before the first retry; doubled each time, up to RETRY_CAP
 RETRY_CAP = 4.0
@@ -270,6 +275,13 @@ class RemoteObjectStore(ObjectStore):
             write = lambda tmp, whole=False: self._sftp_put(source, tmp, st, whole, moved)  # noqa: E731
             self.with_retries(moved.tried, self._put_renamed, oid, write, st.st_size)
             return
+        size = os.stat(source).st_size
+        if size <= SMALL_OBJECT:
+            with open(source, "rb") as f:
+                data = f.read()
+            self.with_retries(self.raw_fs.pipe_file, self.path(oid), data)
+            moved(len(data))
+            return
         self.with_retries(moved.tried, self.raw_fs.put_file, source, self.path(oid), **moved.callback())
 
     def _sftp_put(self, source: str, tmp: str, st: os.stat_result, whole: bool, moved=None) -> None:
@@ -408,15 +420,36 @@ class RemoteObjectStore(ObjectStore):
 
     # ------------------------------------------------------------ into a local cache
 
-    def get_into(self, oid: str, cache, on_bytes=None) -> int:
+    def get_into(self, oid: str, cache, on_bytes=None, size: int | None = None) -> int:
         """Download object ``oid`` into the ``LocalObjectStore`` ``cache``, hashed while it is
         written; published only when the content matches the id (else the temp file goes and
         ``CorruptObjectError`` names the object and this remote). Returns the bytes moved;
-        ``on_bytes(n)`` is told of them as they come (``-n`` for those of a try that failed)."""
+        ``on_bytes(n)`` is told of them as they come (``-n`` for those of a try that failed).
+        ``size`` (as a tree lists it): a small object is read in one request (``cat_file``)."""
         moved = Moved(on_bytes)
+        small = size is not None and 0 < size <= SMALL_OBJECT
         if self.local:
+            if small:
+                return moved.tried(self._get_small, oid, cache, moved, size)
             return moved.tried(self._get_into, oid, cache, moved)
+        if small:
+            return self.with_retries(moved.tried, self._get_small, oid, cache, moved, size)
         return self.with_retries(moved.tried, self._get_into, oid, cache, moved)
+
+    def _get_small(self, oid: str, cache, moved, size: int) -> int:
+        # one byte more than the tree says: an object that is longer is refused, never all read
+        data = self.raw_fs.cat_file(self.path(oid), start=0, end=size + 1)
+        self._check(oid, hash_bytes(data))
+        cache._put(oid, data)  # a temp file (O_TMPFILE where it can) published under its id
+        moved(len(data))
+        return len(data)
+
+    def _check(self, oid: str, digest: str) -> None:
+        if digest != oid[:OID_HEX_LEN]:
+            raise CorruptObjectError(f"object {oid} on remote {self.name!r} is corrupted (its content does not "
+                                     "match its id); it was not put in the cache",
+                                     f"delete {self.path(oid)} on the remote, then run `mlvc push --full` on a "
+                                     "machine whose cache has it intact")
 
     def _get_into(self, oid: str, cache, moved=None) -> int:
         import xxhash
@@ -436,11 +469,7 @@ class RemoteObjectStore(ObjectStore):
                     size += len(chunk)
                     if moved is not None:
                         moved(len(chunk))
-            if h.hexdigest() != oid[:OID_HEX_LEN]:
-                raise CorruptObjectError(f"object {oid} on remote {self.name!r} is corrupted (its content does not "
-                                         "match its id); it was not put in the cache",
-                                         f"delete {self.path(oid)} on the remote, then run `mlvc push --full` on a "
-                                         "machine whose cache has it intact")
+            self._check(oid, h.hexdigest())
             cache.publish_tmp(tmp, oid)
         except BaseException:
             try:
@@ -482,14 +511,37 @@ def _unlink(path: str) -> None:
 
 
 def _copy(source: str, dest: str, moved=None) -> None:
-    with open(source, "rb") as src, open(dest, "xb") as dst:
-        while True:
-            chunk = src.read(1024 * 1024)
-            if not chunk:
-                break
-            dst.write(chunk)
-            if moved is not None:
-                moved(len(chunk))
+    """``source`` to the new file ``dest``: inside the kernel (copy_file_range) in 1 MiB steps,
+    each told to ``moved``; read and write where the file systems cannot."""
+    from mlvc.fs.atomic import write_all
+    from mlvc.fs.links import is_unsupported
+
+    sfd = os.open(source, os.O_RDONLY)
+    try:
+        dfd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            kernel = hasattr(os, "copy_file_range")
+            while True:
+                if kernel:
+                    try:
+                        n = os.copy_file_range(sfd, dfd, COPY_STEP)
+                    except OSError as exc:
+                        if not is_unsupported(exc):
+                            raise
+                        kernel = False
+                        continue
+                else:
+                    chunk = os.read(sfd, 1024 * 1024)
+                    n = len(chunk)
+                    write_all(dfd, chunk)
+                if not n:
+                    break
+                if moved is not None:
+                    moved(n)
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)
 
 
 class Moved:
@@ -540,9 +592,11 @@ class LocalFolder:
     def exists(self, path: str) -> bool:
         return os.path.isfile(path)
 
-    def cat_file(self, path: str) -> bytes:
+    def cat_file(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
         with open(path, "rb") as f:
-            return f.read()
+            if start:
+                f.seek(start)
+            return f.read() if end is None else f.read(end - (start or 0))
 
     def open(self, path: str, mode: str = "rb"):
         return open(path, mode)

@@ -366,7 +366,7 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
 
     def down(oid: str) -> int:
         told = _Told(task)
-        n = remote.get_into(oid, cache, on_bytes=told)
+        n = remote.get_into(oid, cache, on_bytes=told, size=sizes.get(oid))
         moved.append(n)
         return n - told.n
 
