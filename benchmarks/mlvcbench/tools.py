@@ -80,7 +80,9 @@ class Mlvc(Tool):
         v = _capture(self.exe + ["--version"])
         v = (v or "?").splitlines()[-1].strip() if v else "?"
         if self.rev:
-            return f"{v} (git {self.rev[:7]}: mlvc/ as committed, exported with git archive)"
+            last = _capture(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h", self.rev, "--", "mlvc"])
+            return (f"{v} (mlvc/ as committed at git {self.rev[:7]}, last changed in {last or '?'}; "
+                    "exported with git archive)")
         sha = _capture(["git", "-C", str(REPO_ROOT), "log", "-1", "--format=%h", "--", "mlvc"])
         dirty = _capture(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "mlvc"])
         return f"{v} (git {sha or '?'}{', uncommitted changes in mlvc/' if dirty else ''})"
