@@ -326,6 +326,8 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
             while level:
                 nxt = []
                 local_absent = set(cache.missing([t for t, _, _ in level]))
+                _read_trees(remote, [t for t in dict.fromkeys(t for t, _, _ in level)
+                                     if t in local_absent and t not in fetched_trees], fetched_trees, jobs)
                 for t, prefix, whole in level:
                     key = (t, True) if whole else (t, prefix)
                     if key in done:
@@ -552,6 +554,19 @@ MISSING_HINT = ("run `mlvc push --full` on a machine whose cache has them (a pla
 def corrupt_hint(remote, oid: str) -> str:
     return (f"delete {remote.path(oid)} on the remote, then run `mlvc push --full` on a machine whose cache "
             "has it intact")
+
+
+def _read_trees(remote, oids: list[str], into: dict[str, bytes], jobs: int) -> None:
+    """The tree objects ``oids`` from the remote (checked as ``_read_tree`` does) into ``into``,
+    ``jobs`` at a time: one level of a folder's trees asks for its sub-trees together, not one
+    after another."""
+    if len(oids) <= 1 or jobs <= 1:
+        for t in oids:
+            into[t] = _read_tree(remote, t)
+        return
+    with ThreadPoolExecutor(max_workers=min(jobs, len(oids))) as pool:
+        for t, data in zip(oids, pool.map(lambda t: _read_tree(remote, t), oids)):
+            into[t] = data
 
 
 def _read_tree(remote, oid: str) -> bytes:
