@@ -458,11 +458,17 @@ def compare(cache, remote, roots: list[Root], full: bool = False) -> list[Compar
             files, trees = children(data, o)
             nxt.extend((i, c, on_remote[o]) for _, c in files + trees)
         level = nxt
+    return _comparisons(cache, members, lambda o: on_remote[o], lambda o: in_cache[o])
+
+
+def _comparisons(cache, members: list, on_remote, in_cache) -> list[Comparison]:
+    """One ``Comparison`` per set of ``members``: each object counted by where it is
+    (``on_remote(oid)``, ``in_cache(oid)``)."""
     result = []
     for oids in members:
         c = Comparison()
         for o in oids:
-            r, l = on_remote[o], in_cache[o]
+            r, l = on_remote(o), in_cache(o)
             if r and l:
                 c.pushed += 1
             elif l:
@@ -519,23 +525,8 @@ def _compare_full(cache, remote, roots: list[Root]) -> list[Comparison]:
     every = sorted(set().union(*members)) if members else []
     have = remote.listing(every)
     in_cache = set(every) - set(cache.missing(every))
-    result = []
-    for oids in members:
-        c = Comparison()
-        for o in oids:
-            r = o in have and (o not in sizes or have[o][0] == sizes[o])
-            l = o in in_cache
-            if r and l:
-                c.pushed += 1
-            elif l:
-                c.not_pushed += 1
-                c.nbytes_not_pushed += _cache_size(cache, o)
-            elif r:
-                c.not_fetched += 1
-            else:
-                c.lost += 1
-        result.append(c)
-    return result
+    return _comparisons(cache, members, lambda o: o in have and (o not in sizes or have[o][0] == sizes[o]),
+                        in_cache.__contains__)
 
 
 def _cache_size(cache, oid: str) -> int:
