@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from funcutil import one_line_error, workspace_files
+from funcutil import one_line_error
+from test_remote_servers import _project, _round_trip  # the round trip every remote kind makes
 
 from mlvc.objects.hashing import hash_bytes
 from mlvc.odb.backends import RemoteError, RemoteSpec, open_remote
@@ -55,33 +56,6 @@ class TestAzureRemote(ObjectStoreContract):
 
 # ---------------------------------------------------------------- push / clone / pull
 
-def _project(repo, mlvc):
-    repo.root.gen({"data/a.txt": "alpha", "data/sub/b.txt": "bravo", "data/sub/c.txt": "charlie",
-                   "model.bin": "weights"})
-    assert mlvc("add", "data", "model.bin").exit_code == 0
-    repo.commit("data")
-
-
-def _round_trip(repo, mlvc, tmp_path, monkeypatch, local_options=()):
-    _project(repo, mlvc)
-    r = mlvc("push", "--json")
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["transferred"] == 4 + 2  # four files, two tree objects
-    assert json.loads(mlvc("push", "--json").stdout)["transferred"] == 0
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(repo.root), str(clone)], check=True)
-    monkeypatch.chdir(clone)
-    for option in local_options:  # what each clone keeps in its config.local
-        assert mlvc("remote", "modify", "--local", *option).exit_code == 0
-    r = mlvc("pull")
-    assert r.exit_code == 0, r.output
-    assert r.stdout.splitlines() == ["Fetched 6 object(s) (store).",
-                                     "Checked out: 4 added, 0 modified, 0 deleted (0 unchanged)."]
-    assert workspace_files(clone / "data") == workspace_files(repo.root / "data")
-    assert (clone / "model.bin").read_text() == "weights"
-    assert mlvc("status", "--check").exit_code == 0
-
-
 def test_push_clone_pull_through_fake_gcs_server(repo, mlvc, tmp_path, gcs_server, monkeypatch):
     bucket = gcs_server.new_bucket()
     assert mlvc("remote", "add", "--default", "store", f"gs://{bucket}/team/data").exit_code == 0
@@ -102,7 +76,7 @@ def test_push_clone_pull_through_azurite(repo, mlvc, tmp_path, azurite_server, m
     assert "AccountKey" not in (repo.root / ".mlvc" / "config").read_text()
     repo.commit("remote")
     _round_trip(repo, mlvc, tmp_path, monkeypatch,
-                local_options=[("store", "connection_string", azurite_server.connection_string())])
+                local_options=[("--local", "store", "connection_string", azurite_server.connection_string())])
     names = azurite_server.blobs(container)
     objects = [n for n in names if n.startswith("team/data/files/xxh3/")]
     assert len(objects) == 6 and all(n.startswith("team/data/locks/push-") for n in set(names) - set(objects))
