@@ -179,7 +179,9 @@ def test_a_real_push_from_another_clone_stops_a_gc_until_it_is_done(repo, mlvc, 
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
-        while not set(os.listdir(locks)) - known:  # its marker is written before it looks at the remote
+        # its marker is in place before it looks at the remote (a temp name first, then push-...:
+        # stopped at the temp name, the push has not begun and gc may go on)
+        while not [n for n in set(os.listdir(locks)) - known if n.startswith("push-")]:
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.001)
         proc.send_signal(signal.SIGSTOP)
