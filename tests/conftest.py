@@ -174,23 +174,31 @@ def seaweed_server(tmp_path_factory):
                 os.environ[k] = v
 
 
+def _serve(tmp_path_factory, backend: str, module: str, server: str, why_not: str, folder: str):
+    """A session server of tests/func/``module`` (its class ``server`` started in a temp
+    ``folder``), stopped at the end; skipped with the reason where the ``backend`` package is
+    missing or ``module.why_not()`` names something else that is."""
+    import importlib
+
+    pytest.importorskip(backend, reason=f"{backend} is in the test extra: pip install -e '.[test]'")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "func"))
+    mod = importlib.import_module(module)
+    reason = getattr(mod, why_not)()
+    if reason:
+        pytest.skip(reason)
+    running = getattr(mod, server)(str(tmp_path_factory.mktemp(folder)))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture(scope="session")
 def ssh_server(tmp_path_factory):
     """A real sshd on 127.0.0.1 (tests/func/sshserver.py) with a temp host key and one authorized
     temp client key (``ssh_server.keyfile``), stopped at the end. Skipped, with the reason, where
     sshd or sshfs is missing (.ci/run installs openssh-server)."""
-    pytest.importorskip("sshfs", reason="sshfs is in the test extra: pip install -e '.[test]'")
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "func"))
-    from sshserver import SshServer, why_not
-
-    reason = why_not()
-    if reason:
-        pytest.skip(reason)
-    server = SshServer(str(tmp_path_factory.mktemp("sshd")))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(tmp_path_factory, "sshfs", "sshserver", "SshServer", "why_not", "sshd")
 
 
 @pytest.fixture(scope="session")
@@ -199,18 +207,7 @@ def azurite_server(tmp_path_factory):
     data folder, stopped at the end; ``connection_string()`` is the dev account's,
     ``new_container()`` makes a fresh container. Skipped, with the reason, where node, Azurite
     or adlfs is missing (.ci/run installs Azurite)."""
-    pytest.importorskip("adlfs", reason="adlfs is in the test extra: pip install -e '.[test]'")
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "func"))
-    from cloudservers import AzuriteServer, azurite_why_not
-
-    reason = azurite_why_not()
-    if reason:
-        pytest.skip(reason)
-    server = AzuriteServer(str(tmp_path_factory.mktemp("azurite")))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(tmp_path_factory, "adlfs", "cloudservers", "AzuriteServer", "azurite_why_not", "azurite")
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,11 @@ def _configure(mlvc, kind, tmp_path, request):
     # no grace period: these tests collect what they pushed a moment ago (test_remote_gc_grace.py
     # tests the period, and the markers that keep gc and another clone's push apart)
     assert mlvc("config", "gc.grace", "0").exit_code == 0
+    return _remote(mlvc, kind, tmp_path, request)
+
+
+def _remote(mlvc, kind, tmp_path, request):
+    """The default remote ``store``: a local folder, or a bucket of the moto S3 server."""
     if kind == "folder":
         assert mlvc("remote", "add", "--default", "store", str(tmp_path / "remote")).exit_code == 0
         return RemoteSpec("store", str(tmp_path / "remote"))

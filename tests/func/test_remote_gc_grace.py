@@ -13,20 +13,10 @@ import pytest
 from funcutil import one_line_error
 
 from mlvc.objects.hashing import hash_bytes
-from mlvc.odb.backends import RemoteSpec, open_remote
+from mlvc.odb.backends import open_remote
+from test_remote_gc import _remote as _configure  # the remote, with gc.grace left as it is
 
 DAY = 86400
-
-
-def _configure(mlvc, kind, tmp_path, request):
-    if kind == "folder":
-        assert mlvc("remote", "add", "--default", "store", str(tmp_path / "remote")).exit_code == 0
-        return RemoteSpec("store", str(tmp_path / "remote"))
-    server = request.getfixturevalue("s3_server")
-    url = f"s3://{server.new_bucket()}/team"
-    assert mlvc("remote", "add", "--default", "store", url).exit_code == 0
-    assert mlvc("remote", "modify", "store", "endpointurl", server.endpoint).exit_code == 0
-    return RemoteSpec("store", url, {"endpointurl": server.endpoint})
 
 
 def _two_versions(repo, mlvc):
