@@ -162,8 +162,6 @@ def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
         path = spec.url[len("file://"):] if spec.url.startswith("file://") else spec.url
         path = os.path.normpath(os.path.join(base, os.path.expanduser(path)))
         return RemoteObjectStore(LocalFolder(), path, spec.name, local=True)
-    import fsspec
-
     parts = urlsplit(spec.url)
     path = (parts.netloc + parts.path).rstrip("/") if scheme not in ("ssh", "http", "https") else parts.path
     if scheme in ("http", "https"):
@@ -189,23 +187,51 @@ def open_remote(spec: RemoteSpec, base: str) -> "RemoteObjectStore":
         kwargs = _gs_kwargs(spec, kwargs)
     if scheme == "az":
         _check_az(spec, kwargs)
-    try:
-        if scheme in _FILESYSTEMS:
-            filesystem = _FILESYSTEMS[scheme]()(skip_instance_cache=True, **kwargs)
-        else:
-            filesystem = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
-    except Exception as exc:  # a backend refusing its options: never quote them (secrets)
-        if scheme == "az" and isinstance(exc, ValueError) and kwargs.get("connection_string"):
-            raise RemoteError(f"remote {spec.name!r}: connection_string is not a valid Azure Storage "
-                              "connection string", "copy it from the storage account's Access keys "
-                              "(DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...)") from None
-        from mlvc.odb.remote import open_failure
 
-        raise open_failure(spec, exc) from None
-    if scheme == "s3":
-        filesystem.retries = 1  # s3fs's own retry loop: one try
+    def make():
+        import fsspec
+
+        try:
+            if scheme in _FILESYSTEMS:
+                made = _FILESYSTEMS[scheme]()(skip_instance_cache=True, **kwargs)
+            else:
+                made = fsspec.filesystem(protocol, skip_instance_cache=True, **kwargs)
+        except Exception as exc:  # a backend refusing its options: never quote them (secrets)
+            if scheme == "az" and isinstance(exc, ValueError) and kwargs.get("connection_string"):
+                raise RemoteError(f"remote {spec.name!r}: connection_string is not a valid Azure Storage "
+                                  "connection string", "copy it from the storage account's Access keys "
+                                  "(DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...)") from None
+            from mlvc.odb.remote import open_failure
+
+            raise open_failure(spec, exc) from None
+        if scheme == "s3":
+            made.retries = 1  # s3fs's own retry loop: one try
+        return made
+
+    filesystem = _lean_s3(spec, kwargs, make) if scheme == "s3" else None
+    if filesystem is None:
+        filesystem = make()
     return RemoteObjectStore(filesystem, path, spec.name, read_only=scheme in READ_ONLY,
                              rename=scheme == "ssh")
+
+
+def _lean_s3(spec: RemoteSpec, kwargs: dict, make):
+    """mlvc's own S3 client (``mlvc.odb.s3http``) for a remote with an endpoint (an
+    S3-compatible server), s3fs behind it for the rest; None (s3fs alone) for AWS's own
+    endpoints, or with MLVC_S3_CLIENT=s3fs."""
+    from mlvc.odb import s3http
+
+    endpoint = s3http.endpoint_of(kwargs.get("endpoint_url"))
+    if not endpoint or os.environ.get("MLVC_S3_CLIENT", "").lower() == "s3fs":
+        return None
+    credentials = s3http.Credentials(kwargs.get("key"), kwargs.get("secret"), kwargs.get("token"),
+                                     kwargs.get("profile"))
+    region = kwargs.get("client_kwargs", {}).get("region_name")
+    try:
+        return s3http.S3HTTP(endpoint, region, credentials, make)
+    except ValueError:
+        raise RemoteError(f"remote {spec.name!r}: endpointurl {endpoint!r} is not an http(s) URL",
+                          f"write it http(s)://host[:port]: `mlvc remote modify {spec.name} endpointurl URL`") from None
 
 
 def _backend_kwarg(scheme: str, option: str, value: str) -> dict:
