@@ -32,7 +32,7 @@ def test_the_get_object_example_of_aws_signature_version_4():
     ("DELETE", "x/y", None, b"", None),
 ])
 def test_signatures_are_botocores(method, key, params, body, token, monkeypatch):
-    botocore = pytest.importorskip("botocore")
+    pytest.importorskip("botocore")
     import botocore.auth
     from botocore.auth import S3SigV4Auth
     from botocore.awsrequest import AWSRequest
