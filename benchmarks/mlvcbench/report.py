@@ -271,24 +271,39 @@ def ceiling_table(agg, w: str, v: dict) -> list[str]:
         st = agg.get((w, op, tool))
         return f"{v['files'] / st.median:,.0f}" if st and st.median else "–"
 
+    def cpu(key: str) -> str:
+        vals = [(r[key].get("client_cpu_ms"), r[key].get("server_cpu_ms")) for r in runs if key in r]
+        if not vals or vals[0][0] is None:
+            return "– | –"
+        client = statistics.median(c for c, _ in vals)
+        servers = [s for _, s in vals if s is not None]
+        return f"{client:.2f} | " + (f"{statistics.median(servers):.2f}" if servers else "–")
+
+    def row(label: str, put: str, get: str) -> str:
+        return f"| {label} | {rate(put)} | {rate(get)} | {cpu(put)} | {cpu(get)} |"
+
     return [f"### The server's ceiling, and the tools' files per second", "",
             f"A tight loop of {count:,} PUTs, then {count:,} GETs, of distinct 4 KiB objects against "
             f"the same server, {jobs} requests in flight (mlvc's default `-j`), with s3fs "
-            f"(aiobotocore), the client mlvc uses; the file system opened as mlvc opens it. Timed "
-            f"inside the process, after the imports and the first request; median of {len(runs)} "
-            f"run(s), after the tools' rows. The tools' figures are files over the whole command "
+            f"(aiobotocore, DVC's client and the one of mlvc's larger files) and with mlvc's own client "
+            f"(`mlvc.odb.s3http`, its push and pull's per-object requests); s3fs opened as mlvc opens "
+            f"it. Timed inside the process, after the imports and the first request; median of "
+            f"{len(runs)} run(s), after the tools' rows. The CPU columns are milliseconds of CPU per "
+            f"request of the client's process and of the server's (`weed`): the two share the 2 "
+            f"cores, so their sum bounds the rate. The tools' figures are files over the whole command "
             f"(start-up, the walk, trees, and for pull the checkout into the workspace).", "",
-            "| Client | PUT files/s | GET files/s |", "| --- | ---: | ---: |",
-            f"| s3fs, one event loop, {jobs} coroutines (`_pipe_file`, `_cat_file`) "
-            f"| {rate('put_async')} | {rate('get_async')} |",
-            f"| s3fs, blocking calls from {jobs} threads (`pipe_file`, `cat_file`: how mlvc calls it) "
-            f"| {rate('put_threads')} | {rate('get_threads')} |",
-            f"| s3fs, `open` + `read` from {jobs} threads (how mlvc downloads into its cache) "
-            f"| – | {rate('open_threads')} |",
+            "| Client | PUT files/s | GET files/s | PUT CPU ms: client | server | GET CPU ms: client | server |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            row(f"s3fs, one event loop, {jobs} coroutines (`_pipe_file`, `_cat_file`)", "put_async", "get_async"),
+            row(f"s3fs, blocking calls from {jobs} threads (`pipe_file`, `cat_file`)", "put_threads",
+                "get_threads"),
+            f"| s3fs, `open` + `read` from {jobs} threads | – | {rate('open_threads')} | – | – | {cpu('open_threads')} |",
+            row(f"mlvc's client, {jobs} threads (`S3HTTP.pipe_file`, `cat_file`: how mlvc pushes and pulls)",
+                "put_mlvc", "get_mlvc"),
             f"| mlvc push / pull ({v['files']:,} files) | {tool_rate('mlvc', 'push')} "
-            f"| {tool_rate('mlvc', 'pull')} |",
+            f"| {tool_rate('mlvc', 'pull')} | | | | |",
             f"| DVC push / pull ({v['files']:,} files) | {tool_rate('dvc', 'push')} "
-            f"| {tool_rate('dvc', 'pull')} |", ""]
+            f"| {tool_rate('dvc', 'pull')} | | | | |", ""]
 
 
 def workload_table(agg, wname: str, tools: list[str]) -> list[str]:

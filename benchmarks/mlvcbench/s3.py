@@ -112,7 +112,8 @@ class Seaweed:
 
     def ceiling(self, count: int, jobs: int) -> dict:
         """The server's own rate with s3fs: ``count`` PUTs then GETs of 4 KiB objects."""
-        return json.loads(self.helper("ceiling", self.new_bucket("ceiling"), str(count), str(jobs)))
+        return json.loads(self.helper("ceiling", self.new_bucket("ceiling"), str(count), str(jobs),
+                                      str(self.proc.pid)))
 
     def tail(self, lines: int = 5) -> str:
         try:

@@ -1,7 +1,7 @@
 """S3 chores for the runner, run with mlvc's Python (s3fs, the client mlvc uses):
 
     python s3helper.py ENDPOINT mkbucket NAME [--probe]
-    python s3helper.py ENDPOINT ceiling BUCKET COUNT JOBS
+    python s3helper.py ENDPOINT ceiling BUCKET COUNT JOBS [SERVER_PID]
 
 ``ceiling`` measures what the server answers with this client library alone, no version
 control around it: COUNT PUTs of distinct 4 KiB objects, then COUNT GETs of them, JOBS in
@@ -11,7 +11,12 @@ flight (0: mlvc's default, ``mlvc.odb.transfer.DEFAULT_JOBS``), in two ways:
   semaphore of JOBS: the most this client gets from the server;
 - ``threads``: JOBS threads calling the blocking ``pipe_file`` / ``cat_file`` (each call
   hops onto fsspec's loop thread), which is how mlvc's transfer calls s3fs; and
-  ``open`` + ``read`` from the threads, as mlvc's download into the cache does.
+  ``open`` + ``read`` from the threads, as s3fs's download of a large object does;
+- ``mlvc``: JOBS threads calling mlvc's own client (``mlvc.odb.s3http.S3HTTP``), which
+  mlvc's push and pull use for these requests.
+
+Each way also reports the CPU time per request of this process (the client) and, given
+SERVER_PID, of the server: on a 2-core machine shared by both, their sum bounds the rate.
 
 The file system is opened as mlvc opens it (no listings cache, botocore and s3fs retries
 off). Prints one JSON object: per way, seconds and objects per second. Timed inside this
@@ -48,14 +53,33 @@ def mkbucket(endpoint: str, name: str, probe: bool) -> None:
         assert fs.cat_file(f"{name}/probe") == b"x"
 
 
-def _timed(fn, count: int) -> dict:
+def _cpu(pid: int | None) -> float:
+    """CPU seconds so far of this process (``None``) or of process ``pid``."""
+    if pid is None:
+        import resource
+
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    import os
+
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(fn, count: int, server_pid: int | None = None) -> dict:
+    c0, w0 = _cpu(None), _cpu(server_pid) if server_pid else 0.0
     t0 = time.perf_counter()
     fn()
     s = time.perf_counter() - t0
-    return {"seconds": round(s, 3), "per_s": round(count / s, 1)}
+    out = {"seconds": round(s, 3), "per_s": round(count / s, 1),
+           "client_cpu_ms": round((_cpu(None) - c0) / count * 1000, 3)}
+    if server_pid:
+        out["server_cpu_ms"] = round((_cpu(server_pid) - w0) / count * 1000, 3)
+    return out
 
 
-def ceiling(endpoint: str, bucket: str, count: int, jobs: int) -> dict:
+def ceiling(endpoint: str, bucket: str, count: int, jobs: int, server_pid: int | None = None) -> dict:
     import fsspec.asyn
 
     if jobs <= 0:
@@ -91,13 +115,20 @@ def ceiling(endpoint: str, bucket: str, count: int, jobs: int) -> dict:
             while f.read(1024 * 1024):
                 pass
 
-    a, t = paths("async"), paths("threads")
+    from mlvc.odb.s3http import S3HTTP, Credentials
+
+    ours = S3HTTP(endpoint, None, Credentials("testing", "testing", None, None), fallback=None)
+    ours.pipe_file(f"{bucket}/warm", b"x")
+    a, t, m = paths("async"), paths("threads"), paths("mlvc")
     out = {"count": count, "jobs": jobs, "size": SIZE}
-    out["put_async"] = _timed(lambda: run_async(fs._pipe_file, list(zip(a, blobs))), count)
-    out["get_async"] = _timed(lambda: run_async(fs._cat_file, [(p,) for p in a]), count)
-    out["put_threads"] = _timed(lambda: run_threads(fs.pipe_file, list(zip(t, blobs))), count)
-    out["get_threads"] = _timed(lambda: run_threads(fs.cat_file, [(p,) for p in t]), count)
-    out["open_threads"] = _timed(lambda: run_threads(open_read, [(p,) for p in t]), count)
+    timed = lambda fn: _timed(fn, count, server_pid)  # noqa: E731
+    out["put_async"] = timed(lambda: run_async(fs._pipe_file, list(zip(a, blobs))))
+    out["get_async"] = timed(lambda: run_async(fs._cat_file, [(p,) for p in a]))
+    out["put_threads"] = timed(lambda: run_threads(fs.pipe_file, list(zip(t, blobs))))
+    out["get_threads"] = timed(lambda: run_threads(fs.cat_file, [(p,) for p in t]))
+    out["open_threads"] = timed(lambda: run_threads(open_read, [(p,) for p in t]))
+    out["put_mlvc"] = timed(lambda: run_threads(ours.pipe_file, list(zip(m, blobs))))
+    out["get_mlvc"] = timed(lambda: run_threads(ours.cat_file, [(p,) for p in m]))
     return out
 
 
@@ -106,7 +137,8 @@ def main(argv: list[str]) -> int:
     if cmd == "mkbucket":
         mkbucket(endpoint, rest[0], "--probe" in rest[1:])
     elif cmd == "ceiling":
-        print(json.dumps(ceiling(endpoint, rest[0], int(rest[1]), int(rest[2]))))
+        pid = int(rest[3]) if len(rest) > 3 else None
+        print(json.dumps(ceiling(endpoint, rest[0], int(rest[1]), int(rest[2]), pid)))
     else:
         raise SystemExit(f"unknown command {cmd}")
     return 0
