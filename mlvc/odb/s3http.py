@@ -34,7 +34,8 @@ from urllib.parse import quote, urlsplit
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 TIMEOUT = 60.0  # seconds to connect, and between bytes of an answer (botocore's default)
-LIST_PAGE = 1000
+LIST_PAGE = 1000  # keys a listing page asks for (S3's most)
+FIND_JOBS = 16  # sub-folders listed at once by a find of more than a page
 
 
 class S3Error(Exception):
@@ -360,34 +361,39 @@ class S3HTTP:
             raise _error_of(status, body, f"GET {path}")
         return body
 
-    def _pages(self, bucket: str, prefix: str, delimiter: str | None):
-        """Every page of a ListObjectsV2 of ``prefix``: (contents, common prefixes)."""
+    def _page(self, bucket: str, prefix: str, delimiter: str | None, token: str | None):
+        """One page of a ListObjectsV2 of ``prefix``: (contents, common prefixes, the next
+        page's token or None)."""
         import xml.etree.ElementTree as ET
 
-        token = None
+        params = {"list-type": "2", "prefix": prefix, "max-keys": str(LIST_PAGE)}
+        if delimiter:
+            params["delimiter"] = delimiter
+        if token:
+            params["continuation-token"] = token
+        status, _, data = self.request("GET", bucket, params=params)
+        if status != 200:
+            raise _error_of(status, data, f"LIST {bucket}/{prefix}")
+        root = ET.fromstring(data)
+        contents, prefixes, token, truncated = [], [], None, False
+        for child in root:
+            tag = _local(child.tag)
+            if tag == "Contents":
+                contents.append({_local(c.tag): c.text or "" for c in child})
+            elif tag == "CommonPrefixes":
+                prefixes.extend(c.text or "" for c in child if _local(c.tag) == "Prefix")
+            elif tag == "NextContinuationToken":
+                token = child.text
+            elif tag == "IsTruncated":
+                truncated = (child.text or "").lower() == "true"
+        return contents, prefixes, (token if truncated and token else None)
+
+    def _pages(self, bucket: str, prefix: str, delimiter: str | None, token: str | None = None):
+        """Every page of a listing of ``prefix`` from ``token`` on: (contents, common prefixes)."""
         while True:
-            params = {"list-type": "2", "prefix": prefix, "max-keys": str(LIST_PAGE)}
-            if delimiter:
-                params["delimiter"] = delimiter
-            if token:
-                params["continuation-token"] = token
-            status, _, data = self.request("GET", bucket, params=params)
-            if status != 200:
-                raise _error_of(status, data, f"LIST {bucket}/{prefix}")
-            root = ET.fromstring(data)
-            contents, prefixes, token, truncated = [], [], None, False
-            for child in root:
-                tag = _local(child.tag)
-                if tag == "Contents":
-                    contents.append({_local(c.tag): c.text or "" for c in child})
-                elif tag == "CommonPrefixes":
-                    prefixes.extend(c.text or "" for c in child if _local(c.tag) == "Prefix")
-                elif tag == "NextContinuationToken":
-                    token = child.text
-                elif tag == "IsTruncated":
-                    truncated = (child.text or "").lower() == "true"
+            contents, prefixes, token = self._page(bucket, prefix, delimiter, token)
             yield contents, prefixes
-            if not truncated or not token:
+            if token is None:
                 return
 
     @staticmethod
@@ -411,15 +417,34 @@ class S3HTTP:
         return entries if detail else [e["name"] for e in entries]
 
     def find(self, path: str, detail: bool = False, **kwargs):
-        """Every object under ``path`` (all levels), by name; a missing bucket raises."""
+        """Every object under ``path`` (all levels), by name; a missing bucket raises. More than
+        a page is listed one sub-folder a thread (``FIND_JOBS`` at once): the layout's 256
+        fan-out folders, not page after page of one listing."""
         bucket, key = _split(path)
         prefix = f"{key.rstrip('/')}/" if key else ""
-        found = {}
-        for contents, _ in self._pages(bucket, prefix, None):
+        found: dict[str, dict] = {}
+
+        def keep(contents) -> None:
             for c in contents:
                 if not c.get("Key", "").endswith("/"):
                     info = self._file(bucket, c)
                     found[info["name"]] = info
+
+        contents, _, token = self._page(bucket, prefix, None, None)
+        keep(contents)
+        if token is not None:
+            subs: list[str] = []
+            for contents, prefixes in self._pages(bucket, prefix, "/"):
+                keep(contents)  # objects beside the sub-folders
+                subs.extend(prefixes)
+            from concurrent.futures import ThreadPoolExecutor
+
+            def whole(sub: str) -> list:
+                return [c for contents, _ in self._pages(bucket, sub, None) for c in contents]
+
+            with ThreadPoolExecutor(max_workers=max(1, min(FIND_JOBS, len(subs)))) as pool:
+                for contents in pool.map(whole, subs):
+                    keep(contents)
         return dict(sorted(found.items())) if detail else sorted(found)
 
 

@@ -225,3 +225,22 @@ def test_a_kept_alive_connection_the_server_closed_is_replaced_without_a_retry(s
         assert proxy.connections >= 3
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("page", [1000, 7])
+def test_find_lists_every_object_in_one_page_or_sub_folder_by_sub_folder(strict_weed, monkeypatch, page):
+    import mlvc.odb.s3http as s3http
+
+    monkeypatch.setattr(s3http, "LIST_PAGE", page)  # more than a page: the sub-folders are listed apart
+    store = open_remote(_strict_spec(strict_weed, "find"), "/")
+    names = [f"{store.base}/top-{i}" for i in range(3)]
+    names += [f"{store.base}/{d}/{i:03d}" for d in ("aa", "ab", "ff") for i in range(19)]
+    names += [f"{store.base}/aa/deeper/{i}" for i in range(9)]
+    for name in names:
+        store.raw_fs.pipe_file(name, name.encode())
+    found = store.raw_fs.find(store.base)
+    assert found == sorted(names)
+    detail = store.raw_fs.find(f"{store.base}/aa", detail=True)
+    assert sorted(detail) == sorted(n for n in names if "/aa/" in n)
+    assert all(info["size"] == len(name) and info["type"] == "file" for name, info in detail.items())
+    assert store.raw_fs.find(f"{store.base}/nothing-here") == []
