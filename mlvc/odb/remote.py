@@ -8,9 +8,10 @@ URLs: a local path or ``file://``, ``s3://bucket/prefix``, ``gs://bucket/prefix`
 The backend (s3fs, gcsfs, adlfs, sshfs, aiohttp) is an extra of mlvc; fsspec and the
 backend are imported only when a remote is opened, never by the modules that parse a URL.
 
-Writes: to a local folder or over SSH, a temp name in the object's folder then a rename
-(atomic: an interrupted upload leaves a temp name, never a partial object under its id);
-elsewhere one PUT (atomic on S3). Reads into the cache are hashed while they are written
+Writes: to a local folder, an unnamed file (O_TMPFILE) in the object's folder linked to its
+name once whole, made durable by ``flush`` as ``core.fsync`` says; over SSH, a temp name in the
+object's folder then a rename (atomic: an interrupted upload leaves nothing or a temp name,
+never a partial object under its id); elsewhere one PUT (atomic on S3). Reads into the cache are hashed while they are written
 and published only when the id matches (``get_into``).
 
 Retries: a transient failure (a timeout, a dropped or reset connection, a 5xx answer, S3's
@@ -42,6 +43,8 @@ LAYOUT = ("files", "xxh3")
 # (s3fs's put_file and open+read) than the bytes themselves
 SMALL_OBJECT = 4 * 1024 * 1024
 COPY_STEP = 1024 * 1024  # a local copy tells the progress this often (as downloads do)
+SMALL_COPY = 1024 * 1024  # a local copy of a file up to this size: one read and one write
+OBJECT_MODE = 0o644  # an object in a local-folder remote (the umask applies)
 RETRY_TRIES = 5  # tries of one request in all (the first and 4 retries)
 RETRY_BASE = 0.25  # seconds before the first retry; doubled each time, up to RETRY_CAP
 RETRY_CAP = 4.0
@@ -184,6 +187,8 @@ class RemoteObjectStore(ObjectStore):
         self.name = name
         self.local = local
         self.read_only = read_only
+        self.fsync = "batch"  # a local folder: core.fsync of the pushing repository (flush)
+        self._dirty = False
         self._dirs: set[str] = set()
 
     def __repr__(self) -> str:
@@ -234,25 +239,62 @@ class RemoteObjectStore(ObjectStore):
         if self.read_only:
             raise RemoteError(f"remote {self.name!r} is read-only (http)", "push to an s3, ssh or local remote")
 
-    def _write_local(self, oid: str, write, size: int) -> None:
-        """Object ``oid`` in a local-folder remote: ``write(tmp)`` fills a temp name in its
-        folder, which is then renamed into place once it holds ``size`` bytes (removed if
-        anything fails)."""
-        tmp = fs.tmp_name(self._folder(oid))
+    def _write_local(self, oid: str, fill) -> None:
+        """Object ``oid`` in a local-folder remote: ``fill(fd)`` writes it into an unnamed file
+        (O_TMPFILE) in its folder (a temp name where the file system has none) and returns
+        ``(bytes written, bytes the object has)``; it gets the object's name only when the two
+        agree, fsynced first with ``core.fsync always``, and replaces an object already there
+        (a short upload that ``push --full`` sends again). Nothing of a failed write keeps a name."""
+        folder = self._folder(oid)
+        dest = self.path(oid)
+        fd = fs.open_tmpfile(folder, OBJECT_MODE)
+        if fd is not None:
+            try:
+                self._filled(oid, fd, fill)
+                if not fs.publish_tmpfile(fd, dest):  # there already (short, or sent again by --full)
+                    tmp = fs.tmp_name(folder)
+                    fs.publish_tmpfile(fd, tmp)
+                    try:
+                        os.replace(tmp, dest)
+                    except BaseException:
+                        _unlink(tmp)
+                        raise
+            finally:
+                os.close(fd)
+            self._dirty = True
+            return
+        tmp = fs.tmp_name(folder)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, OBJECT_MODE)
         try:
-            write(tmp)
-            got = os.stat(tmp).st_size
-            if got != size:
-                raise ShortUploadError(self.name, oid, got, size)
-            os.replace(tmp, self.path(oid))
+            try:
+                self._filled(oid, fd, fill)
+            finally:
+                os.close(fd)
+            os.replace(tmp, dest)
         except BaseException:
             _unlink(tmp)
             raise
+        self._dirty = True
+
+    def _filled(self, oid: str, fd: int, fill) -> None:
+        got, size = fill(fd)
+        if got != size:
+            raise ShortUploadError(self.name, oid, got, size)
+        if self.fsync == "always":
+            os.fsync(fd)
+
+    def flush(self) -> None:
+        """Make every object written to a local-folder remote so far durable: one ``syncfs`` of
+        its file system (``core.fsync`` batch or always; nothing with never). A push calls it
+        after the files and before the first tree, and again before it reports success."""
+        if self._dirty and self.local and self.fsync != "never":
+            fs.syncfs(self.root)
+        self._dirty = False
 
     def _put(self, oid: str, data: bytes) -> None:
         self._writable()
         if self.local:
-            self._write_local(oid, lambda tmp: _write_new(tmp, data), len(data))
+            self._write_local(oid, lambda fd: _write_data(fd, data))
             return
         if self.rename:
             self.with_retries(self._put_renamed, oid, lambda tmp, whole=False: self.raw_fs.pipe_file(tmp, data),
@@ -260,15 +302,17 @@ class RemoteObjectStore(ObjectStore):
             return
         self.fs.pipe_file(self.path(oid), data)
 
-    def put_file(self, oid: str, source: str, on_bytes=None) -> None:
-        """Upload the file ``source`` as object ``oid`` (a temp name then a rename on a local
-        folder or over SSH, its size checked before the rename; one PUT, or S3's multipart upload
-        that completes at once, elsewhere: the server checks the length sent). ``on_bytes(n)``
-        is told of the bytes as they go (and of ``-n`` for those of a try that failed)."""
+    def put_file(self, oid: str, source: str, on_bytes=None, size: int | None = None) -> None:
+        """Upload the file ``source`` as object ``oid`` (an unnamed file linked into place on a
+        local folder, a temp name then a rename over SSH, its size checked first; one PUT, or S3's
+        multipart upload that completes at once, elsewhere: the server checks the length sent).
+        ``on_bytes(n)`` is told of the bytes as they go (and of ``-n`` for those of a try that
+        failed); a small local copy is told of none (the caller counts it whole). ``size``: the
+        file's size as a tree records it, which spares a local copy a ``stat``."""
         self._writable()
         moved = Moved(on_bytes)
         if self.local:
-            moved.tried(self._write_local, oid, lambda tmp: _copy(source, tmp, moved), os.stat(source).st_size)
+            moved.tried(self._write_local, oid, lambda fd: _copy(source, fd, moved, size))
             return
         if self.rename:
             st = os.stat(source)
@@ -326,9 +370,16 @@ class RemoteObjectStore(ObjectStore):
             raise
 
     def _folder(self, oid: str) -> str:
+        """The fan-out folder of ``oid`` in a local-folder remote, made once (the root with it)."""
         folder = f"{self.root}/{oid[:2]}"
         if folder not in self._dirs:
-            os.makedirs(folder, exist_ok=True)
+            if self.root not in self._dirs:
+                os.makedirs(self.root, exist_ok=True)
+                self._dirs.add(self.root)
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                pass  # a file in the way fails where the object is made in it
             self._dirs.add(folder)
         return folder
 
@@ -510,36 +561,48 @@ def _unlink(path: str) -> None:
         pass
 
 
-def _copy(source: str, dest: str, moved=None) -> None:
-    """``source`` to the new file ``dest``: inside the kernel (copy_file_range) in 1 MiB steps,
-    each told to ``moved``; read and write where the file systems cannot."""
-    from mlvc.fs.atomic import write_all
+def _write_data(fd: int, data: bytes) -> tuple[int, int]:
+    fs.write_all(fd, data)
+    return len(data), len(data)
+
+
+def _copy(source: str, dfd: int, moved=None, size: int | None = None) -> tuple[int, int]:
+    """``source`` into the open file ``dfd``: ``(bytes copied, bytes source has)``, the second
+    asked of the file (``fstat``) only where the copy is not ``size``, the size the caller
+    expects. A file up to ``SMALL_COPY`` bytes in one read and one write; a larger one inside
+    the kernel (copy_file_range) in 1 MiB steps, each told to ``moved``, with read and write
+    where the file systems cannot."""
     from mlvc.fs.links import is_unsupported
 
-    sfd = os.open(source, os.O_RDONLY)
+    sfd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        dfd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            kernel = hasattr(os, "copy_file_range")
-            while True:
-                if kernel:
-                    try:
-                        n = os.copy_file_range(sfd, dfd, COPY_STEP)
-                    except OSError as exc:
-                        if not is_unsupported(exc):
-                            raise
-                        kernel = False
-                        continue
-                else:
-                    chunk = os.read(sfd, 1024 * 1024)
-                    n = len(chunk)
-                    write_all(dfd, chunk)
-                if not n:
-                    break
-                if moved is not None:
-                    moved(n)
-        finally:
-            os.close(dfd)
+        total = 0
+        if size is not None and size <= SMALL_COPY:
+            data = os.read(sfd, size + 1)  # a short read of a regular file is its end
+            fs.write_all(dfd, data)
+            total = len(data)
+            if total <= size:
+                return total, total if total == size else os.fstat(sfd).st_size
+        kernel = hasattr(os, "copy_file_range")
+        while True:
+            if kernel:
+                try:
+                    n = os.copy_file_range(sfd, dfd, COPY_STEP)
+                except OSError as exc:
+                    if not is_unsupported(exc):
+                        raise
+                    kernel = False
+                    continue
+            else:
+                chunk = os.read(sfd, COPY_STEP)
+                n = len(chunk)
+                fs.write_all(dfd, chunk)
+            if not n:
+                break
+            total += n
+            if moved is not None:
+                moved(n)
+        return total, total if total == size else os.fstat(sfd).st_size
     finally:
         os.close(sfd)
 
@@ -593,10 +656,26 @@ class LocalFolder:
         return os.path.isfile(path)
 
     def cat_file(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
-        with open(path, "rb") as f:
+        """The bytes of ``path`` from ``start`` up to ``end``: a small range in one read (a
+        short read of a regular file is its end)."""
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
             if start:
-                f.seek(start)
-            return f.read() if end is None else f.read(end - (start or 0))
+                os.lseek(fd, start, os.SEEK_SET)
+            want = None if end is None else max(0, end - (start or 0))
+            if want is not None and want <= SMALL_OBJECT + 1:
+                return os.read(fd, want)
+            parts = []
+            while want is None or want > 0:
+                chunk = os.read(fd, COPY_STEP if want is None else min(want, COPY_STEP))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                if want is not None:
+                    want -= len(chunk)
+            return b"".join(parts)
+        finally:
+            os.close(fd)
 
     def open(self, path: str, mode: str = "rb"):
         return open(path, mode)
@@ -630,8 +709,3 @@ def _listdir(path: str) -> list[str]:
         return os.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
         return []
-
-
-def _write_new(path: str, data: bytes) -> None:
-    with open(path, "xb") as f:
-        f.write(data)

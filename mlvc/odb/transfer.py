@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import errno
 import os
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
@@ -22,6 +23,21 @@ from mlvc.objects.tree import TREE_HEADER, parse_folder, parse_tree
 from mlvc.odb.remote import RemoteError, exception_chain
 
 DEFAULT_JOBS = 16  # transfers wait on the network, not the CPU
+SYNC_AHEAD_OBJECTS = 4096  # a background syncfs after this many objects written (_SyncAhead) ...
+SYNC_AHEAD_BYTES = 64 * 1024 * 1024  # ... or this many bytes
+
+
+def default_jobs(remote) -> int:
+    """How many transfers run at once when ``-j`` does not say: ``DEFAULT_JOBS`` for a remote
+    across the network; for a local folder, whose work is the CPU's and the disk's, one a core
+    (``fs.parallel.default_workers``, as checkout: MLVC_JOBS overrides it). On 2 cores 16
+    threads made 1.1 million futex calls to push 20,000 files of 4 KiB, and took 5.8 s where
+    2 took 3.0 s and 1 took 3.5 s."""
+    if getattr(remote, "local", False):
+        from mlvc.fs.parallel import default_workers
+
+        return default_workers()
+    return DEFAULT_JOBS
 
 
 @dataclass
@@ -130,39 +146,98 @@ def _inside(path: str, inner: str) -> bool:
 
 
 def _run(fn, items: list, jobs: int, task) -> int:
-    """``fn`` on every item on ``jobs`` threads (``fn`` returns the bytes it moved, for the
-    progress); the number done. The first error stops the rest (those running finish) and is
-    raised with ``done`` set on it."""
-    done = 0
+    """``fn`` on every item on ``jobs`` threads (one: in this thread), each thread taking the
+    next item as it is free (``fn`` returns the bytes it moved, for the progress); the number
+    done. The first error (or Ctrl-C) stops the rest (those running finish) and is raised with
+    ``done`` set on it."""
     if not items:
         return 0
+    feed = iter(items)
+    lock = threading.Lock()
+    stop = threading.Event()
+    state = {"done": 0, "error": None}
 
-    def finish(f) -> None:
-        nonlocal done, error
-        if f.exception() is not None:
-            error = error or f.exception()
-        else:
-            done += 1
-            task.advance(1, nbytes=f.result() or 0)
+    def work() -> None:
+        while not stop.is_set():
+            with lock:
+                item = next(feed, _END)
+            if item is _END:
+                return
+            try:
+                n = fn(item)
+            except BaseException as exc:
+                with lock:
+                    state["error"] = state["error"] or exc
+                stop.set()
+                return
+            with lock:
+                state["done"] += 1
+            task.advance(1, nbytes=n or 0)
 
-    error = None
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        pending = set()
-        for item in items:
-            pending.add(pool.submit(fn, item))
-            if len(pending) >= jobs * 4:
-                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for f in finished:
-                    finish(f)
-                if error is not None:
-                    break
-        finished, _ = wait(pending)
-        for f in finished:
-            finish(f)
+    threads = [threading.Thread(target=work, name=f"mlvc-transfer-{i}") for i in range(min(jobs, len(items)) - 1)]
+    try:
+        for t in threads:
+            t.start()
+        work()  # this thread is one of the workers
+        for t in threads:
+            t.join()
+    except BaseException as exc:  # Ctrl-C: the running transfers finish, no other starts
+        stop.set()
+        for t in threads:
+            if t.is_alive():
+                t.join()
+        state["error"] = state["error"] or exc
+    error = state["error"]
     if error is not None:
-        error.done = done
+        error.done = state["done"]
         raise error
-    return done
+    return state["done"]
+
+
+_END = object()
+
+
+class _SyncAhead:
+    """``syncfs`` of the file system at ``path`` in a background thread, one at a time, each
+    after another ``SYNC_AHEAD_OBJECTS`` objects or ``SYNC_AHEAD_BYTES`` bytes written there
+    (``wrote``): the disk writes them back while the transfer goes on, so the one ``syncfs``
+    the transfer must wait for at its end finds little left to write (with ``core.fsync
+    batch``: 20,000 files of 4 KiB here waited 0.09 s for it instead of 0.45 s). Off
+    (``on=False``): nothing. ``wait()`` lets the one running finish."""
+
+    def __init__(self, path: str, on: bool) -> None:
+        self.path = path
+        self.on = on
+        self.objects = self.nbytes = 0
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def wrote(self, nbytes: int) -> None:
+        if not self.on:
+            return
+        with self.lock:
+            self.objects += 1
+            self.nbytes += nbytes
+            if self.objects < SYNC_AHEAD_OBJECTS and self.nbytes < SYNC_AHEAD_BYTES:
+                return
+            if self.thread is not None and self.thread.is_alive():
+                return
+            self.objects = self.nbytes = 0
+            self.thread = threading.Thread(target=self._sync, name="mlvc-sync-ahead", daemon=True)
+            self.thread.start()
+
+    def _sync(self) -> None:
+        from mlvc import fs
+
+        try:
+            fs.syncfs(self.path)
+        except OSError:
+            pass  # only ahead of time: the sync the transfer waits for says what is wrong
+
+    def wait(self) -> None:
+        thread = self.thread
+        if thread is not None:
+            thread.join()
 
 
 def _parts(cache, roots: list[Root]) -> list[Root]:
@@ -256,7 +331,7 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
     every object below the roots is checked (one bulk listing), not only those below trees the
     remote lacks: what is missing on the remote under an intact tree (deleted by hand, a short
     upload) is sent again."""
-    jobs = jobs or DEFAULT_JOBS
+    jobs = jobs or default_jobs(remote)
     result = TransferResult()
     roots = _parts(cache, roots)
     sizes: dict[str, int] = {}
@@ -279,9 +354,16 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
     nbytes = sum(sizes.get(o, 0) for o in file_list) + sum(sizes.get(t, 0) for t in order)
     task = (progress.transfer(f"Pushing to {remote.name}", total, nbytes) if progress else None) or _NoTask()
 
+    local = getattr(remote, "local", False)
+    ahead = _SyncAhead(getattr(remote, "root", ""), local and getattr(remote, "fsync", "never") == "batch")
+
     def up(oid: str) -> int:
         told = _Told(task)
-        remote.put_file(oid, cache.path(oid), on_bytes=told)
+        if local:  # the size the tree records spares a local copy a stat
+            remote.put_file(oid, cache.path(oid), on_bytes=told, size=sizes.get(oid))
+            ahead.wrote(sizes.get(oid, 0))
+        else:
+            remote.put_file(oid, cache.path(oid), on_bytes=told)
         return sizes.get(oid, 0) - told.n  # what the backend did not tell as it went
 
     def up_tree(t: str) -> int:
@@ -290,9 +372,14 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
         return len(data)
 
     try:
-        result.transferred += _run(up, file_list, jobs, task)
+        try:
+            result.transferred += _run(up, file_list, jobs, task)
+        finally:
+            ahead.wait()
+        remote.flush()  # the files durable before any tree that lists them (core.fsync)
         for level in _levels(order, kids):  # in parallel, each level only after the one below it
             result.transferred += _run(up_tree, level, jobs, task)
+        remote.flush()  # and everything before the push says it is done
         result.nbytes += sum(sizes.get(t, 0) for t in order)
     except BaseException as exc:
         result.transferred += getattr(exc, "done", 0)
@@ -307,7 +394,7 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
 def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=None) -> TransferResult:
     """Download into the ``cache`` what it lacks of ``roots`` (only the part at ``inner`` of a
     folder, and the tree objects needed to find it)."""
-    jobs = jobs or DEFAULT_JOBS
+    jobs = jobs or default_jobs(remote)
     result = TransferResult()
     kids: dict[str, list[str]] = {}
     fetched_trees: dict[str, bytes] = {}
@@ -365,15 +452,20 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
     nbytes = sum(sizes.get(o, 0) for o in file_list) + sum(len(fetched_trees[t]) for t in order)
     task = (progress.transfer(f"Fetching from {remote.name}", total, nbytes) if progress else None) or _NoTask()
     moved: list[int] = []
+    ahead = _SyncAhead(getattr(cache, "root", ""), getattr(cache, "fsync", "never") == "batch")
 
     def down(oid: str) -> int:
         told = _Told(task)
         n = remote.get_into(oid, cache, on_bytes=told, size=sizes.get(oid))
         moved.append(n)
+        ahead.wrote(n)
         return n - told.n
 
     try:
-        result.transferred += _run(down, file_list, jobs, task)
+        try:
+            result.transferred += _run(down, file_list, jobs, task)
+        finally:
+            ahead.wait()
         for t in order:
             cache.write_bytes(fetched_trees[t], tree=True)
             result.transferred += 1

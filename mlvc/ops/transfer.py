@@ -143,6 +143,7 @@ def _tracked_at(repo: Repo, rev: str, entries) -> list:
 def _remote(repo: Repo, name: str | None, verb: str):
     store = open_remote(resolve(repo, name), repo.root)
     transfer.check_remote(store, verb)
+    store.fsync = repo.odb.fsync  # what a push writes to a local folder is as durable as the cache
     return store
 
 

@@ -131,7 +131,7 @@ def remote_default(name: Optional[str] = typer.Argument(None, metavar="[NAME]", 
 TARGETS = typer.Argument(None, metavar="[TARGET]...",
                          help="Artifacts, paths inside tracked folders, or stages (their outs); default: all.")
 REMOTE = typer.Option(None, "--remote", "-r", metavar="NAME", help="The remote (default: core.remote).")
-JOBS = typer.Option(None, "--jobs", "-j", min=1, metavar="JOBS", help="Parallel transfers (default 16).")
+JOBS = typer.Option(None, "--jobs", "-j", min=1, metavar="JOBS", help="Parallel transfers (default 16; one a core for a local folder).")
 REVS = typer.Option(None, "--rev", metavar="REV", help="What mlvc.lock records at this git revision (repeatable) "
                     "instead of the workspace's.")
 ALL_COMMITS = typer.Option(False, "--all-commits", help="What mlvc.lock records at every commit, and the workspace's.")
