@@ -212,11 +212,11 @@ class _SyncAhead:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    def wrote(self, nbytes: int) -> None:
+    def wrote(self, nbytes: int, objects: int = 0) -> None:
         if not self.on:
             return
         with self.lock:
-            self.objects += 1
+            self.objects += objects
             self.nbytes += nbytes
             if self.objects < SYNC_AHEAD_OBJECTS and self.nbytes < SYNC_AHEAD_BYTES:
                 return
@@ -360,8 +360,8 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
     def up(oid: str) -> int:
         told = _Told(task)
         if local:  # the size the tree records spares a local copy a stat
-            remote.put_file(oid, cache.path(oid), on_bytes=told, size=sizes.get(oid))
-            ahead.wrote(sizes.get(oid, 0))
+            remote.put_file(oid, cache.path(oid), on_bytes=told.also(ahead.wrote), size=sizes.get(oid))
+            ahead.wrote(sizes.get(oid, 0) - told.n, objects=1)  # a large file's bytes were told as they went
         else:
             remote.put_file(oid, cache.path(oid), on_bytes=told)
         return sizes.get(oid, 0) - told.n  # what the backend did not tell as it went
@@ -456,9 +456,9 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
 
     def down(oid: str) -> int:
         told = _Told(task)
-        n = remote.get_into(oid, cache, on_bytes=told, size=sizes.get(oid))
+        n = remote.get_into(oid, cache, on_bytes=told.also(ahead.wrote), size=sizes.get(oid))
         moved.append(n)
-        ahead.wrote(n)
+        ahead.wrote(n - told.n, objects=1)  # a large file's bytes were told as they came
         return n - told.n
 
     try:
@@ -673,6 +673,14 @@ class _Told:
     def __call__(self, n: int) -> None:
         self.n += n
         self.task.advance(0, nbytes=n)
+
+    def also(self, fn):
+        """This ``on_bytes``, each chunk also told to ``fn``."""
+        def both(n: int) -> None:
+            self(n)
+            fn(n)
+
+        return both
 
 
 class _NoTask:

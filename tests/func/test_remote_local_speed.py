@@ -279,3 +279,20 @@ def test_a_large_transfer_syncs_ahead_in_the_background(repo, mlvc, tmp_path, mo
     assert mlvc("fetch", "-j", "1").exit_code == 0
     cache = str(clone / ".mlvc" / "cache")
     assert [p for t, p in called if t == "mlvc-sync-ahead"] and all(p.startswith(cache) for _, p in called)
+
+
+def test_a_large_file_counts_towards_the_sync_ahead_as_it_is_copied(repo, mlvc, tmp_path, monkeypatch):
+    """The bytes of one large file count towards the next background syncfs as they are copied
+    (told in 1 MiB steps), not only once it is whole."""
+    size = 5 * 1024 * 1024 + 3
+    (repo.root / "big.bin").write_bytes(os.urandom(size))
+    assert mlvc("add", "big.bin").exit_code == 0
+    assert mlvc("remote", "add", "--default", "store", str(tmp_path / "remote")).exit_code == 0
+    repo.commit("big")
+    told: list[tuple[int, int]] = []
+    real = transfer._SyncAhead.wrote
+    monkeypatch.setattr(transfer._SyncAhead, "wrote",
+                        lambda self, nbytes, objects=0: told.append((nbytes, objects)) or real(self, nbytes, objects))
+    assert mlvc("push").exit_code == 0
+    assert len([n for n, o in told if o == 0 and n]) >= 5  # as it went
+    assert sum(n for n, _ in told) == size and sum(o for _, o in told) == 1
