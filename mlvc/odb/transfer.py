@@ -170,9 +170,9 @@ def _run(fn, items: list, jobs: int, task) -> int:
                     state["error"] = state["error"] or exc
                 stop.set()
                 return
-            with lock:
+            with lock:  # each finished item told to the progress by one thread at a time
                 state["done"] += 1
-            task.advance(1, nbytes=n or 0)
+                task.advance(1, nbytes=n or 0)
 
     threads = [threading.Thread(target=work, name=f"mlvc-transfer-{i}") for i in range(min(jobs, len(items)) - 1)]
     try:
