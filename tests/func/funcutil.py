@@ -130,3 +130,16 @@ def one_line_error(result) -> str:
     lines = [x for x in result.stderr.splitlines() if x.strip()]
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+def accept_forever(sock, serve) -> None:
+    """``serve(conn)`` in a thread of its own for every connection ``sock`` accepts, until
+    ``sock`` is closed (the loop of the tests' TCP proxies; run it in a daemon thread)."""
+    import threading
+
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()

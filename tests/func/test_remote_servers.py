@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from funcutil import one_line_error, workspace_files
+from funcutil import accept_forever, one_line_error, workspace_files
 
 from mlvc.objects.hashing import hash_bytes
 from mlvc.odb.backends import RemoteError, RemoteSpec, open_remote
@@ -204,7 +204,7 @@ class FaultyProxy:
         self.mode, self.fail, self.failed = "503", 0, 0
         self.puts, self.trip = 0, None
         self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=accept_forever, args=(self.sock, self._serve), daemon=True).start()
 
     def set(self, mode: str, fail: int) -> None:
         with self.lock:
@@ -227,14 +227,6 @@ class FaultyProxy:
                 self.fail = -1
                 return True
             return False
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         with self.lock:

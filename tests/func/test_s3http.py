@@ -17,7 +17,7 @@ from pathlib import Path
 import importlib.util
 
 import pytest
-from funcutil import one_line_error, workspace_files
+from funcutil import accept_forever, one_line_error, workspace_files
 
 from mlvc.odb.backends import RemoteSpec, open_remote
 from mlvc.odb.s3http import S3HTTP
@@ -175,18 +175,10 @@ class IdleClosingProxy:
         self.sock.listen(64)
         self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        threading.Thread(target=accept_forever, args=(self.sock, self._serve), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        self.connections += 1
         upstream = socket.create_connection(self.target)
         try:
             while True:
