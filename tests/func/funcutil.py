@@ -143,3 +143,12 @@ def accept_forever(sock, serve) -> None:
         except OSError:
             return
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+def git_clone(repo, tmp_path, name: str = "clone"):
+    """A plain ``git clone`` of ``repo`` into ``tmp_path/name`` (no cache, no workspace data)."""
+    import subprocess
+
+    dest = tmp_path / name
+    subprocess.run(["git", "clone", "-q", str(repo.root), str(dest)], check=True)
+    return dest

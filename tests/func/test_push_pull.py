@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from funcutil import cache_oids, oid_of, one_line_error, workspace_files
+from funcutil import cache_oids, git_clone, oid_of, one_line_error, workspace_files
 
 from mlvc.objects.hashing import hash_bytes
 from mlvc.odb.local import LocalObjectStore
@@ -111,14 +111,6 @@ def _configure(mlvc, kind, tmp_path, request):
     return server, bucket
 
 
-def _clone(repo, tmp_path, name="clone"):
-    import subprocess
-
-    dest = tmp_path / name
-    subprocess.run(["git", "clone", "-q", str(repo.root), str(dest)], check=True)
-    return dest
-
-
 @pytest.fixture(params=["folder", "s3"])
 def kind(request):
     return request.param
@@ -134,7 +126,7 @@ def test_push_then_a_fresh_clone_pulls_the_data_back(repo, mlvc, tmp_path, kind,
     assert first["transferred"] == 5 + 3  # five files, three tree objects
     r = mlvc("push", "--json")
     assert json.loads(r.stdout)["transferred"] == 0  # a second push moves nothing
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     r = mlvc("pull")
     assert r.exit_code == 0, r.output
@@ -169,7 +161,7 @@ def test_pull_of_a_path_inside_a_tracked_folder_restores_that_file(repo, mlvc, t
     repo.commit("remote")
     _project(repo, mlvc)
     assert mlvc("push").exit_code == 0
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     r = mlvc("pull", "data/sub/c.txt")
     assert r.exit_code == 0, r.output
@@ -186,7 +178,7 @@ def test_push_and_pull_a_stage_by_name(repo, mlvc, tmp_path, monkeypatch):
     repo.commit("stage")
     r = mlvc("push", "make", "--json")
     assert json.loads(r.stdout)["transferred"] == 1
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     assert mlvc("pull", "make").exit_code == 0
     assert (clone / "out.txt").read_text() == "x"
@@ -205,7 +197,7 @@ def test_a_corrupted_object_on_the_remote_is_refused_on_fetch(repo, mlvc, tmp_pa
         store.fs.pipe_file(store.path(oid), b"tampered")
     else:
         Path(store.path(oid)).write_bytes(b"tampered")
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     r = mlvc("pull")
     assert r.exit_code == 3
@@ -333,7 +325,7 @@ def test_one_progress_task_for_the_objects(repo, tmp_path):
     pushes = [t for t in rec.tasks if t[0].startswith("Pushing")]
     total = 1020 + tree_bytes  # one task: objects and bytes, each counted once
     assert pushes == [["Pushing to store", 3, total, 3, total]] and result.transferred == 3
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     rec = Recorder()
     api.pull(cwd=str(clone), progress=rec)
     fetches = [t for t in rec.tasks if t[0].startswith("Fetching")]
@@ -373,7 +365,7 @@ def test_push_and_fetch_at_revisions(repo, mlvc, tmp_path, monkeypatch):
     assert mlvc("push", "--all-commits", "--rev", "HEAD").exit_code == 2
     r = mlvc("push", "--rev", "HEAD", "nothing.bin")
     assert r.exit_code == 3 and "nothing.bin is not recorded" in one_line_error(r)
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     r = mlvc("fetch", "--rev", "HEAD~1", "--rev", "HEAD", "--json")
     assert json.loads(r.stdout)["transferred"] == 2
@@ -434,7 +426,7 @@ def test_pull_from_a_read_only_http_remote(repo, mlvc, tmp_path, http_folder, mo
     repo.commit("remotes")
     _project(repo, mlvc)
     assert mlvc("push").exit_code == 0
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     r = mlvc("pull", "-r", "web")
     assert r.exit_code == 0, r.output

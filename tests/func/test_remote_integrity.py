@@ -6,19 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from pathlib import Path
 
 import pytest
-from funcutil import cache_oids, oid_of, one_line_error, workspace_files
+from funcutil import cache_oids, git_clone, oid_of, one_line_error, workspace_files
 
 from mlvc.odb.backends import RemoteSpec, open_remote
-
-
-def _clone(repo, tmp_path, name="clone"):
-    dest = tmp_path / name
-    subprocess.run(["git", "clone", "-q", str(repo.root), str(dest)], check=True)
-    return dest
 
 
 @pytest.fixture(params=["folder", "s3"])
@@ -58,7 +50,7 @@ def test_push_full_sends_again_what_went_missing_under_a_tree_the_remote_holds(r
     assert r.exit_code == 0 and json.loads(r.stdout)["transferred"] == 0
     assert mlvc("status", "--remote", "store", "--check").exit_code == 0  # nor does a plain status see it
 
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     r = mlvc("pull")
     assert r.exit_code == 3
@@ -149,7 +141,7 @@ def test_push_fetch_status_and_verify_agree_on_what_is_tracked(repo, mlvc, store
     assert sorted(a["path"] for a in json.loads(r.stdout)["artifacts"]) == ["kept.txt", "out.txt"]
     assert json.loads(r.stdout)["clean"] is True
 
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     r = mlvc("verify")
     assert r.exit_code == 0, r.output
@@ -173,7 +165,7 @@ def test_push_and_pull_draw_one_bar_for_files_and_bytes_on_a_terminal(repo, mlvc
     shown = _run_on_tty(["push"], repo.root)
     assert "Pushing to store" in shown
     assert re.search(r"\d+/1501 files, [\d.]+ (KiB|MiB)/[\d.]+ (KiB|MiB)", shown), shown[-2000:]
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     shown = _run_on_tty(["pull"], clone)
     assert "Fetching from store" in shown
     assert re.search(r"\d+/1501 files, [\d.]+ (KiB|MiB)/[\d.]+ (KiB|MiB)", shown), shown[-2000:]
@@ -206,7 +198,7 @@ def test_the_bytes_of_a_large_file_are_told_as_they_move(repo, mlvc, store, tmp_
     api.push(cwd=str(repo.root), progress=rec)
     assert sum(n for n, _ in rec.calls) == 1 and sum(b for _, b in rec.calls) == size
     assert len([b for n, b in rec.calls if n == 0 and b]) >= (5 if store.local else 1)
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     rec = Recorder()
     api.fetch(cwd=str(clone), progress=rec)
     assert sum(n for n, _ in rec.calls) == 1 and sum(b for _, b in rec.calls) == size

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from funcutil import accept_forever, one_line_error, workspace_files
+from funcutil import accept_forever, git_clone, one_line_error, workspace_files
 
 from mlvc.objects.hashing import hash_bytes
 from mlvc.odb.backends import RemoteError, RemoteSpec, open_remote
@@ -76,19 +76,13 @@ def _project(repo, mlvc):
     repo.commit("data")
 
 
-def _clone(repo, tmp_path, name="clone"):
-    dest = tmp_path / name
-    subprocess.run(["git", "clone", "-q", str(repo.root), str(dest)], check=True)
-    return dest
-
-
 def _round_trip(repo, mlvc, tmp_path, monkeypatch, local_options=()):
     _project(repo, mlvc)
     r = mlvc("push", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["transferred"] == 4 + 2  # four files, two tree objects
     assert json.loads(mlvc("push", "--json").stdout)["transferred"] == 0
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     for option in local_options:
         assert mlvc("remote", "modify", *option).exit_code == 0
@@ -347,15 +341,21 @@ def test_a_persistent_failure_gives_up_after_the_tries_naming_the_remote(s3_serv
     assert str(info.value).startswith(f"remote 'flaky' kept failing: 503 ({RETRY_TRIES} tries in ")  # a HEAD
 
 
-@pytest.mark.slow
-def test_retries_run_out_mid_push_the_error_counts_what_moved(repo, mlvc, s3_server, proxy):
-    import re
-
+def _flaky_project(repo, mlvc, s3_server, proxy) -> str:
+    """40 files added, the default remote a fresh bucket behind ``proxy``: its name."""
     bucket = s3_server.new_bucket()
     assert mlvc("remote", "add", "--default", "store", f"s3://{bucket}/d").exit_code == 0
     assert mlvc("remote", "modify", "store", "endpointurl", proxy.endpoint).exit_code == 0
     repo.root.gen({f"data/f{i:02d}.txt": f"file {i}" for i in range(40)})
     assert mlvc("add", "data").exit_code == 0
+    return bucket
+
+
+@pytest.mark.slow
+def test_retries_run_out_mid_push_the_error_counts_what_moved(repo, mlvc, s3_server, proxy):
+    import re
+
+    bucket = _flaky_project(repo, mlvc, s3_server, proxy)
     proxy.trip_after(10)  # the server goes bad after 10 PUTs (the push's marker and 9 objects)
     r = mlvc("push", "-j", "4")
     assert r.exit_code == 3
@@ -378,14 +378,10 @@ def test_retries_run_out_mid_fetch_the_error_counts_what_moved(repo, mlvc, s3_se
 
     from funcutil import cache_oids
 
-    bucket = s3_server.new_bucket()
-    assert mlvc("remote", "add", "--default", "store", f"s3://{bucket}/d").exit_code == 0
-    assert mlvc("remote", "modify", "store", "endpointurl", proxy.endpoint).exit_code == 0
-    repo.root.gen({f"data/f{i:02d}.txt": f"file {i}" for i in range(40)})
-    assert mlvc("add", "data").exit_code == 0
+    _flaky_project(repo, mlvc, s3_server, proxy)
     repo.commit("data")
     assert mlvc("push").exit_code == 0
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     proxy.trip_after(12, method=b"GET /")  # the tree's read and the listings, then a few downloads
     r = mlvc("fetch", "-j", "4")
@@ -422,7 +418,7 @@ def test_push_and_pull_through_throttling_and_dropped_connections(repo, mlvc, s3
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["transferred"] == 6
     assert proxy.failed == 4
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     proxy.set("drop", 3)
     r = mlvc("pull")

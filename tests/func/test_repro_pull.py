@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 import sys
 
 import yaml
-from funcutil import read_lock
+from funcutil import git_clone, read_lock
 
 PY = shlex.quote(sys.executable)
 
@@ -37,17 +36,11 @@ def _committed(repo, mlvc, tmp_path, log=None):
     repo.commit("pipeline and remote")
 
 
-def _clone(repo, tmp_path):
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(repo.root), str(clone)], check=True)  # no cache there
-    return clone
-
-
 def test_verify_in_a_fresh_clone_fetches_its_inputs(repo, mlvc, mlvc_proc, tmp_path):
     _committed(repo, mlvc, tmp_path)
     assert mlvc("push").exit_code == 0
     oid = read_lock(repo.root)["artifacts"]["raw.txt"]["oid"]
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     p = mlvc_proc("verify", cwd=clone)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "Every out of 1 stage reproduced bit for bit at HEAD (" in p.stdout
@@ -57,7 +50,7 @@ def test_verify_in_a_fresh_clone_fetches_its_inputs(repo, mlvc, mlvc_proc, tmp_p
 
 def test_verify_without_the_pushed_input_names_it(repo, mlvc, mlvc_proc, tmp_path):
     _committed(repo, mlvc, tmp_path)  # the remote is configured but empty
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     p = mlvc_proc("verify", cwd=clone)
     assert p.returncode != 0
     assert p.stderr.splitlines()[0].startswith("error: ") and "store" in p.stderr
@@ -69,7 +62,7 @@ def test_repro_pull_checks_out_the_inputs_and_outs_then_nothing_runs(repo, mlvc,
     _committed(repo, mlvc, tmp_path, log)
     assert mlvc("push").exit_code == 0
     assert log.read_text() == "ran\n"
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     r = mlvc("repro")
     assert r.exit_code != 0  # without --pull: raw.txt is missing
@@ -90,7 +83,7 @@ def test_repro_pull_restores_a_changed_input_from_the_remote_run_cache(repo, mlv
     repo.commit("xyz")
     assert mlvc("push", "--run-cache").exit_code == 0
     assert log.read_text() == "ran\nran\n"
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     (clone / "raw.txt").write_text("abc")  # the first run's input, in a clone with no cache
     r = mlvc("repro", "--pull", "--json")

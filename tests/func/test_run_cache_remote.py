@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 
 import yaml
+from funcutil import git_clone
 
 from mlvc.objects.hashing import hash_bytes
 from mlvc.odb.backends import RemoteSpec, open_remote
@@ -42,19 +42,13 @@ def _two_runs(repo, mlvc, tmp_path):
     return log
 
 
-def _clone(repo, tmp_path):
-    dest = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(repo.root), str(dest)], check=True)
-    return dest
-
-
 def test_a_fresh_clone_restores_from_the_pulled_run_cache(repo, mlvc, tmp_path, monkeypatch):
     log = _two_runs(repo, mlvc, tmp_path)
     r = mlvc("push", "--run-cache")
     assert r.exit_code == 0, r.output
     assert r.stdout.splitlines()[-1] == "Pushed 2 run-cache record(s)."
     assert mlvc("push", "--run-cache", "--json").stdout.count('"runs": 0') == 1  # nothing more to send
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     (clone / "raw.txt").write_text("abc")  # back to the first run's input
     r = mlvc("pull", "--run-cache")
@@ -70,7 +64,7 @@ def test_a_fresh_clone_restores_from_the_pulled_run_cache(repo, mlvc, tmp_path, 
 def test_without_the_run_cache_the_clone_runs_the_stage(repo, mlvc, tmp_path, monkeypatch):
     log = _two_runs(repo, mlvc, tmp_path)
     assert mlvc("push").exit_code == 0
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     (clone / "raw.txt").write_text("abc")
     assert mlvc("pull").exit_code == 0
@@ -99,7 +93,7 @@ def test_fetch_brings_only_records_whose_objects_the_remote_holds(repo, mlvc, tm
     old = hash_bytes(b"ABC")  # the first run's out.txt; the workspace records 'XYZ'
     keys = sorted(runs.keys(), key=lambda k: json.loads(runs.read(k))["outs"]["out.txt"]["oid"] != old)
     store.remove(old)  # the first run's record names an object no longer on the remote
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     r = mlvc("fetch", "--run-cache", "--json")
     assert r.exit_code == 0, r.output

@@ -17,7 +17,7 @@ from pathlib import Path
 import importlib.util
 
 import pytest
-from funcutil import accept_forever, one_line_error, workspace_files
+from funcutil import accept_forever, git_clone, one_line_error, workspace_files
 
 from mlvc.odb.backends import RemoteSpec, open_remote
 from mlvc.odb.s3http import S3HTTP
@@ -82,12 +82,6 @@ def _project(repo, mlvc, big: bool = True):
     assert mlvc("add", "data", *(["model.bin"] if big else [])).exit_code == 0
 
 
-def _clone(repo, tmp_path):
-    dest = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(repo.root), str(dest)], check=True)
-    return dest
-
-
 def _remote(mlvc, server, bucket, key=KEY, secret=SECRET, name="store"):
     assert mlvc("remote", "add", "--default", name, f"s3://{bucket}/team").exit_code == 0
     assert mlvc("remote", "modify", name, "endpointurl", server.endpoint).exit_code == 0
@@ -105,7 +99,7 @@ def test_push_pull_status_and_gc_against_a_server_that_checks_every_signature(re
     assert json.loads(r.stdout)["transferred"] == 40 + 1 + 1  # the files, the folder's tree, model.bin
     assert mlvc("status", "-c", "--json").exit_code == 0
     repo.commit("data")
-    clone = _clone(repo, tmp_path)
+    clone = git_clone(repo, tmp_path)
     monkeypatch.chdir(clone)
     _remote_local = [("access_key_id", KEY), ("secret_access_key", SECRET)]
     for option, value in _remote_local:
