@@ -35,6 +35,8 @@ from urllib.parse import quote, urlsplit
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 TIMEOUT = 60.0  # seconds to connect, and between bytes of an answer (botocore's default)
 LIST_PAGE = 1000  # keys a listing page asks for (S3's most)
+LIST_MAX_BYTES = 16 * 1024 * 1024  # a listing page is ~300 KiB: a longer answer is refused unread
+ERROR_MAX_BYTES = 64 * 1024  # of an error answer's body, read for its code
 FIND_JOBS = 16  # sub-folders listed at once by a find of more than a page
 
 
@@ -248,10 +250,12 @@ class S3HTTP:
         return f"{uri}/{quote(key, safe='/~')}" if key else uri
 
     def request(self, method: str, bucket: str, key: str = "", params: dict | None = None, body: bytes = b"",
-                headers: dict | None = None, stream: bool = False):
+                headers: dict | None = None, stream: bool = False, limit: int | None = None):
         """``(status, response headers, body)`` of one signed request; with ``stream`` the body
-        is a ``_Stream`` to read (on a connection of its own). A connection kept from an earlier
-        request that the server has closed meanwhile is replaced and the request sent once more."""
+        is a ``_Stream`` to read (on a connection of its own). At most ``limit`` bytes of the
+        body are read (``ERROR_MAX_BYTES`` of an error's), whatever the server sends: the rest is
+        left unread and the connection closed. A connection kept from an earlier request that
+        the server has closed meanwhile is replaced and the request sent once more."""
         access, secret, token = self.credentials.get()
         signer = self.signer()
         uri = self._uri(bucket, key)
@@ -292,7 +296,8 @@ class S3HTTP:
             try:
                 conn.request(method, target, body=body or None, headers=send)
                 response = conn.getresponse()
-                data = response.read()
+                cap = limit if response.status < 300 else min(limit or ERROR_MAX_BYTES, ERROR_MAX_BYTES)
+                data = response.read() if cap is None else response.read(cap)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
                     http.client.CannotSendRequest):
                 conn.close()
@@ -304,7 +309,7 @@ class S3HTTP:
                 conn.close()
                 self._local.conn = None
                 raise
-            if response.will_close:
+            if response.will_close or not response.isclosed():  # closing, or more than was read
                 conn.close()
                 self._local.conn = None
             return response.status, response.headers, data
@@ -330,11 +335,14 @@ class S3HTTP:
                 return b""
             headers = {"range": f"bytes={first}-" + ("" if end is None else str(end - 1))}
         bucket, key = _split(path)
-        status, _, data = self.request("GET", bucket, key, headers=headers)
+        # never more than ``end`` bytes, from a server that answers a range with more
+        status, _, data = self.request("GET", bucket, key, headers=headers, limit=end)
         if status == 416:  # the range starts past the end: nothing there
             return b""
         if status not in (200, 206):
             raise _error_of(status, data, f"GET {path}")
+        if status == 200 and headers:  # the range was ignored: the whole object from its start
+            return data[start or 0:end]
         return data
 
     def info(self, path: str, **kwargs) -> dict:
@@ -371,9 +379,15 @@ class S3HTTP:
             params["delimiter"] = delimiter
         if token:
             params["continuation-token"] = token
-        status, _, data = self.request("GET", bucket, params=params)
+        status, _, data = self.request("GET", bucket, params=params, limit=LIST_MAX_BYTES + 1)
         if status != 200:
             raise _error_of(status, data, f"LIST {bucket}/{prefix}")
+        if len(data) > LIST_MAX_BYTES:
+            from mlvc.odb.backends import RemoteError
+
+            raise RemoteError(f"the S3 server answered a listing of {bucket}/{prefix} with over "
+                              f"{LIST_MAX_BYTES >> 20} MiB (a page of {LIST_PAGE} keys is well under 1 MiB)",
+                              "check the remote's endpointurl: it does not answer as an S3 server does")
         root = ET.fromstring(data)
         contents, prefixes, token, truncated = [], [], None, False
         for child in root:

@@ -230,3 +230,75 @@ def test_find_lists_every_object_in_one_page_or_sub_folder_by_sub_folder(strict_
     assert sorted(detail) == sorted(n for n in names if "/aa/" in n)
     assert all(info["size"] == len(name) and info["type"] == "file" for name, info in detail.items())
     assert store.raw_fs.find(f"{store.base}/nothing-here") == []
+
+
+class RangeDroppingProxy:
+    """A hostile S3 server, made of a real one behind a TCP proxy that drops every request's
+    Range header: each ranged GET is answered with the whole object (requests without a body
+    only: GET and HEAD)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.dropped = 0
+        threading.Thread(target=accept_forever, args=(self.sock, self._serve), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        upstream = socket.create_connection(self.target)
+
+        def back() -> None:
+            try:
+                while data := upstream.recv(65536):
+                    conn.sendall(data)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+        threading.Thread(target=back, daemon=True).start()
+        pending = b""
+        try:
+            while data := conn.recv(65536):
+                pending += data
+                while b"\r\n\r\n" in pending:  # GETs and HEADs: headers only
+                    head, _, pending = pending.partition(b"\r\n\r\n")
+                    lines = head.split(b"\r\n")
+                    kept = [line for line in lines if not line.lower().startswith(b"range:")]
+                    self.dropped += len(lines) - len(kept)
+                    upstream.sendall(b"\r\n".join(kept) + b"\r\n\r\n")
+        except OSError:
+            pass
+        finally:
+            upstream.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_server_that_ignores_the_range_never_has_more_read_than_was_asked(s3_server, tmp_path):
+    from mlvc.errors import CorruptObjectError
+    from mlvc.objects.hashing import hash_bytes
+    from mlvc.odb.local import LocalObjectStore
+
+    proxy = RangeDroppingProxy(s3_server.port)  # moto: it does not check the signature the proxy breaks
+    try:
+        url = f"s3://{s3_server.new_bucket()}/p"
+        store = open_remote(RemoteSpec("hostile", url, {"endpointurl": proxy.endpoint}), "/")
+        direct = open_remote(RemoteSpec("direct", url, {"endpointurl": s3_server.endpoint}), "/")
+        oid = hash_bytes(b"ten bytes!")
+        big = os.urandom(8 * 1024 * 1024)
+        direct.raw_fs.pipe_file(direct.path(oid), big)  # 8 MiB where the tree says 10 bytes
+        assert store.raw_fs.cat_file(store.path(oid), start=0, end=11) == big[:11]
+        assert store.raw_fs.cat_file(store.path(oid), start=5, end=11) == big[5:11]
+        assert proxy.dropped == 2
+        cache = LocalObjectStore(str(tmp_path / "cache"))
+        with pytest.raises(CorruptObjectError):
+            store.get_into(oid, cache, size=10)
+        assert not cache.exists(oid)
+        ok = direct.write_bytes(b"read after that")
+        assert store.read_bytes(ok) == b"read after that"  # the connection left with unread bytes was dropped
+    finally:
+        proxy.close()
