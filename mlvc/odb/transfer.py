@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
 from mlvc.objects.hashing import OID_HEX_LEN, TREE_SUFFIX, hash_bytes, is_tree_oid
 from mlvc.objects.tree import TREE_HEADER, parse_folder, parse_tree
-from mlvc.odb.remote import RemoteError, exception_chain
+from mlvc.odb.remote import SMALL_COPY, RemoteError, exception_chain
 
 DEFAULT_JOBS = 16  # transfers wait on the network, not the CPU
+PUSH_BATCH = 64  # small files to a local folder: a thread takes this many at a time
 SYNC_AHEAD_OBJECTS = 4096  # a background syncfs after this many objects written (_SyncAhead) ...
 SYNC_AHEAD_BYTES = 64 * 1024 * 1024  # ... or this many bytes
 
@@ -145,11 +146,12 @@ def _inside(path: str, inner: str) -> bool:
     return not inner or path == inner or path.startswith(inner + "/")
 
 
-def _run(fn, items: list, jobs: int, task) -> int:
+def _run(fn, items: list, jobs: int, task, weight=None) -> int:
     """``fn`` on every item on ``jobs`` threads (one: in this thread), each thread taking the
     next item as it is free (``fn`` returns the bytes it moved, for the progress); the number
-    done. The first error (or Ctrl-C) stops the rest (those running finish) and is raised with
-    ``done`` set on it."""
+    done. An item may be a batch of ``weight(item)`` objects, and ``fn`` then raises with
+    ``partial`` set to how many of them it did. The first error (or Ctrl-C) stops the rest
+    (those running finish) and is raised with ``done`` set on it."""
     if not items:
         return 0
     feed = iter(items)
@@ -167,12 +169,14 @@ def _run(fn, items: list, jobs: int, task) -> int:
                 n = fn(item)
             except BaseException as exc:
                 with lock:
+                    state["done"] += getattr(exc, "partial", 0)
                     state["error"] = state["error"] or exc
                 stop.set()
                 return
+            count = 1 if weight is None else weight(item)
             with lock:  # each finished item told to the progress by one thread at a time
-                state["done"] += 1
-                task.advance(1, nbytes=n or 0)
+                state["done"] += count
+                task.advance(count, nbytes=n or 0)
 
     threads = [threading.Thread(target=work, name=f"mlvc-transfer-{i}") for i in range(min(jobs, len(items)) - 1)]
     try:
@@ -371,9 +375,21 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
         remote._put(t, data)
         return len(data)
 
+    def up_small(batch: list[tuple[str, int]]) -> int:
+        n = remote.put_small_local(batch, cache.path)
+        ahead.wrote(n, objects=len(batch))
+        return n
+
+    small: list[tuple[str, int]] = []
+    if local and hasattr(remote, "put_small_local"):  # in batches: the least Python a file
+        small = [(o, sizes[o]) for o in file_list if sizes.get(o, SMALL_COPY + 1) <= SMALL_COPY]
+        if small:
+            file_list = [o for o in file_list if sizes.get(o, SMALL_COPY + 1) > SMALL_COPY]
+    batches = [small[i:i + PUSH_BATCH] for i in range(0, len(small), PUSH_BATCH)]
     try:
         try:
             result.transferred += _run(up, file_list, jobs, task)
+            result.transferred += _run(up_small, batches, jobs, task, weight=len)
         finally:
             ahead.wait()
         remote.flush()  # the files durable before any tree that lists them (core.fsync)
@@ -386,6 +402,7 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
         raise transfer_error(exc, remote, "push to", result.transferred, total) from None
     finally:
         task.close()
+    file_list = sorted(file_list + [o for o, _ in small]) if small else file_list
     result.nbytes += sum(sizes.get(o, 0) for o in file_list)
     result.oids = file_list + order
     return result

@@ -16,6 +16,7 @@ import pytest
 from funcutil import oid_of, one_line_error
 
 from mlvc import fs
+from mlvc.odb import remote as remote_mod
 from mlvc.odb import transfer
 from mlvc.odb.backends import RemoteSpec, open_remote
 from mlvc.odb.remote import SMALL_COPY, LocalFolder, RemoteObjectStore
@@ -117,6 +118,61 @@ def test_a_copy_is_whole_whatever_size_the_caller_expects(tmp_path):
     assert _temp_names(tmp_path / "remote") == []
 
 
+def test_a_batch_of_small_files_is_whole_whatever_size_the_tree_records(tmp_path):
+    """``put_small_local`` reads a file in one read of the size recorded (plus one byte); a file
+    of another size goes the general way, so the object is the file, never cut short; one
+    already on the remote (a short upload) is replaced."""
+    store = open_remote(RemoteSpec("folder", str(tmp_path / "remote")), "/")
+    items, sources, expect = [], {}, {}
+    for i, (n, told) in enumerate([(4096, 4096), (5000, 4096), (5000, 9000), (0, 0), (0, 3), (3, 0),
+                                   (SMALL_COPY + 5, SMALL_COPY)]):
+        data = os.urandom(n) + bytes([i])  # each content unique
+        src = tmp_path / f"src-{i}"
+        src.write_bytes(data)
+        oid = oid_of(data)
+        items.append((oid, told + 1 if told else told))
+        sources[oid], expect[oid] = str(src), data
+    short = items[0][0]
+    os.makedirs(os.path.dirname(store.path(short)))
+    with open(store.path(short), "wb") as f:
+        f.write(b"short")
+    assert store.put_small_local(items, sources.__getitem__) == sum(size for _, size in items)
+    for oid, data in expect.items():
+        assert store.read_bytes(oid) == data, oid
+    assert _temp_names(tmp_path / "remote") == []
+
+
+def test_a_batch_that_fails_says_how_many_of_its_files_are_done(tmp_path):
+    store = open_remote(RemoteSpec("folder", str(tmp_path / "remote")), "/")
+    items, sources = [], {}
+    for i in range(5):
+        data = f"file {i}".encode()
+        src = tmp_path / f"src-{i}"
+        if i == 3:
+            src.mkdir()  # cannot be read
+        else:
+            src.write_bytes(data)
+        items.append((oid_of(data), len(data)))
+        sources[items[-1][0]] = str(src)
+    with pytest.raises(OSError) as err:
+        store.put_small_local(items, sources.__getitem__)
+    assert err.value.partial == 3
+    assert sorted(_objects(tmp_path / "remote" / "files" / "xxh3")) == sorted(o for o, _ in items[:3])
+    assert _temp_names(tmp_path / "remote") == []
+
+    def fn(batch):  # _run counts a batch by its weight, and a failed one by what it did
+        if batch[0] == 10:
+            exc = OSError(5, "I/O error")
+            exc.partial = 2
+            raise exc
+        return len(batch)
+
+    batches = [list(range(i, i + 5)) for i in range(0, 30, 5)]
+    with pytest.raises(OSError) as err:
+        transfer._run(fn, batches, 1, transfer._NoTask(), weight=len)
+    assert err.value.done == 12
+
+
 def test_local_folder_reads_the_ranges_asked(tmp_path):
     data = os.urandom(3 * 1024 * 1024 + 7)
     path = tmp_path / "obj"
@@ -129,24 +185,33 @@ def test_local_folder_reads_the_ranges_asked(tmp_path):
 # ---------------------------------------------------------------- threads
 
 def _threads_of_uploads(monkeypatch):
-    """The threads each local upload ran in, and the most that ran at once."""
+    """The threads each local upload ran in (one name a file, whether it went alone or in a batch
+    of small files), and the most uploads that ran at once."""
     seen: list[str] = []
     running = [0, 0]
     lock = threading.Lock()
-    real = RemoteObjectStore.put_file
+    inside = threading.local()  # a batch's own put_file (a file of another size) is not counted again
 
-    def put_file(self, oid, source, **kw):
-        with lock:
-            running[0] += 1
-            running[1] = max(running)
-            seen.append(threading.current_thread().name)
-        try:
-            return real(self, oid, source, **kw)
-        finally:
+    def spy(real, count):
+        def upload(self, *args, **kw):
+            if getattr(inside, "batch", False):
+                return real(self, *args, **kw)
             with lock:
-                running[0] -= 1
+                running[0] += 1
+                running[1] = max(running)
+                seen.extend([threading.current_thread().name] * count(args))
+            inside.batch = True
+            try:
+                return real(self, *args, **kw)
+            finally:
+                inside.batch = False
+                with lock:
+                    running[0] -= 1
+        return upload
 
-    monkeypatch.setattr(RemoteObjectStore, "put_file", put_file)
+    monkeypatch.setattr(RemoteObjectStore, "put_file", spy(RemoteObjectStore.put_file, lambda args: 1))
+    monkeypatch.setattr(RemoteObjectStore, "put_small_local",
+                        spy(RemoteObjectStore.put_small_local, lambda args: len(args[0])))
     return seen, running
 
 
@@ -232,15 +297,15 @@ def test_push_with_core_fsync_always_syncs_each_object_as_it_is_written(repo, ml
     root = _project(repo, mlvc, tmp_path)
     assert mlvc("config", "core.fsync", "always").exit_code == 0
     synced: list[bool] = []
-    real = RemoteObjectStore.put_file
+    real = remote_mod._publish
 
-    def put_file(self, oid, source, **kw):
-        real(self, oid, source, **kw)
-        synced.append(not delayed(self.path(oid)))
+    def publish(fd, folder, dest):  # the moment each object (file or tree) gets its name
+        real(fd, folder, dest)
+        synced.append(not delayed(dest))
 
-    monkeypatch.setattr(RemoteObjectStore, "put_file", put_file)
+    monkeypatch.setattr(remote_mod, "_publish", publish)
     assert mlvc("push").exit_code == 0
-    assert len(synced) == 30 and all(synced)
+    assert len(synced) == 34 and all(synced)
     assert len(_objects(root)) == 34
 
 
