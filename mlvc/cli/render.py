@@ -137,7 +137,19 @@ def _count_column():
             return Text(f"{done}/{int(task.total)}" if task.total is not None else str(done),
                         style="progress.download")
 
-    return Count()
+    from rich.table import Column
+
+    return Count(table_column=Column(no_wrap=True))  # the bar gives up room first: the count is never wrapped
+
+
+def make_bar(console):
+    """The progress display: what is done, a bar, the count, the time left. The count is never
+    wrapped, the bar narrows instead (at 100 columns the count of a transfer went onto a second
+    line)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), _count_column(),
+                    TimeRemainingColumn(), console=console, transient=True)
 
 
 class Reporter:
@@ -210,10 +222,8 @@ class RichProgress(Reporter):
     def _start(self):
         if self._bar is None:
             from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), _count_column(),
-                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self._bar = make_bar(Console(stderr=True))
             self._bar.start()
         return self._bar
 

@@ -50,3 +50,23 @@ def test_no_progress_when_quiet_or_not_a_terminal(repo):
     (repo.root / "data" / "f0000.txt").write_text("changed")
     shown = _run_on_tty(["-q", "commit"], repo.root)
     assert "Adding data" not in shown and shown.strip() == ""
+
+
+def test_a_transfer_line_fits_a_terminal_of_100_columns():
+    """The count of a transfer beside the bar stays on the bar's line (a bar of fixed width
+    pushed it onto a second line at 100 columns)."""
+    import io
+
+    from rich.console import Console
+
+    from mlvc.cli.render import make_bar
+
+    out = io.StringIO()
+    bar = make_bar(Console(file=out, width=100, force_terminal=True, color_system=None))
+    task = bar.add_task("Fetching from store", total=614_400, files=1088, files_total=1501, moved=403_251,
+                        nbytes=614_400)
+    bar.update(task, completed=403_251)
+    bar.console.print(bar.get_renderable())
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and "Fetching from store" in lines[0] and "1088/1501 files, 393.8 KiB/600.0 KiB" in lines[0], \
+        out.getvalue()
