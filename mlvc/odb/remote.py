@@ -526,6 +526,31 @@ class RemoteObjectStore(ObjectStore):
             return self.with_retries(moved.tried, self._get_small, oid, cache, moved, size)
         return self.with_retries(moved.tried, self._get_into, oid, cache, moved)
 
+    def get_small_local(self, items: list[tuple[str, int]], cache) -> int:
+        """Small objects of a local-folder remote into the ``LocalObjectStore`` ``cache``, with
+        the least Python an object: ``items`` are ``(oid, size)``, the size as the tree records
+        it (up to ``SMALL_OBJECT``). Each is read in one ``read`` of one byte more than that
+        (an object that is longer is refused, never all read) and enters the cache only when it
+        hashes to its id, as ``get_into`` does. Returns the bytes moved. A failure is raised
+        with ``partial`` set on it: how many of ``items`` are done."""
+        root = self.root
+        done = nbytes = 0
+        try:
+            for oid, size in items:
+                fd = os.open(f"{root}/{oid[:2]}/{oid[2:]}", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    data = os.read(fd, size + 1)  # a short read of a regular file is its end
+                finally:
+                    os.close(fd)
+                self._check(oid, hash_bytes(data))
+                cache._put(oid, data)
+                done += 1
+                nbytes += len(data)
+        except BaseException as exc:
+            exc.partial = done
+            raise
+        return nbytes
+
     def _get_small(self, oid: str, cache, moved, size: int) -> int:
         # one byte more than the tree says: an object that is longer is refused, never all read
         data = self.raw_fs.cat_file(self.path(oid), start=0, end=size + 1)

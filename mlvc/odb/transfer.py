@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from mlvc.errors import CorruptObjectError, MlvcError, ObjectNotFoundError
 from mlvc.objects.hashing import OID_HEX_LEN, TREE_SUFFIX, hash_bytes, is_tree_oid
 from mlvc.objects.tree import TREE_HEADER, parse_folder, parse_tree
-from mlvc.odb.remote import SMALL_COPY, RemoteError, exception_chain
+from mlvc.odb.remote import SMALL_COPY, SMALL_OBJECT, RemoteError, exception_chain
 
 DEFAULT_JOBS = 16  # transfers wait on the network, not the CPU
-PUSH_BATCH = 64  # small files to a local folder: a thread takes this many at a time
+TRANSFER_BATCH = 64  # small files to or from a local folder: a thread takes this many at a time
 SYNC_AHEAD_OBJECTS = 4096  # a background syncfs after this many objects written (_SyncAhead) ...
 SYNC_AHEAD_BYTES = 64 * 1024 * 1024  # ... or this many bytes
 
@@ -144,6 +144,35 @@ def _levels(order: list[str], kids: dict[str, list[str]]) -> list[list[str]]:
 
 def _inside(path: str, inner: str) -> bool:
     return not inner or path == inner or path.startswith(inner + "/")
+
+
+def _batches(items: list) -> list[list]:
+    return [items[i:i + TRANSFER_BATCH] for i in range(0, len(items), TRANSFER_BATCH)]
+
+
+def _run_batches(fn, batches: list[list], jobs: int, task, after) -> int:
+    """``fn(batch) -> bytes`` on every batch of small files, in forked workers where that pays
+    (``fs.forked``: no GIL between them), else on threads (``_run``); ``after(objects,
+    nbytes)`` in this process as each batch is done. The objects done; an error is raised
+    with ``done`` set on it, as by ``_run``."""
+    from mlvc.fs import forked
+
+    def threaded(rest: list[list]) -> int:
+        def one(batch: list) -> int:
+            n = fn(batch)
+            after(len(batch), n)
+            return n
+
+        return _run(one, rest, jobs, task, weight=len)
+
+    if not forked.usable(len(batches), jobs):
+        return threaded(batches)
+
+    def told(objects: int, nbytes: int) -> None:
+        task.advance(objects, nbytes=nbytes)
+        after(objects, nbytes)
+
+    return forked.run_forked(fn, batches, jobs, told, threaded)
 
 
 def _run(fn, items: list, jobs: int, task, weight=None) -> int:
@@ -375,21 +404,22 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
         remote._put(t, data)
         return len(data)
 
-    def up_small(batch: list[tuple[str, int]]) -> int:
-        n = remote.put_small_local(batch, cache.path)
-        ahead.wrote(n, objects=len(batch))
-        return n
+    def up_small(batch: list[tuple[str, int]]) -> int:  # in a forked worker, maybe: nothing but the copies
+        return remote.put_small_local(batch, cache.path)
 
     small: list[tuple[str, int]] = []
     if local and hasattr(remote, "put_small_local"):  # in batches: the least Python a file
         small = [(o, sizes[o]) for o in file_list if sizes.get(o, SMALL_COPY + 1) <= SMALL_COPY]
         if small:
             file_list = [o for o in file_list if sizes.get(o, SMALL_COPY + 1) > SMALL_COPY]
-    batches = [small[i:i + PUSH_BATCH] for i in range(0, len(small), PUSH_BATCH)]
+    batches = _batches(small)
     try:
         try:
             result.transferred += _run(up, file_list, jobs, task)
-            result.transferred += _run(up_small, batches, jobs, task, weight=len)
+            if batches:
+                remote._dirty = True  # a worker's writes are synced here (flush)
+                result.transferred += _run_batches(up_small, batches, jobs, task,
+                                                   lambda objects, n: ahead.wrote(n, objects=objects))
         finally:
             ahead.wait()
         remote.flush()  # the files durable before any tree that lists them (core.fsync)
@@ -478,9 +508,25 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
         ahead.wrote(n - told.n, objects=1)  # a large file's bytes were told as they came
         return n - told.n
 
+    def down_small(batch: list[tuple[str, int]]) -> int:  # in a forked worker, maybe: nothing but the copies
+        return remote.get_small_local(batch, cache)
+
+    def got_small(objects: int, n: int) -> None:
+        moved.append(n)
+        ahead.wrote(n, objects=objects)
+
+    rest, batches = file_list, []
+    if getattr(remote, "local", False) and hasattr(remote, "get_small_local"):  # in batches: the least Python a file
+        small = [(o, sizes[o]) for o in file_list if 0 < sizes.get(o, 0) <= SMALL_OBJECT]
+        if small:
+            rest = [o for o in file_list if not 0 < sizes.get(o, 0) <= SMALL_OBJECT]
+            batches = _batches(small)
     try:
         try:
-            result.transferred += _run(down, file_list, jobs, task)
+            result.transferred += _run(down, rest, jobs, task)
+            if batches:
+                cache._dirty = True  # a worker's writes are synced here (flush)
+                result.transferred += _run_batches(down_small, batches, jobs, task, got_small)
         finally:
             ahead.wait()
         for t in order:

@@ -272,8 +272,15 @@ def test_run_stops_at_the_first_error_and_counts_what_was_done():
 
 # ---------------------------------------------------------------- durability: core.fsync
 
+@pytest.mark.parametrize("workers", ["threads", "forked"])
 def test_push_makes_the_files_durable_before_the_first_tree_and_all_before_it_is_done(repo, mlvc, tmp_path,
-                                                                                      monkeypatch, delayed):
+                                                                                      monkeypatch, delayed, workers):
+    if workers == "forked":  # the small files in batches, in forked workers (fs.forked)
+        from mlvc.fs import forked
+
+        monkeypatch.setattr(forked, "FORK_FROM", 2)
+        monkeypatch.setattr(transfer, "TRANSFER_BATCH", 4)
+        monkeypatch.setenv("MLVC_JOBS", "2")
     root = _project(repo, mlvc, tmp_path)
     at_first_tree: list[bool] = []
     real = RemoteObjectStore._put
@@ -361,3 +368,40 @@ def test_a_large_file_counts_towards_the_sync_ahead_as_it_is_copied(repo, mlvc, 
     assert mlvc("push").exit_code == 0
     assert len([n for n, o in told if o == 0 and n]) >= 5  # as it went
     assert sum(n for n, _ in told) == size and sum(o for _, o in told) == 1
+
+
+# ---------------------------------------------------------------- forked workers
+
+def test_a_push_and_a_fetch_in_forked_workers_are_whole_counted_and_durable(repo, mlvc, tmp_path, monkeypatch,
+                                                                           delayed):
+    """Small files go in batches to forked workers (fs.forked) where there are enough of them: the
+    objects all arrive, are counted, and are on disk when the command is done (the workers' writes
+    are synced by the parent)."""
+    from funcutil import git_clone
+
+    from mlvc.fs import forked
+
+    monkeypatch.setattr(forked, "FORK_FROM", 2)
+    monkeypatch.setattr(transfer, "TRANSFER_BATCH", 4)
+    monkeypatch.setenv("MLVC_JOBS", "2")
+    forks: list[int] = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    root = _project(repo, mlvc, tmp_path)
+    r = mlvc("push", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["transferred"] == 34
+    assert len(forks) == 2
+    objects = _objects(root)
+    assert len(objects) == 34 and not any(delayed(p) for p in objects.values())
+
+    clone = git_clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    forks.clear()
+    r = mlvc("pull", "--json")
+    assert r.exit_code == 0, r.output
+    assert len(forks) == 2
+    cache = clone / ".mlvc" / "cache" / "files" / "xxh3"
+    got = _objects(cache)
+    assert sorted(got) == sorted(objects) and not any(delayed(p) for p in got.values())
+    assert all((clone / "data" / d / f"f{i}.txt").read_text() == f"file {d} {i}" for d in "abc" for i in range(10))
+    assert mlvc("status", "--json").exit_code == 0
