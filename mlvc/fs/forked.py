@@ -22,7 +22,7 @@ import sys
 import warnings
 
 FORK_FROM = 16  # batches: fewer run in threads (a fork costs some milliseconds)
-_RECORD = struct.Struct("=qqq")  # batch index, objects done, bytes moved
+_RECORD = struct.Struct("=qqq")  # batch index, items done, bytes of payload that follow (-1: it failed)
 _PR_SET_PDEATHSIG = 1
 
 
@@ -33,19 +33,19 @@ def usable(batches: int, jobs: int) -> bool:
             and os.environ.get("MLVC_FORK", "1") != "0")
 
 
-def run_forked(fn, batches: list[list], jobs: int, on_batch, fallback) -> int:
-    """``fn(batch) -> bytes moved`` on every batch, in ``jobs`` forked workers (batch ``k`` in
-    worker ``k % jobs``); ``on_batch(objects, nbytes)`` in this process as each batch is done.
-    What the workers did not do (after an error in one, ``fn`` raising with ``partial`` set to
-    how many of its batch it did, or a worker that died) is given to ``fallback(batches)`` here,
-    once the workers have stopped; its result is added. Returns the objects done. Ctrl-C stops
-    the workers (each after its current batch) and is raised with ``done`` set on it."""
+def run_forked(fn, batches: list[list], jobs: int, on_batch, fallback) -> None:
+    """``fn(batch) -> bytes`` (what the caller wants back of it) on every batch, in ``jobs``
+    forked workers (batch ``k`` in worker ``k % jobs``); ``on_batch(index, payload)`` in this
+    process as each batch is done. Once the workers have stopped, ``fallback(rest)`` is called
+    here with what they did not do (after an error in one, or a worker that died): ``(batch
+    index, how many of its items were done)`` pairs, the second set by ``fn`` raising with
+    ``partial`` on the exception, else 0. Ctrl-C (or an error in ``on_batch``) stops the
+    workers, each after its current batch, and is raised once they are gone."""
     import selectors
 
     workers: dict[int, int] = {}  # read end of the pipe -> pid
-    done_batches: dict[int, int] = {}  # batch index -> objects done (all of it, or part of it)
-    failed: set[int] = set()
-    total = 0
+    finished: set[int] = set()
+    partial: dict[int, int] = {}  # batch index -> items done, of a batch that failed
     prctl = _prctl()
     parent = os.getpid()
     try:
@@ -60,53 +60,42 @@ def run_forked(fn, batches: list[list], jobs: int, on_batch, fallback) -> int:
             os.close(w)
             workers[r] = pid
         with selectors.DefaultSelector() as sel:
+            buffers: dict[int, bytes] = {}
             for r in workers:
                 sel.register(r, selectors.EVENT_READ)
-            buffers = dict.fromkeys(workers, b"")
-            open_ends = set(workers)
-            while open_ends:
+                buffers[r] = b""
+            while buffers:
                 for key, _ in sel.select():
                     r = key.fd
-                    chunk = os.read(r, 64 * _RECORD.size)
+                    chunk = os.read(r, 1 << 16)
                     if not chunk:
                         sel.unregister(r)
-                        open_ends.discard(r)
+                        del buffers[r]
                         continue
                     data = buffers[r] + chunk
-                    whole = len(data) - len(data) % _RECORD.size
-                    buffers[r] = data[whole:]
-                    for index, objects, nbytes in _RECORD.iter_unpack(data[:whole]):
-                        if nbytes < 0:  # the worker failed in this batch after ``objects`` of it
-                            done_batches[index] = objects
-                            failed.add(index)
+                    at = 0
+                    while len(data) - at >= _RECORD.size:
+                        index, objects, length = _RECORD.unpack_from(data, at)
+                        if length < 0:  # the worker failed in this batch after ``objects`` of it
+                            at += _RECORD.size
+                            partial[index] = objects
                             _stop(workers)
                             continue
-                        done_batches[index] = objects
-                        total += objects
-                        on_batch(objects, nbytes)
-    except BaseException as exc:  # Ctrl-C (or a failure here): the workers stop, then it is raised
+                        end = at + _RECORD.size + length
+                        if len(data) < end:
+                            break
+                        finished.add(index)
+                        on_batch(index, data[at + _RECORD.size:end])
+                        at = end
+                    buffers[r] = data[at:]
+    except BaseException:  # Ctrl-C (or a failure here): the workers stop, then it is raised
         _stop(workers)
         _reap(workers)
-        exc.done = total
         raise
     _reap(workers)
-    rest = []
-    for i, batch in enumerate(batches):
-        got = done_batches.get(i)
-        if got is None:
-            rest.append(batch)
-        elif i in failed:
-            if got < len(batch):
-                rest.append(batch[got:])
-            total += got
-            on_batch(got, 0)
+    rest = [(i, partial.get(i, 0)) for i in range(len(batches)) if i not in finished]
     if rest:
-        try:
-            total += fallback(rest)
-        except BaseException as exc:
-            exc.done = total + getattr(exc, "done", 0)
-            raise
-    return total
+        fallback(rest)
 
 
 def _worker(fn, batches: list[list], k: int, jobs: int, w: int, prctl, parent: int) -> None:  # pragma: no cover
@@ -123,16 +112,22 @@ def _worker(fn, batches: list[list], k: int, jobs: int, w: int, prctl, parent: i
             if stop:
                 break
             try:
-                nbytes = fn(batches[index])
+                payload = fn(batches[index])
             except BaseException as exc:
-                os.write(w, _RECORD.pack(index, getattr(exc, "partial", 0), -1))
+                _write(w, _RECORD.pack(index, getattr(exc, "partial", 0), -1))
                 code = 1
                 break
-            os.write(w, _RECORD.pack(index, len(batches[index]), nbytes or 0))
+            _write(w, _RECORD.pack(index, len(batches[index]), len(payload)) + payload)
     except BaseException:
         code = 1
     finally:
         os._exit(code)
+
+
+def _write(fd: int, data: bytes) -> None:  # pragma: no cover - in the worker
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _prctl():

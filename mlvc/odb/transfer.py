@@ -155,24 +155,39 @@ def _run_batches(fn, batches: list[list], jobs: int, task, after) -> int:
     (``fs.forked``: no GIL between them), else on threads (``_run``); ``after(objects,
     nbytes)`` in this process as each batch is done. The objects done; an error is raised
     with ``done`` set on it, as by ``_run``."""
+    import struct
+
     from mlvc.fs import forked
 
-    def threaded(rest: list[list]) -> int:
-        def one(batch: list) -> int:
-            n = fn(batch)
-            after(len(batch), n)
-            return n
-
-        return _run(one, rest, jobs, task, weight=len)
+    def one(batch: list) -> int:
+        n = fn(batch)
+        after(len(batch), n)
+        return n
 
     if not forked.usable(len(batches), jobs):
-        return threaded(batches)
+        return _run(one, batches, jobs, task, weight=len)
+    done = [0]
 
-    def told(objects: int, nbytes: int) -> None:
+    def told(index: int, payload: bytes) -> None:
+        objects, (nbytes,) = len(batches[index]), struct.unpack("=q", payload)
+        done[0] += objects
         task.advance(objects, nbytes=nbytes)
         after(objects, nbytes)
 
-    return forked.run_forked(fn, batches, jobs, told, threaded)
+    def rest(left: list[tuple[int, int]]) -> None:  # what the workers left: here, on threads
+        for i, got in left:
+            if got:
+                done[0] += got
+                task.advance(got)
+        done[0] += _run(one, [batches[i][got:] for i, got in left if got < len(batches[i])], jobs, task,
+                        weight=len)
+
+    try:
+        forked.run_forked(lambda batch: struct.pack("=q", fn(batch)), batches, jobs, told, rest)
+    except BaseException as exc:
+        exc.done = done[0] + getattr(exc, "done", 0)
+        raise
+    return done[0]
 
 
 def _run(fn, items: list, jobs: int, task, weight=None) -> int:

@@ -41,79 +41,99 @@ def _reaped(pids: list[int]) -> bool:
     return bool(pids)
 
 
-def test_every_batch_runs_once_in_a_worker_process_and_is_told_here(forks):
+def test_every_batch_runs_once_in_a_worker_process_and_its_payload_comes_back_here(forks):
     batches = [[i] * (i % 3 + 1) for i in range(40)]
-    told: list[tuple[int, int]] = []
+    told: dict[int, bytes] = {}
     fallback_calls: list = []
-    done = forked.run_forked(lambda b: os.getpid(), batches, 3, lambda objects, n: told.append((objects, n)),
-                             lambda rest: fallback_calls.append(rest) or 0)
-    assert done == sum(len(b) for b in batches)
-    assert sorted(o for o, _ in told) == sorted(len(b) for b in batches)
-    pids = {n for _, n in told}
+    payload = lambda b: f"{os.getpid()}:{sum(b)}".encode() * 400  # noqa: E731 - several pipe reads a record
+    forked.run_forked(payload, batches, 3, lambda i, data: told.__setitem__(i, data), fallback_calls.append)
+    assert sorted(told) == list(range(40)) and fallback_calls == []
+    pids = set()
+    for i, data in told.items():
+        pid, total = data[:len(data) // 400].decode().split(":")
+        assert int(total) == sum(batches[i]) and data == data[:len(data) // 400] * 400
+        pids.add(int(pid))
     assert len(pids) == 3 and os.getpid() not in pids
-    assert fallback_calls == [] and _reaped(forks)
+    assert _reaped(forks)
 
 
-def test_what_a_failed_worker_did_not_do_is_done_by_the_fallback_and_its_error_raised_here(tmp_path, forks):
+def test_what_a_failed_worker_did_not_do_is_left_to_the_fallback(tmp_path, forks):
     marks = tmp_path / "marks"
     marks.mkdir()
 
     def fn(batch):
         for j, item in enumerate(batch):
-            if item == 13 and not (tmp_path / "fixed").exists():
+            if item == 13:
                 exc = OSError(5, "I/O error")
                 exc.partial = j
                 raise exc
             (marks / str(item)).touch()
-        return len(batch)
+        return b""
 
     batches = [list(range(i, i + 5)) for i in range(0, 50, 5)]  # 13 is the 4th of batch 2
-    given: list[list] = []
-
-    def fallback(rest):
-        given.extend(rest)
-        raise OSError(5, "I/O error, here too")
-
-    with pytest.raises(OSError, match="here too") as err:
-        forked.run_forked(fn, batches, 2, lambda objects, n: None, fallback)
-    assert [13, 14] in given  # the failed batch from where it failed
-    assert all(int(p.name) not in (13, 14) for p in marks.iterdir())
+    told: list[int] = []
+    left: list[tuple[int, int]] = []
+    forked.run_forked(fn, batches, 2, lambda i, data: told.append(i), left.extend)
+    assert (2, 3) in left  # the failed batch, with how far it got
+    assert all(got == 0 for i, got in left if i != 2)
     done_here = {int(p.name) for p in marks.iterdir()}
-    assert err.value.done == len(done_here)  # what the workers finished, counted
-    assert sorted(done_here | {i for b in given for i in b}) == list(range(50))  # nothing lost
+    assert done_here == {x for i in told for x in batches[i]} | {10, 11, 12}  # what was told is what was done
+    assert sorted(set(told) | {i for i, _ in left}) == list(range(10)) and not set(told) & {i for i, _ in left}
     assert _reaped(forks)
-
-    (tmp_path / "fixed").touch()
-    assert forked.run_forked(fn, batches, 2, lambda objects, n: None, lambda rest: 0) == 50
 
 
 def test_a_worker_that_dies_leaves_its_batches_to_the_fallback(forks):
     def fn(batch):
         if batch[0] == 8:
             os.kill(os.getpid(), signal.SIGKILL)
-        return 1
+        return b""
 
     batches = [[i, i + 1] for i in range(0, 40, 2)]
-    given: list[list] = []
-    done = forked.run_forked(fn, batches, 2, lambda objects, n: None, lambda rest: given.extend(rest) or
-                             sum(len(b) for b in rest))
-    assert done == 40
-    assert [8, 9] in given and all(b[0] % 4 == 0 for b in given)  # the dead worker's (every other batch)
+    told: list[int] = []
+    left: list[tuple[int, int]] = []
+    forked.run_forked(fn, batches, 2, lambda i, data: told.append(i), left.extend)
+    assert (4, 0) in left and all(i % 2 == 0 for i, _ in left)  # the dead worker's (every other batch)
+    assert sorted(told + [i for i, _ in left]) == list(range(20))
     assert _reaped(forks)
 
 
-def test_an_interrupt_here_stops_the_workers_and_says_what_was_done(forks):
+def test_an_interrupt_here_stops_the_workers_before_it_is_raised(forks):
     told: list[int] = []
 
-    def on_batch(objects, n):
-        told.append(objects)
+    def on_batch(i, data):
+        told.append(i)
         if len(told) == 3:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt) as err:
-        forked.run_forked(lambda b: time.sleep(0.01) or 1, [[i] for i in range(200)], 2, on_batch,
+    with pytest.raises(KeyboardInterrupt):
+        forked.run_forked(lambda b: time.sleep(0.01) or b"", [[i] for i in range(200)], 2, on_batch,
                           lambda rest: pytest.fail("no fallback after an interrupt"))
-    assert err.value.done == 3 and _reaped(forks)  # the three told were done
+    assert len(told) == 3 and _reaped(forks)
+
+
+def test_batches_of_a_transfer_are_counted_whoever_does_them(tmp_path, forks, monkeypatch):
+    """odb.transfer._run_batches: the objects a worker did, those of a failed batch before its
+    error, and those the threads did after it, each counted once; the error raised says so."""
+    from mlvc.odb import transfer
+
+    monkeypatch.setattr(forked, "FORK_FROM", 2)
+
+    def fn(batch):
+        for j, item in enumerate(batch):
+            if item == 23:
+                exc = OSError(5, "I/O error")
+                exc.partial = j
+                raise exc
+        return 10 * len(batch)
+
+    batches = [list(range(i, i + 4)) for i in range(0, 40, 4)]  # 23 is the 4th of batch 5
+    after: list[tuple[int, int]] = []
+    with pytest.raises(OSError) as err:
+        transfer._run_batches(fn, batches, 2, transfer._NoTask(), lambda objects, n: after.append((objects, n)))
+    assert forks and _reaped(forks)
+    told = sum(objects for objects, _ in after)
+    assert err.value.done == told + 3  # the 3 of batch 5 before 23, and every batch told
+    assert transfer._run_batches(lambda b: 10 * len(b), batches, 2, transfer._NoTask(), lambda o, n: None) == 40
 
 
 def test_forked_workers_are_used_only_where_they_pay(monkeypatch):
