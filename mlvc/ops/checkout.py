@@ -25,7 +25,7 @@ from mlvc.errors import ArtifactNotFoundError, CheckoutConflictError, ObjectNotF
 from mlvc.formats.lock import LOCK_FILE, LockEntry
 from mlvc.formats.project import Project
 from mlvc.fs.atomic import RACY_NS
-from mlvc.fs.parallel import run_parallel
+from mlvc.fs.parallel import default_workers, run_parallel
 from mlvc.objects.hashing import hash_file
 from mlvc.ops.targets import check_part, select, writing
 from mlvc.progress import NULL
@@ -318,7 +318,7 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
         written = array("q")
         with progress.task(f"Checking out {plan.rel}", len(plan.write)) as task:
             for start in range(0, len(plan.write), BATCH):
-                for ints in run_parallel(write, list(plan.write.rows(start, start + BATCH)), task):
+                for ints in _write_rows(write, list(plan.write.rows(start, start + BATCH)), task, linker, repo.root):
                     written.extend(ints)
         _save_written(repo, plan, written)
         for path in plan.write.paths:
@@ -331,6 +331,58 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
     result.modified.sort()
     linker.finish()  # files kept as copies at the link limit, said once
     return result
+
+
+FORK_BATCH = 64  # files a forked worker writes at a time
+
+
+def _write_rows(write, rows: list, task, linker: CacheLinker, root: str) -> list:
+    """``write(row) -> (inode, mtime, ctime, size)`` of every row, in order, as sequences of
+    those ints to extend an array with: in forked workers (``fs.forked``, no GIL between them)
+    where there are enough files and none is linked to the cache (copies and reflinks: a
+    worker has nothing to warn about), else on threads. The first file is written here, so a
+    link type the file system refuses is known before the workers start. What a worker left
+    (an error, a worker that died) is done here on threads, raising what it meets."""
+    from mlvc.fs import forked
+
+    jobs = default_workers()
+    if not (len(rows) > 1 and forked.usable(-(-len(rows) // FORK_BATCH), jobs)):
+        return run_parallel(write, rows, task)
+    out: list = [write(rows[0])]
+    task.advance()
+    if not linker.copies_only():
+        return out + run_parallel(write, rows[1:], task)
+    batches = [rows[i:i + FORK_BATCH] for i in range(1, len(rows), FORK_BATCH)]
+    results: list = [None] * len(batches)
+
+    def fn(batch: list) -> bytes:  # in a worker
+        ints = array("q")
+        for j, row in enumerate(batch):
+            try:
+                ints.extend(write(row))
+            except BaseException as exc:
+                exc.partial = j
+                raise
+        return ints.tobytes()
+
+    def told(i: int, payload: bytes) -> None:
+        ints = array("q")
+        ints.frombytes(payload)
+        results[i] = ints
+        task.advance(len(batches[i]))
+
+    def rest(left: list[tuple[int, int]]) -> None:
+        for i, got in left:  # the files a failed worker wrote are as it wrote them
+            ints = array("q")
+            for row in batches[i][:got]:
+                ints.extend(file_stat(os.stat(os.path.join(root, row[0])))[:4])
+            task.advance(got)
+            for one in run_parallel(write, batches[i][got:], task):
+                ints.extend(one)
+            results[i] = ints
+
+    forked.run_forked(fn, batches, jobs, told, rest)
+    return out + results
 
 
 def _restore_modes(repo: Repo, plan: _Plan, safe: fs.SafeDirs, result: CheckoutResult) -> None:

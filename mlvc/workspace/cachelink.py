@@ -121,6 +121,11 @@ class CacheLinker:
             self.progress.warn(f"{n} files kept as copies: {LINK_LIMIT}" if n > 1
                                else f"1 file kept as a copy: {LINK_LIMIT}")
 
+    def copies_only(self) -> bool:
+        """Whether files are now placed as copies or reflinks (the first link type still usable):
+        nothing shares an inode with the cache, so nothing is said about it (``_linked``)."""
+        return next((k for k in self.kinds if k not in self.linker.failed), None) in ("copy", "reflink")
+
     def _kept_copy(self) -> None:
         with self._lock:
             self.copies += 1

@@ -1,0 +1,88 @@
+"""Checkout writing copies in forked workers (fs.forked): every file as recorded, the stat cache
+rows right (status trusts them), a corrupt object refused as without workers, and no worker
+where files are linked to the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+
+import pytest
+from funcutil import object_path, oid_of, one_line_error
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux only")
+
+
+@pytest.fixture
+def forks(monkeypatch):
+    """Workers for 2 batches and more, of 4 files; the number of forks made."""
+    from mlvc.fs import forked
+    from mlvc.ops import checkout
+
+    monkeypatch.setattr(forked, "FORK_FROM", 2)
+    monkeypatch.setattr(checkout, "FORK_BATCH", 4)
+    monkeypatch.setenv("MLVC_JOBS", "2")
+    made: list[int] = []
+    real = os.fork
+    monkeypatch.setattr(os, "fork", lambda: made.append(1) or real())
+    return made
+
+
+def _data(repo, mlvc, kind="copy", n=40):
+    assert mlvc("config", "cache.type", kind).exit_code == 0
+    files = {f"data/{d}/f{i}.txt": f"file {d} {i}\n" * (i + 1) for d in "ab" for i in range(n // 2)}
+    repo.root.gen(files)
+    assert mlvc("add", "data").exit_code == 0
+    repo.commit("data")
+    shutil.rmtree(repo.root / "data")
+    return files
+
+
+def test_a_checkout_in_workers_writes_every_file_and_rows_status_trusts(repo, mlvc, forks):
+    files = _data(repo, mlvc)
+    r = mlvc("checkout", "--json")
+    assert r.exit_code == 0, r.output
+    assert len(forks) == 2
+    assert {p: (repo.root / p).read_text() for p in files} == files
+    from mlvc.repo import Repo
+
+    state = Repo.find(str(repo.root)).state
+    rows = state.rows("data")
+    try:
+        rows = {row[0]: row for row in rows}  # as checkout saved them (status would save its own)
+    finally:
+        state.close()
+    assert len(rows) == len(files)
+    for p in files:  # the rows the workers sent back are the files' own
+        st = os.stat(repo.root / p)
+        assert rows[p][1:5] == (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size), p
+    r = mlvc("status", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["clean"] is True
+
+
+def test_a_corrupt_object_is_refused_in_workers_as_without_them(repo, mlvc, forks):
+    files = _data(repo, mlvc)
+    bad = "data/b/f7.txt"
+    obj = object_path(repo.root, oid_of(files[bad].encode()))
+    os.chmod(obj, 0o644)
+    with open(obj, "wb") as f:
+        f.write(b"EVIL" * 10)
+    r = mlvc("checkout")
+    assert r.exit_code == 3
+    line = one_line_error(r)
+    assert "corrupt" in line and oid_of(files[bad].encode()) in line
+    assert len(forks) == 2
+    assert not (repo.root / bad).exists()
+    for p in files:
+        if (repo.root / p).exists():
+            assert (repo.root / p).read_text() == files[p], p
+    assert not [n for d, _, names in os.walk(repo.root / "data") for n in names if ".mlvc-tmp" in n]
+
+
+def test_no_worker_where_files_are_links_to_the_cache(repo, mlvc, forks):
+    files = _data(repo, mlvc, kind="hardlink")
+    assert mlvc("checkout").exit_code == 0
+    assert forks == []
+    assert all(os.stat(repo.root / p).st_nlink >= 2 for p in files)
