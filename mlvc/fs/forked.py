@@ -51,9 +51,14 @@ def run_forked(fn, batches: list[list], jobs: int, on_batch, fallback) -> None:
     try:
         for k in range(min(jobs, len(batches))):
             r, w = os.pipe()
-            with warnings.catch_warnings():  # 3.12+ warns of fork with threads; the worker takes no lock
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
+            try:
+                with warnings.catch_warnings():  # 3.12+ warns of fork with threads; the worker takes no lock
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    pid = os.fork()
+            except OSError:  # no more processes (EAGAIN, ENOMEM): this worker's batches go to the fallback
+                os.close(r)
+                os.close(w)
+                break
             if pid == 0:  # pragma: no cover - the worker (coverage does not follow it)
                 os.close(r)
                 _worker(fn, batches, k, jobs, w, prctl, parent)

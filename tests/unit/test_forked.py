@@ -143,3 +143,20 @@ def test_forked_workers_are_used_only_where_they_pay(monkeypatch):
     assert not forked.usable(100, 1)
     monkeypatch.setenv("MLVC_FORK", "0")
     assert not forked.usable(100, 2)
+
+
+def test_a_fork_refused_leaves_that_workers_batches_to_the_fallback(monkeypatch):
+    real = os.fork
+    calls = []
+
+    def fork():
+        calls.append(1)
+        if len(calls) == 2:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real()
+
+    monkeypatch.setattr(os, "fork", fork)
+    told: list[int] = []
+    left: list[tuple[int, int]] = []
+    forked.run_forked(lambda b: b"", [[i] for i in range(20)], 2, lambda i, data: told.append(i), left.extend)
+    assert sorted(told) == list(range(0, 20, 2)) and left == [(i, 0) for i in range(1, 20, 2)]
