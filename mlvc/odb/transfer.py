@@ -444,6 +444,10 @@ def push(cache, remote, roots: list[Root], jobs: int | None = None, progress=Non
         result.nbytes += sum(sizes.get(t, 0) for t in order)
     except BaseException as exc:
         result.transferred += getattr(exc, "done", 0)
+        try:  # what did arrive is durable too: a rerun that finds it there sends it not again
+            remote.flush()
+        except OSError:
+            pass
         raise transfer_error(exc, remote, "push to", result.transferred, total) from None
     finally:
         task.close()

@@ -405,3 +405,19 @@ def test_a_push_and_a_fetch_in_forked_workers_are_whole_counted_and_durable(repo
     assert sorted(got) == sorted(objects) and not any(delayed(p) for p in got.values())
     assert all((clone / "data" / d / f"f{i}.txt").read_text() == f"file {d} {i}" for d in "abc" for i in range(10))
     assert mlvc("status", "--json").exit_code == 0
+
+
+def test_a_push_that_fails_still_makes_what_it_wrote_durable(repo, mlvc, tmp_path, delayed):
+    """A rerun trusts the objects a failed push left (they are there, whole); they are synced when
+    the push fails, since the rerun has nothing to write and so nothing to sync."""
+    root = _project(repo, mlvc, tmp_path)
+    broken = oid_of(b"file c 9")
+    obj = repo.root / ".mlvc" / "cache" / "files" / "xxh3" / broken[:2] / broken[2:]
+    os.chmod(obj.parent, 0o755)
+    obj.unlink()
+    obj.mkdir()  # cannot be read: the push fails after the other files
+    r = mlvc("push", "-j", "1")
+    assert r.exit_code == 3
+    there = _objects(root)
+    assert there and broken not in there
+    assert not any(delayed(p) for p in there.values())
