@@ -152,3 +152,17 @@ def git_clone(repo, tmp_path, name: str = "clone"):
     dest = tmp_path / name
     subprocess.run(["git", "clone", "-q", str(repo.root), str(dest)], check=True)
     return dest
+
+
+def forked_workers(monkeypatch, module, batch_name: str) -> list[int]:
+    """Forked workers (mlvc.fs.forked) from 2 batches of 4 (``module.batch_name``) on, 2 jobs;
+    the list grows by one for each worker forked."""
+    from mlvc.fs import forked
+
+    monkeypatch.setattr(forked, "FORK_FROM", 2)
+    monkeypatch.setattr(module, batch_name, 4)
+    monkeypatch.setenv("MLVC_JOBS", "2")
+    made: list[int] = []
+    real = os.fork
+    monkeypatch.setattr(os, "fork", lambda: made.append(1) or real())
+    return made

@@ -10,24 +10,17 @@ import shutil
 import sys
 
 import pytest
-from funcutil import object_path, oid_of, one_line_error
+from funcutil import forked_workers, object_path, oid_of, one_line_error
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux only")
 
 
 @pytest.fixture
 def forks(monkeypatch):
-    """Workers for 2 batches and more, of 4 files; the number of forks made."""
-    from mlvc.fs import forked
+    """Workers for 2 batches and more, of 4 files; one item a worker forked."""
     from mlvc.ops import checkout
 
-    monkeypatch.setattr(forked, "FORK_FROM", 2)
-    monkeypatch.setattr(checkout, "FORK_BATCH", 4)
-    monkeypatch.setenv("MLVC_JOBS", "2")
-    made: list[int] = []
-    real = os.fork
-    monkeypatch.setattr(os, "fork", lambda: made.append(1) or real())
-    return made
+    return forked_workers(monkeypatch, checkout, "FORK_BATCH")
 
 
 def _data(repo, mlvc, kind="copy", n=40):

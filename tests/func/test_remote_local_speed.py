@@ -276,11 +276,9 @@ def test_run_stops_at_the_first_error_and_counts_what_was_done():
 def test_push_makes_the_files_durable_before_the_first_tree_and_all_before_it_is_done(repo, mlvc, tmp_path,
                                                                                       monkeypatch, delayed, workers):
     if workers == "forked":  # the small files in batches, in forked workers (fs.forked)
-        from mlvc.fs import forked
+        from funcutil import forked_workers
 
-        monkeypatch.setattr(forked, "FORK_FROM", 2)
-        monkeypatch.setattr(transfer, "TRANSFER_BATCH", 4)
-        monkeypatch.setenv("MLVC_JOBS", "2")
+        forked_workers(monkeypatch, transfer, "TRANSFER_BATCH")
     root = _project(repo, mlvc, tmp_path)
     at_first_tree: list[bool] = []
     real = RemoteObjectStore._put
@@ -377,16 +375,9 @@ def test_a_push_and_a_fetch_in_forked_workers_are_whole_counted_and_durable(repo
     """Small files go in batches to forked workers (fs.forked) where there are enough of them: the
     objects all arrive, are counted, and are on disk when the command is done (the workers' writes
     are synced by the parent)."""
-    from funcutil import git_clone
+    from funcutil import forked_workers, git_clone
 
-    from mlvc.fs import forked
-
-    monkeypatch.setattr(forked, "FORK_FROM", 2)
-    monkeypatch.setattr(transfer, "TRANSFER_BATCH", 4)
-    monkeypatch.setenv("MLVC_JOBS", "2")
-    forks: list[int] = []
-    real_fork = os.fork
-    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    forks = forked_workers(monkeypatch, transfer, "TRANSFER_BATCH")
     root = _project(repo, mlvc, tmp_path)
     r = mlvc("push", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["transferred"] == 34

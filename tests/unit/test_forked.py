@@ -57,19 +57,26 @@ def test_every_batch_runs_once_in_a_worker_process_and_its_payload_comes_back_he
     assert _reaped(forks)
 
 
-def test_what_a_failed_worker_did_not_do_is_left_to_the_fallback(tmp_path, forks):
-    marks = tmp_path / "marks"
-    marks.mkdir()
-
+def _failing_at(bad: int, done):
+    """A batch function that fails at item ``bad`` (saying how far it got), ``done(item)`` for
+    each before it; it returns ``result(batch)``."""
     def fn(batch):
         for j, item in enumerate(batch):
-            if item == 13:
+            if item == bad:
                 exc = OSError(5, "I/O error")
                 exc.partial = j
                 raise exc
-            (marks / str(item)).touch()
-        return b""
+            done(item)
+        return fn.result(batch)
 
+    return fn
+
+
+def test_what_a_failed_worker_did_not_do_is_left_to_the_fallback(tmp_path, forks):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    fn = _failing_at(13, lambda item: (marks / str(item)).touch())
+    fn.result = lambda batch: b""
     batches = [list(range(i, i + 5)) for i in range(0, 50, 5)]  # 13 is the 4th of batch 2
     told: list[int] = []
     left: list[tuple[int, int]] = []
@@ -118,13 +125,8 @@ def test_batches_of_a_transfer_are_counted_whoever_does_them(tmp_path, forks, mo
 
     monkeypatch.setattr(forked, "FORK_FROM", 2)
 
-    def fn(batch):
-        for j, item in enumerate(batch):
-            if item == 23:
-                exc = OSError(5, "I/O error")
-                exc.partial = j
-                raise exc
-        return 10 * len(batch)
+    fn = _failing_at(23, lambda item: None)
+    fn.result = lambda batch: 10 * len(batch)
 
     batches = [list(range(i, i + 4)) for i in range(0, 40, 4)]  # 23 is the 4th of batch 5
     after: list[tuple[int, int]] = []
