@@ -19,7 +19,7 @@ from mlvc.formats.lock import LOCK_FILE, Lock, parse_lock, read_lock
 from mlvc.formats.project import read_project
 from mlvc.formats.yamlio import MAX_FILE_BYTES
 from mlvc.objects.hashing import TREE_SUFFIX, hash_file
-from mlvc.objects.tree import TREE_HEADER, encode_entries, file_meta, parse_folder, parse_tree
+from mlvc.objects.tree import TREE_HEADER, encode_entries, parse_folder, parse_tree
 from mlvc.ops.targets import all_artifacts, check_inside, to_repo_path
 from mlvc.progress import NULL
 from mlvc.repo import Repo

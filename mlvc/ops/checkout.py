@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from mlvc import fs
 from mlvc.errors import ArtifactNotFoundError, CheckoutConflictError, ObjectNotFoundError
 from mlvc.formats.lock import LOCK_FILE, LockEntry
-from mlvc.formats.project import Project
 from mlvc.fs.atomic import RACY_NS
 from mlvc.fs.parallel import default_workers, run_parallel
 from mlvc.objects.hashing import hash_file

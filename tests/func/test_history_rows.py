@@ -5,7 +5,6 @@ import json
 import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
-import pytest
 
 from funcutil import one_line_error
 

@@ -200,7 +200,7 @@ def test_a_missing_input_is_exit_2_naming_it(repo, run, tmp_path_factory):
     subprocess.run(["git", "clone", "-q", str(repo.root), str(clone)], check=True)  # no cache there
     p = run("verify", cwd=clone)
     assert p.returncode == 2, p.stdout + p.stderr
-    assert f"error: input 'raw.txt' of stage 'prepare' at HEAD (" in p.stderr
+    assert "error: input 'raw.txt' of stage 'prepare' at HEAD (" in p.stderr
     assert oid in p.stderr and "is not in the cache" in p.stderr
     assert "Running stage" not in p.stdout  # nothing ran
     assert subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=clone, capture_output=True,

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import yaml
-from funcutil import bad_objects, cache_oids, object_path, oid_of, read_lock, snapshot, tree_lines, workspace_files
+from funcutil import bad_objects, object_path, oid_of, read_lock, snapshot, tree_lines, workspace_files
 
 from conftest import git
 
