@@ -79,3 +79,30 @@ def test_no_worker_where_files_are_links_to_the_cache(repo, mlvc, forks):
     assert mlvc("checkout").exit_code == 0
     assert forks == []
     assert all(os.stat(repo.root / p).st_nlink >= 2 for p in files)
+
+
+def test_a_pull_in_workers_never_writes_through_a_committed_symlink(repo, mlvc, forks, tmp_path, monkeypatch):
+    """The attack, with real git: a clone carries data/b as a symlink to a folder outside it (forced
+    past .gitignore); a pull that would write data/b's files in workers refuses before any worker
+starts, and nothing outside changes."""
+    from funcutil import git_clone, snapshot
+
+    assert mlvc("remote", "add", "--default", "store", str(tmp_path / "remote")).exit_code == 0
+    _data(repo, mlvc)
+    assert mlvc("push").exit_code == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "theirs.txt").write_text("someone's file")
+    (repo.root / "data").mkdir()
+    os.symlink(outside, repo.root / "data" / "b")
+    repo.git("add", "-f", "data/b")
+    repo.commit("a symlink out")
+    clone = git_clone(repo, tmp_path)
+    assert os.path.islink(clone / "data" / "b")
+    before = snapshot(outside)
+    monkeypatch.chdir(clone)
+    r = mlvc("pull")
+    assert r.exit_code == 3, r.output
+    assert "data/b is a symlink" in one_line_error(r) and "Traceback" not in r.output
+    assert forks == []  # refused before anything was fetched or written: no worker started
+    assert snapshot(outside) == before

@@ -412,3 +412,27 @@ def test_a_push_that_fails_still_makes_what_it_wrote_durable(repo, mlvc, tmp_pat
     there = _objects(root)
     assert there and broken not in there
     assert not any(delayed(p) for p in there.values())
+
+
+def test_a_tampered_object_fetched_in_a_worker_never_enters_the_cache(repo, mlvc, tmp_path, monkeypatch):
+    """A remote serving bad bytes: the object a forked worker refuses is fetched again here (the
+    fallback), refused with its one line, and is in neither the cache nor the workspace."""
+    from funcutil import forked_workers, git_clone, one_line_error
+
+    forks = forked_workers(monkeypatch, transfer, "TRANSFER_BATCH")
+    root = _project(repo, mlvc, tmp_path)
+    assert mlvc("push").exit_code == 0
+    bad = oid_of(b"file b 4")
+    path = root / bad[:2] / bad[2:]
+    os.chmod(path, 0o644)
+    path.write_bytes(b"file b 5")  # the same size, other bytes
+    clone = git_clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    forks.clear()
+    r = mlvc("pull")
+    assert r.exit_code == 3
+    line = one_line_error(r)
+    assert "corrupted" in line and bad in line and "'store'" in line
+    assert len(forks) == 2
+    assert bad not in _objects(clone / ".mlvc" / "cache" / "files" / "xxh3")
+    assert not (clone / "data" / "b" / "f4.txt").exists()
