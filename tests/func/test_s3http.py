@@ -156,20 +156,33 @@ def test_a_push_of_small_files_and_a_no_op_push_never_import_s3fs_or_botocore(re
         assert r.stdout.splitlines()[-1] == "[] 0"
 
 
-class IdleClosingProxy:
-    """A TCP proxy on 127.0.0.1 that closes a connection idle for ``idle`` seconds, without a
-    word, as servers and load balancers do with kept-alive connections; ``connections`` counts
-    those it accepted."""
+class _Proxy:
+    """A TCP proxy on 127.0.0.1 in front of the server at ``target_port``: each connection it
+    accepts is handed to ``_serve`` on a thread of its own; ``endpoint`` is its URL."""
 
-    def __init__(self, target_port: int, idle: float = 0.2) -> None:
+    def __init__(self, target_port: int) -> None:
         self.target = ("127.0.0.1", target_port)
-        self.idle = idle
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.connections = 0
         threading.Thread(target=accept_forever, args=(self.sock, self._serve), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class IdleClosingProxy(_Proxy):
+    """A proxy that closes a connection idle for ``idle`` seconds, without a word, as servers and
+    load balancers do with kept-alive connections; ``connections`` counts those it accepted."""
+
+    def __init__(self, target_port: int, idle: float = 0.2) -> None:
+        self.idle = idle
+        self.connections = 0
+        super().__init__(target_port)
 
     def _serve(self, conn: socket.socket) -> None:
         self.connections += 1
@@ -189,9 +202,6 @@ class IdleClosingProxy:
         finally:
             conn.close()
             upstream.close()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_a_kept_alive_connection_the_server_closed_is_replaced_without_a_retry(strict_weed, monkeypatch):
@@ -232,19 +242,14 @@ def test_find_lists_every_object_in_one_page_or_sub_folder_by_sub_folder(strict_
     assert store.raw_fs.find(f"{store.base}/nothing-here") == []
 
 
-class RangeDroppingProxy:
-    """A hostile S3 server, made of a real one behind a TCP proxy that drops every request's
-    Range header: each ranged GET is answered with the whole object (requests without a body
-    only: GET and HEAD)."""
+class RangeDroppingProxy(_Proxy):
+    """A hostile S3 server, made of a real one behind a proxy that drops every request's Range
+    header: each ranged GET is answered with the whole object (requests without a body only:
+    GET and HEAD)."""
 
     def __init__(self, target_port: int) -> None:
-        self.target = ("127.0.0.1", target_port)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.endpoint = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.dropped = 0
-        threading.Thread(target=accept_forever, args=(self.sock, self._serve), daemon=True).start()
+        super().__init__(target_port)
 
     def _serve(self, conn: socket.socket) -> None:
         upstream = socket.create_connection(self.target)
@@ -273,9 +278,6 @@ class RangeDroppingProxy:
             pass
         finally:
             upstream.close()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_a_server_that_ignores_the_range_never_has_more_read_than_was_asked(s3_server, tmp_path):
