@@ -33,7 +33,7 @@ from mlvc.objects.tree import meta_oid, split_meta
 from mlvc.workspace.compare import executable, is_cache_link, part_of
 from mlvc.workspace.build import BATCH, hash_files, key
 from mlvc.workspace.cachelink import CacheLinker, check_not_damaged
-from mlvc.workspace.scan import Scan, file_stat, fingerprint, scan
+from mlvc.workspace.scan import FIELDS, Scan, file_stat, fingerprint, scan
 
 
 @dataclass
@@ -311,21 +311,27 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
             path, oid, size, x = item
             dest = os.path.join(repo.root, path)
             linker.place(oid, dest, executable=x, size=size, tmp_dir=staging, new=path not in _plan.replaced)
-            return file_stat(os.stat(dest))[:4]
+            return file_stat(os.stat(dest))
 
-        # Each written file's (inode, mtime, ctime, size), in write order: 32 bytes a file.
+        # Each written file's five integers (inode, mtime, ctime, size, mode), in write order.
         written = array("q")
         with progress.task(f"Checking out {plan.rel}", len(plan.write)) as task:
             for start in range(0, len(plan.write), BATCH):
                 for ints in _write_rows(write, list(plan.write.rows(start, start + BATCH)), task, linker, repo.root):
                     written.extend(ints)
-        _save_written(repo, plan, written)
+        kept = _save_written(repo, plan, written)
+        whole = plan.entry.is_dir and not plan.part  # the fingerprint vouches for a whole artifact only
+        if whole and plan.before is None and kept and linker.copies_only():
+            # The folder was not there, so every file in it was just written (and none shares
+            # an inode with the cache): its fingerprint comes from their rows, not a rescan.
+            _remember_written(repo, plan, written)
+            whole = False
         for path in plan.write.paths:
             (result.modified if path in plan.replaced else result.added).append(path)
         _restore_modes(repo, plan, safe, result)
         newest = _newest(written)
         plan.write = plan.before = written = None  # released before the folder is scanned again
-        if plan.entry.is_dir and not plan.part:  # the fingerprint vouches for a whole artifact only
+        if whole:
             _remember_clean(repo, plan, newest)
     result.modified.sort()
     linker.finish()  # files kept as copies at the link limit, said once
@@ -336,7 +342,7 @@ FORK_BATCH = 64  # files a forked worker writes at a time
 
 
 def _write_rows(write, rows: list, task, linker: CacheLinker, root: str) -> list:
-    """``write(row) -> (inode, mtime, ctime, size)`` of every row, in order, as sequences of
+    """``write(row) -> (inode, mtime, ctime, size, mode)`` of every row, in order, as sequences of
     those ints to extend an array with: in forked workers (``fs.forked``, no GIL between them)
     where there are enough files and none is linked to the cache (copies and reflinks: a
     worker has nothing to warn about), else on threads. The first file is written here, so a
@@ -374,7 +380,7 @@ def _write_rows(write, rows: list, task, linker: CacheLinker, root: str) -> list
         for i, got in left:  # the files a failed worker wrote are as it wrote them
             ints = array("q")
             for row in batches[i][:got]:
-                ints.extend(file_stat(os.stat(os.path.join(root, row[0])))[:4])
+                ints.extend(file_stat(os.stat(os.path.join(root, row[0]))))
             task.advance(got)
             for one in run_parallel(write, batches[i][got:], task):
                 ints.extend(one)
@@ -403,18 +409,36 @@ def _restore_modes(repo: Repo, plan: _Plan, safe: fs.SafeDirs, result: CheckoutR
 
 
 def _newest(written: array) -> int:
-    return max(max(written[1::4], default=0), max(written[2::4], default=0))
+    return max(max(written[1::FIELDS], default=0), max(written[2::FIELDS], default=0))
 
 
-def _save_written(repo: Repo, plan: _Plan, written: array) -> None:
-    """The stat cache rows of the files just written, saved once they are old enough to be
-    trusted (a few ms at most; rows still racily new are not kept)."""
-    wait = (_newest(written) + RACY_NS - time.time_ns()) / 1e9
+def _save_written(repo: Repo, plan: _Plan, written: array) -> bool:
+    """Save the stat cache rows of the files just written once they are old enough to be
+    trusted (a few ms at most; rows still racily new are not kept). Whether all were kept."""
+    newest = _newest(written)
+    wait = (newest + RACY_NS - time.time_ns()) / 1e9
     if 0 < wait <= 0.1:
         time.sleep(wait)  # after it, no write can share the files' timestamps
     w = plan.write
-    it = iter(written)
-    repo.state.save(zip(w.paths, it, it, it, it, w.oids))
+    kept = newest + RACY_NS <= time.time_ns()  # so at the save's own clock too
+    repo.state.save(zip(w.paths, *(written[k::FIELDS] for k in range(4)), w.oids))
+    return kept
+
+
+def _remember_written(repo: Repo, plan: _Plan, written: array) -> None:
+    """Save the fingerprint of a folder that checkout wrote whole (nothing was there before),
+    made from the rows of its files as written: the paths in the tree's order, which is a
+    scan's, and the five integers a scan finds while no file changes. A file changed since
+    then is found changed by the next scan, whose fingerprint then differs: a fingerprint
+    never vouches for content that is not the recorded tree's (``_remember_clean``)."""
+    w = plan.write
+    modes = written[4::FIELDS]
+    if len(modes) != len(w.paths) or any(bool(m & 0o100) != bool(x) for m, x in zip(modes, w.execs)):
+        return  # a umask without the owner's x: status must see it
+    cut = len(plan.rel) + 1
+    fp = fingerprint(Scan("dir", os.path.join(repo.root, plan.rel), [p[cut:] for p in w.paths], written))
+    if fp is not None:
+        repo.state.save_dir(plan.rel, fp, plan.entry.oid, repo.odb.signature() if plan.complete else None)
 
 
 def _remember_clean(repo: Repo, plan: _Plan, newest: int) -> None:

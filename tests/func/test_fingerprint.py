@@ -1,6 +1,8 @@
 """The folder fingerprint that makes a clean status instant must never hide a change."""
 
 import os
+import shutil
+import sqlite3
 import time
 
 import pytest
@@ -22,7 +24,7 @@ def tracked(repo, mlvc):
     return repo
 
 
-@pytest.mark.parametrize("after", ["add", "status", "checkout"])
+@pytest.mark.parametrize("after", ["add", "status", "checkout", "checkout-whole"])
 def test_in_place_edit_is_seen_after_the_fingerprint_was_saved(tracked, mlvc, after):
     root = tracked.root
     if after == "status":
@@ -31,9 +33,11 @@ def test_in_place_edit_is_seen_after_the_fingerprint_was_saved(tracked, mlvc, af
         (root / "data" / "d0" / "f0.txt").unlink()
         assert mlvc("checkout").exit_code == 0
         time.sleep(0.05)
+    elif after == "checkout-whole":  # the folder written whole: its fingerprint from the rows written
+        shutil.rmtree(root / "data")
+        assert mlvc("checkout").exit_code == 0
+        time.sleep(0.05)
     state = root / ".mlvc" / "tmp" / "state.db"
-    import sqlite3
-
     with sqlite3.connect(state) as db:
         assert db.execute("SELECT count(*) FROM dirs WHERE path='data'").fetchone()[0] == 1
     assert mlvc("status", "--check").exit_code == 0
@@ -96,3 +100,52 @@ def test_checkout_does_not_vouch_for_objects_it_did_not_need(tracked, mlvc):
     time.sleep(0.05)
     r = mlvc("status", "--check")
     assert r.exit_code == 1 and "not in cache" in r.stdout
+
+
+def _saved(root):
+    with sqlite3.connect(root / ".mlvc" / "tmp" / "state.db") as db:
+        return db.execute("SELECT fingerprint, oid FROM dirs WHERE path='data'").fetchone()
+
+
+@pytest.mark.parametrize("cache_type", ["copy", "hardlink"])
+@pytest.mark.parametrize("replaced", ["absent", "a file"])
+def test_a_folder_checked_out_whole_gets_the_fingerprint_a_scan_finds(tracked, mlvc, cache_type, replaced):
+    """Made from the rows written (copies) or by a rescan (links): either way the very digest a
+    scan of the folder gives, so the next status takes the fast path."""
+    from mlvc.workspace.scan import fingerprint, scan
+
+    root = tracked.root
+    (root / "data" / "d2" / "f1.txt").chmod(0o755)
+    assert mlvc("commit", "data").exit_code == 0
+    assert mlvc("config", "cache.type", cache_type).exit_code == 0
+    shutil.rmtree(root / "data")
+    if replaced == "a file":
+        (root / "data").write_text("in the way")
+    r = mlvc("checkout", "--force")
+    assert r.exit_code == 0, r.output
+    fp, oid = _saved(root)
+    assert fp == fingerprint(scan(str(root), "data"))
+    import yaml
+
+    assert oid == yaml.safe_load((root / "mlvc.lock").read_text())["artifacts"]["data"]["oid"]
+    if cache_type == "copy":  # a link has the object's mode
+        assert os.access(root / "data" / "d2" / "f1.txt", os.X_OK)
+
+
+def test_no_fingerprint_when_a_written_file_lacks_its_recorded_bit(tracked, mlvc):
+    """A umask without the owner's x: the folder is not as recorded, and status must say so."""
+    root = tracked.root
+    (root / "data" / "d2" / "f1.txt").chmod(0o755)
+    assert mlvc("commit", "data").exit_code == 0
+    shutil.rmtree(root / "data")
+    old = os.umask(0o177)
+    try:
+        assert mlvc("checkout").exit_code == 0
+    finally:
+        os.umask(old)
+    from mlvc.workspace.scan import fingerprint, scan
+
+    saved = _saved(root)  # (none, or the one commit saved before the folder was deleted)
+    assert saved is None or saved[0] != fingerprint(scan(str(root), "data"))
+    r = mlvc("status", "--check")
+    assert r.exit_code == 1 and "data/d2/f1.txt" in r.stdout
