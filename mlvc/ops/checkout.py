@@ -21,7 +21,7 @@ from array import array
 from dataclasses import dataclass, field
 
 from mlvc import fs
-from mlvc.errors import ArtifactNotFoundError, CheckoutConflictError, ObjectNotFoundError
+from mlvc.errors import ArtifactNotFoundError, CheckoutConflictError, MlvcError, ObjectNotFoundError
 from mlvc.formats.lock import LOCK_FILE, LockEntry
 from mlvc.fs.atomic import RACY_NS
 from mlvc.fs.parallel import default_workers, run_parallel
@@ -376,18 +376,43 @@ def _write_rows(write, rows: list, task, linker: CacheLinker, root: str) -> list
         results[i] = ints
         task.advance(len(batches[i]))
 
+    def again(row) -> tuple:
+        """A file a worker left undone; one a worker killed midway wrote whole (nothing was there
+        when checkout planned it) is kept as it is when it holds the recorded content."""
+        try:
+            return write(row)
+        except MlvcError:
+            found = _written_whole(os.path.join(root, row[0]), row[1], row[2], row[3])
+            if found is None:
+                raise
+            return found
+
     def rest(left: list[tuple[int, int]]) -> None:
         for i, got in left:  # the files a failed worker wrote are as it wrote them
             ints = array("q")
             for row in batches[i][:got]:
                 ints.extend(file_stat(os.stat(os.path.join(root, row[0]))))
             task.advance(got)
-            for one in run_parallel(write, batches[i][got:], task):
+            for one in run_parallel(again, batches[i][got:], task):
                 ints.extend(one)
             results[i] = ints
 
     forked.run_forked(fn, batches, jobs, told, rest)
     return out + results
+
+
+def _written_whole(dest: str, oid: str, size: int, x: bool):
+    """The five integers of the file at ``dest`` if it is a copy (a regular file with one name)
+    with the content of ``oid`` and the recorded owner's x, unchanged while it was read; else None."""
+    try:
+        st = os.lstat(dest)
+        if (not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size != size
+                or bool(st.st_mode & 0o100) != bool(x) or hash_file(dest, size)[0] != oid):
+            return None
+        found = file_stat(os.lstat(dest))
+    except OSError:
+        return None
+    return found if found == file_stat(st) else None
 
 
 def _restore_modes(repo: Repo, plan: _Plan, safe: fs.SafeDirs, result: CheckoutResult) -> None:

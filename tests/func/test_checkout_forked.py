@@ -106,3 +106,62 @@ starts, and nothing outside changes."""
     assert "data/b is a symlink" in one_line_error(r) and "Traceback" not in r.output
     assert forks == []  # refused before anything was fetched or written: no worker started
     assert snapshot(outside) == before
+
+
+def test_a_worker_killed_midway_leaves_a_checkout_that_still_completes(repo, mlvc, forks, monkeypatch):
+    """A worker dies (SIGKILL) after writing two files of a batch: the parent does that batch
+    again, keeps the files the worker wrote whole (they hold the recorded content) and writes
+    the rest; the checkout succeeds and status trusts every row. Before, the files the worker
+    had written "appeared while checkout was writing" them and the checkout failed."""
+    import signal
+
+    from mlvc.workspace.cachelink import CacheLinker
+
+    files = _data(repo, mlvc)
+    parent = os.getpid()
+    placed = []
+    real = CacheLinker.place
+
+    def place(self, *a, **k):
+        out = real(self, *a, **k)
+        if os.getpid() != parent:
+            placed.append(1)
+            if len(placed) == 2:  # in the middle of the worker's first batch
+                os.kill(os.getpid(), signal.SIGKILL)
+        return out
+
+    monkeypatch.setattr(CacheLinker, "place", place)
+    r = mlvc("checkout", "--json")
+    assert r.exit_code == 0, r.output
+    assert len(forks) == 2
+    assert {p: (repo.root / p).read_text() for p in files} == files
+    r = mlvc("status", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["clean"] is True
+
+
+def test_a_file_that_is_not_the_recorded_one_where_a_killed_worker_wrote_is_refused(repo, mlvc, forks,
+                                                                                     monkeypatch):
+    """What the parent keeps of a killed worker's batch is only a file with the recorded content:
+    a file put there meanwhile with other bytes is refused with its one line, and kept."""
+    import signal
+
+    from mlvc.workspace.cachelink import CacheLinker
+
+    files = _data(repo, mlvc)
+    parent = os.getpid()
+    real = CacheLinker.place
+
+    def place(self, oid, dest, *a, **k):
+        out = real(self, oid, dest, *a, **k)
+        if os.getpid() != parent:
+            with open(dest, "r+b") as f:  # another program changed it right after
+                f.write(b"X")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return out
+
+    monkeypatch.setattr(CacheLinker, "place", place)
+    r = mlvc("checkout")
+    assert r.exit_code != 0
+    assert "appeared while checkout was writing it" in one_line_error(r) and "Traceback" not in r.output
+    changed = [p for p in files if (repo.root / p).exists() and (repo.root / p).read_text() != files[p]]
+    assert changed and all((repo.root / p).read_text().startswith("X") for p in changed)
