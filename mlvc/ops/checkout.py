@@ -314,11 +314,8 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
             return file_stat(os.stat(dest))
 
         # Each written file's five integers (inode, mtime, ctime, size, mode), in write order.
-        written = array("q")
         with progress.task(f"Checking out {plan.rel}", len(plan.write)) as task:
-            for start in range(0, len(plan.write), BATCH):
-                for ints in _write_rows(write, list(plan.write.rows(start, start + BATCH)), task, linker, repo.root):
-                    written.extend(ints)
+            written = _write_rows(write, plan.write, task, linker, repo.root)
         kept = _save_written(repo, plan, written)
         whole = plan.entry.is_dir and not plan.part  # the fingerprint vouches for a whole artifact only
         if whole and plan.before is None and kept and linker.copies_only():
@@ -341,28 +338,34 @@ def _apply(repo: Repo, plans: list[_Plan], safe: fs.SafeDirs, progress) -> Check
 FORK_BATCH = 64  # files a forked worker writes at a time
 
 
-def _write_rows(write, rows: list, task, linker: CacheLinker, root: str) -> list:
-    """``write(row) -> (inode, mtime, ctime, size, mode)`` of every row, in order, as sequences of
-    those ints to extend an array with: in forked workers (``fs.forked``, no GIL between them)
-    where there are enough files and none is linked to the cache (copies and reflinks: a
-    worker has nothing to warn about), else on threads. The first file is written here, so a
-    link type the file system refuses is known before the workers start. What a worker left
-    (an error, a worker that died) is done here on threads, raising what it meets."""
+def _write_rows(write, w: _Writes, task, linker: CacheLinker, root: str) -> array:
+    """``write(row) -> (inode, mtime, ctime, size, mode)`` of every row of ``w``, as one array
+    in row order: in forked workers (``fs.forked``, no GIL between them, forked once for all
+    the rows) where there are enough files and none is linked to the cache (copies and
+    reflinks: a worker has nothing to warn about), else on threads, ``BATCH`` rows at a time.
+    The first file is written here, so a link type the file system refuses is known before
+    the workers start. What a worker left (an error, a worker that died) is done here on
+    threads, raising what it meets."""
     from mlvc.fs import forked
 
+    n = len(w)
     jobs = default_workers()
-    if not (len(rows) > 1 and forked.usable(-(-len(rows) // FORK_BATCH), jobs)):
-        return run_parallel(write, rows, task)
-    out: list = [write(rows[0])]
+    written = array("q")
+    if not (n > 1 and forked.usable(-(-n // FORK_BATCH), jobs)):
+        _write_threads(write, w, 0, task, written)
+        return written
+    written.extend(write(next(w.rows(0, 1))))
     task.advance()
     if not linker.copies_only():
-        return out + run_parallel(write, rows[1:], task)
-    batches = [rows[i:i + FORK_BATCH] for i in range(1, len(rows), FORK_BATCH)]
-    results: list = [None] * len(batches)
+        _write_threads(write, w, 1, task, written)
+        return written
+    # A batch is a range of rows: a worker reads them from its own copy of ``w`` (forked).
+    batches = [(i, min(i + FORK_BATCH, n)) for i in range(1, n, FORK_BATCH)]
+    written.frombytes(bytes(written.itemsize * FIELDS * (n - 1)))  # zeros; each batch's integers put in place
 
-    def fn(batch: list) -> bytes:  # in a worker
+    def fn(batch: tuple[int, int]) -> bytes:  # in a worker
         ints = array("q")
-        for j, row in enumerate(batch):
+        for j, row in enumerate(w.rows(*batch)):
             try:
                 ints.extend(write(row))
             except BaseException as exc:
@@ -370,11 +373,14 @@ def _write_rows(write, rows: list, task, linker: CacheLinker, root: str) -> list
                 raise
         return ints.tobytes()
 
+    def put(batch: tuple[int, int], ints: array) -> None:
+        written[FIELDS * batch[0]:FIELDS * batch[1]] = ints
+
     def told(i: int, payload: bytes) -> None:
         ints = array("q")
         ints.frombytes(payload)
-        results[i] = ints
-        task.advance(len(batches[i]))
+        put(batches[i], ints)
+        task.advance(batches[i][1] - batches[i][0])
 
     def again(row) -> tuple:
         """A file a worker left undone; one a worker killed midway wrote whole (nothing was there
@@ -389,16 +395,23 @@ def _write_rows(write, rows: list, task, linker: CacheLinker, root: str) -> list
 
     def rest(left: list[tuple[int, int]]) -> None:
         for i, got in left:  # the files a failed worker wrote are as it wrote them
+            rows = list(w.rows(*batches[i]))
             ints = array("q")
-            for row in batches[i][:got]:
+            for row in rows[:got]:
                 ints.extend(file_stat(os.stat(os.path.join(root, row[0]))))
             task.advance(got)
-            for one in run_parallel(again, batches[i][got:], task):
+            for one in run_parallel(again, rows[got:], task):
                 ints.extend(one)
-            results[i] = ints
+            put(batches[i], ints)
 
     forked.run_forked(fn, batches, jobs, told, rest)
-    return out + results
+    return written
+
+
+def _write_threads(write, w: _Writes, start: int, task, written: array) -> None:
+    for at in range(start, len(w), BATCH):
+        for ints in run_parallel(write, list(w.rows(at, at + BATCH)), task):
+            written.extend(ints)
 
 
 def _written_whole(dest: str, oid: str, size: int, x: bool):

@@ -51,6 +51,13 @@ def test_a_checkout_in_workers_writes_every_file_and_rows_status_trusts(repo, ml
     for p in files:  # the rows the workers sent back are the files' own
         st = os.stat(repo.root / p)
         assert rows[p][1:5] == (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size), p
+    import sqlite3
+
+    from mlvc.workspace.scan import fingerprint, scan
+
+    with sqlite3.connect(repo.root / ".mlvc" / "tmp" / "state.db") as db:  # made of the rows the workers sent
+        saved = db.execute("SELECT fingerprint FROM dirs WHERE path='data'").fetchone()
+    assert saved == (fingerprint(scan(str(repo.root), "data")),)
     r = mlvc("status", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["clean"] is True
 
