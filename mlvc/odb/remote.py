@@ -479,34 +479,67 @@ class RemoteObjectStore(ObjectStore):
         except FileNotFoundError:
             pass
 
-    def missing(self, oids) -> list[str]:
+    def missing(self, oids, sizes: dict[str, int] | None = None) -> list[str]:
         """The ids not on the remote, asked in bulk: one listing of everything for many ids, a
-        listing per fan-out folder for several under it, a single check for the rest."""
+        listing per fan-out folder for several under it, a single check for the rest.
+
+        With ``sizes`` (an object's size as its tree records it), an object the remote holds
+        with another size is missing too: a short upload, or one that a crash left named before
+        its bytes reached the disk. The listings give the sizes; a local folder is asked only of
+        the objects in ``sizes`` that it holds (one ``stat`` each)."""
         oids = list(oids)
         if not oids:
             return []
-        if len(oids) >= self.LIST_ALL_FROM:
-            have = self._list(self.root, deep=True)
-            return [o for o in oids if o not in have]
-        by_prefix: dict[str, list[str]] = {}
-        for oid in oids:
-            by_prefix.setdefault(oid[:2], []).append(oid)
-        absent: set[str] = set()
-        singles: list[str] = []
-        for prefix, group in by_prefix.items():
-            if len(group) >= self.LIST_PREFIX_FROM:
-                have = self._list(f"{self.root}/{prefix}")
-                absent.update(o for o in group if o not in have)
-            else:
-                singles.extend(group)
-        if self.local or len(singles) < 4:
-            absent.update(o for o in singles if not self.exists(o))
-        else:  # the requests wait on the network: many in flight, not one after the other
-            from concurrent.futures import ThreadPoolExecutor
+        detail = sizes is not None and not self.local
+        there: dict[str, int | None] = {}  # what the remote holds: id -> its size (None: not asked)
 
-            with ThreadPoolExecutor(max_workers=min(16, len(singles))) as pool:
-                absent.update(o for o, there in zip(singles, pool.map(self.exists, singles)) if not there)
-        return [o for o in oids if o in absent]
+        def listed(folder: str, deep: bool = False) -> None:
+            if detail:
+                there.update((o, int(i.get("size") or 0)) for o, i in self._list_detail(folder, deep).items())
+            else:
+                there.update(dict.fromkeys(self._list(folder, deep)))
+
+        def single(oid: str) -> None:
+            if detail:
+                try:
+                    there[oid] = int(self.fs.info(self.path(oid)).get("size") or 0)
+                except FileNotFoundError:
+                    pass
+            elif self.exists(oid):
+                there[oid] = None
+
+        if len(oids) >= self.LIST_ALL_FROM:
+            listed(self.root, deep=True)
+        else:
+            by_prefix: dict[str, list[str]] = {}
+            for oid in oids:
+                by_prefix.setdefault(oid[:2], []).append(oid)
+            singles: list[str] = []
+            for prefix, group in by_prefix.items():
+                if len(group) >= self.LIST_PREFIX_FROM:
+                    listed(f"{self.root}/{prefix}")
+                else:
+                    singles.extend(group)
+            if self.local or len(singles) < 4:
+                for o in singles:
+                    single(o)
+            else:  # the requests wait on the network: many in flight, not one after the other
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=min(16, len(singles))) as pool:
+                    list(pool.map(single, singles))
+        if sizes is None:
+            return [o for o in oids if o not in there]
+        return [o for o in oids if o not in there or (o in sizes and self._size_there(o, there[o]) != sizes[o])]
+
+    def _size_there(self, oid: str, listed: int | None) -> int | None:
+        """The size of ``oid`` on the remote: as listed, else (a local folder) its ``stat``."""
+        if listed is not None or not self.local:
+            return listed
+        try:
+            return os.stat(self.path(oid)).st_size
+        except FileNotFoundError:
+            return -1  # gone since the listing: missing
 
     # ------------------------------------------------------------ into a local cache
 

@@ -306,11 +306,16 @@ def _parts(cache, roots: list[Root]) -> list[Root]:
 
 def _merkle_walk(cache, remote, start: list[str], sizes: dict[str, int], result: TransferResult):
     """The files and trees below ``start`` that the remote lacks, asked one level at a time;
-    below a tree the remote holds nothing is asked (it is complete there). Returns ``(files to
+    below a tree the remote holds nothing is asked (it is complete there). A file the remote
+    holds with another size than its tree records (a short upload, or a crash's leftover:
+    named before its bytes were on the disk) counts as lacking, and is sent again. Returns ``(files to
     send, {tree: its sub-trees} of the trees to send, the trees to send at the top)``."""
     kids: dict[str, list[str]] = {}
     files: set[str] = set()
-    level = remote.missing(start)
+    for o in start:  # a file root's size, from the cache, as the trees give the others'
+        if not is_tree_oid(o) and cache.exists(o):
+            sizes[o] = _cache_size(cache, o)
+    level = remote.missing(start, sizes)
     result.already += len(start) - len(level)
     seen = set(start)
     tops = [o for o in level if is_tree_oid(o)]
@@ -329,7 +334,7 @@ def _merkle_walk(cache, remote, start: list[str], sizes: dict[str, int], result:
             candidates.extend(kids[t])
         fresh = [o for o in dict.fromkeys(candidates) if o not in seen]
         seen.update(fresh)
-        absent = remote.missing(fresh)
+        absent = remote.missing(fresh, sizes)  # one there with another size is sent again
         result.already += len(fresh) - len(absent)
         files.update(o for o in absent if not is_tree_oid(o))
         trees = [o for o in absent if is_tree_oid(o)]

@@ -91,6 +91,32 @@ def test_missing_many_is_one_listing(any_remote, monkeypatch):
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("asked", ["one listing", "a listing per folder", "one by one"])
+def test_missing_with_sizes_counts_an_object_held_with_another_size(any_remote, monkeypatch, asked):
+    """A short upload, or an object a crash left named before its bytes were on the disk: with
+    the sizes its trees record, it is missing, however the remote is asked. The listings give
+    the sizes (no request per object on S3); a local folder stats only what it holds."""
+    if asked == "one listing":
+        monkeypatch.setattr(any_remote, "LIST_ALL_FROM", 1)
+    elif asked == "a listing per folder":
+        monkeypatch.setattr(any_remote, "LIST_PREFIX_FROM", 1)
+    whole = any_remote.write_bytes(b"whole object")
+    short = hash_bytes(b"short object")
+    any_remote._put(short, b"short")
+    empty = hash_bytes(b"left empty")
+    any_remote._put(empty, b"")
+    unsized = hash_bytes(b"no size known")
+    any_remote._put(unsized, b"no size")
+    gone = hash_bytes(b"never sent")
+    oids = [whole, short, empty, unsized, gone]
+    sizes = {whole: 12, short: 12, empty: 10, gone: 10}
+    assert any_remote.missing(oids) == [gone]  # without sizes: only what is not there
+    assert any_remote.missing(oids, sizes) == [short, empty, gone]
+    if asked != "one by one" and not any_remote.local:
+        monkeypatch.setattr(any_remote.fs, "info", lambda *a, **k: pytest.fail("one request per object"))
+        assert any_remote.missing(oids, sizes) == [short, empty, gone]
+
+
 # ---------------------------------------------------------------- push, fetch, pull end to end
 
 def _project(repo, mlvc):
@@ -148,7 +174,8 @@ def test_an_incremental_push_skips_the_folders_the_remote_holds(repo, mlvc, tmp_
     assert mlvc("commit", "data").exit_code == 0
     asked = []
     real = RemoteObjectStore.missing
-    monkeypatch.setattr(RemoteObjectStore, "missing", lambda self, oids: asked.extend(oids) or real(self, oids))
+    monkeypatch.setattr(RemoteObjectStore, "missing",
+                        lambda self, oids, *sizes: asked.extend(oids) or real(self, oids, *sizes))
     r = mlvc("push", "--json")
     assert json.loads(r.stdout)["transferred"] == 3  # the new file, data/sub's tree, data's tree
     # asked about: the two roots, data's four children, data/sub's two: never inside data/other

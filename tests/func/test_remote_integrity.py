@@ -93,6 +93,36 @@ def test_push_full_sends_again_an_object_the_remote_holds_with_another_size(repo
     assert store.read_bytes(short) == b"file 7"
 
 
+def test_a_plain_push_sends_again_an_object_held_with_another_size_below_what_it_lacks(repo, mlvc, store, tmp_path,
+                                                                                      monkeypatch):
+    """What a crash in the middle of a push can leave: objects named whose bytes never reached
+    the disk (empty, or short), and no trees yet (they go last). The rerun walks down from the
+    trees the remote lacks and sends again every object there with another size than its tree
+    records, a file artifact's too; before, it trusted them, and the pull then failed."""
+    _project(repo, mlvc)
+    assert mlvc("push").exit_code == 0
+    trees = [o for o in store.iter_oids() if o.endswith(".tree")]
+    assert len(trees) == 2
+    for t in trees:
+        store.remove(t)
+    empty, short, model = oid_of(b"file 5"), oid_of(b"file 9"), oid_of(b"weights")
+    for oid, left in ((empty, b""), (short, b"fil"), (model, b"w")):
+        store.remove(oid)
+        store._put(oid, left)
+    r = mlvc("push", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["transferred"] == 3 + len(trees)
+    assert (store.read_bytes(empty), store.read_bytes(short), store.read_bytes(model)) == (b"file 5", b"file 9",
+                                                                                           b"weights")
+    r = mlvc("push", "--json")  # and then nothing is left to send
+    assert r.exit_code == 0 and json.loads(r.stdout)["transferred"] == 0
+    clone = git_clone(repo, tmp_path)
+    monkeypatch.chdir(clone)
+    assert mlvc("pull").exit_code == 0
+    assert workspace_files(clone / "data") == workspace_files(repo.root / "data")
+    assert (clone / "model.bin").read_text() == "weights"
+
+
 def test_push_full_with_nothing_missing_sends_nothing(repo, mlvc, store):
     _project(repo, mlvc)
     assert mlvc("push").exit_code == 0
