@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 
@@ -166,3 +167,13 @@ def forked_workers(monkeypatch, module, batch_name: str) -> list[int]:
     real = os.fork
     monkeypatch.setattr(os, "fork", lambda: made.append(1) or real())
     return made
+
+
+@contextlib.contextmanager
+def umask(mask: int):
+    """The process's umask set to ``mask`` for the block (the CLI runs in this process)."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)

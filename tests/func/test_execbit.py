@@ -5,7 +5,7 @@ import os
 import stat
 
 import pytest
-from funcutil import object_path, oid_of, read_lock, tree_lines
+from funcutil import object_path, oid_of, read_lock, tree_lines, umask
 
 
 def _x(path) -> bool:
@@ -119,11 +119,8 @@ def test_a_bit_the_umask_withholds_is_not_vouched_for_by_the_fingerprint(repo, m
     os.chmod(tools / "run.sh", 0o755)
     assert mlvc("commit").exit_code == 0
     os.unlink(tools / "run.sh")
-    old = os.umask(0o177)
-    try:
+    with umask(0o177):
         assert mlvc("checkout").exit_code == 0
-    finally:
-        os.umask(old)
     assert not _x(tools / "run.sh")
     r = mlvc("status")
     assert "    modified  tools/run.sh (mode changed)" in r.stdout, r.output

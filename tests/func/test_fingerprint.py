@@ -6,6 +6,7 @@ import sqlite3
 import time
 
 import pytest
+from funcutil import umask
 
 
 def _edit_keeping_size_and_mtime(path, data: bytes):
@@ -138,11 +139,8 @@ def test_no_fingerprint_when_a_written_file_lacks_its_recorded_bit(tracked, mlvc
     (root / "data" / "d2" / "f1.txt").chmod(0o755)
     assert mlvc("commit", "data").exit_code == 0
     shutil.rmtree(root / "data")
-    old = os.umask(0o177)
-    try:
+    with umask(0o177):
         assert mlvc("checkout").exit_code == 0
-    finally:
-        os.umask(old)
     from mlvc.workspace.scan import fingerprint, scan
 
     saved = _saved(root)  # (none, or the one commit saved before the folder was deleted)
