@@ -474,7 +474,14 @@ def _remember_written(repo: Repo, plan: _Plan, written: array) -> None:
     if len(modes) != len(w.paths) or any(bool(m & 0o100) != bool(x) for m, x in zip(modes, w.execs)):
         return  # a umask without the owner's x: status must see it
     cut = len(plan.rel) + 1
-    fp = fingerprint(Scan("dir", os.path.join(repo.root, plan.rel), [p[cut:] for p in w.paths], written))
+    top = os.path.join(repo.root, plan.rel)
+    _save_fingerprint(repo, plan, Scan("dir", top, [p[cut:] for p in w.paths], written))
+
+
+def _save_fingerprint(repo: Repo, plan: _Plan, found: Scan) -> None:
+    """The fingerprint of ``found`` saved as the recorded tree's (with the cache's signature
+    when every object of the tree is in the cache); nothing while a file is racily new."""
+    fp = fingerprint(found)
     if fp is not None:
         repo.state.save_dir(plan.rel, fp, plan.entry.oid, repo.odb.signature() if plan.complete else None)
 
@@ -514,9 +521,7 @@ def _remember_clean(repo: Repo, plan: _Plan, newest: int) -> None:
             return
     finally:
         rows.close()
-    fp = fingerprint(found)
-    if fp is not None:
-        repo.state.save_dir(rel, fp, plan.entry.oid, repo.odb.signature() if plan.complete else None)
+    _save_fingerprint(repo, plan, found)
 
 
 
