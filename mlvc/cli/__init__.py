@@ -6,6 +6,7 @@ The core (``mlvc.api`` and below) is imported inside each command, so that
 
 from __future__ import annotations
 
+import copy
 import functools
 import sys
 
@@ -84,9 +85,40 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
     return flags + [a for a in head if a not in GLOBAL_FLAGS] + tail
 
 
+def _name_of(info) -> str | None:
+    """The name click will give a registered command or group (None where unknown)."""
+    if isinstance(info, typer.models.CommandInfo):
+        return info.name or typer.main.get_command_name(info.callback.__name__)
+    name = info.name
+    if isinstance(name, typer.models.DefaultPlaceholder):
+        name = info.typer_instance.info.name if info.typer_instance else None
+    return None if isinstance(name, typer.models.DefaultPlaceholder) else name
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """``app`` with only the command that ``args`` names, when it names one exactly.
+
+    Typer builds a click command, with its parameters read from the function's signature, for
+    every registered command before it parses anything: 20-40 ms of each run for the 40 that
+    are not run. ``mlvc --help``, a mistyped command and anything ambiguous get the whole app.
+    """
+    word = next((a for a in args if not a.startswith("-")), None)
+    if word is None or "--" in args[: args.index(word)]:
+        return app
+    named = [c for c in app.registered_commands if _name_of(c) == word]
+    groups = [g for g in app.registered_groups if _name_of(g) == word]
+    if len(named) + len(groups) != 1:
+        return app
+    only = copy.copy(app)
+    only.registered_commands = named
+    only.registered_groups = groups
+    return only
+
+
 def main() -> None:
+    args = hoist_global_flags(sys.argv[1:])
     try:
-        app(args=hoist_global_flags(sys.argv[1:]), prog_name="mlvc")
+        app_for(args)(args=args, prog_name="mlvc")
     except SystemExit:
         try:
             sys.stdout.flush()  # what is still buffered goes out now, where a closed pipe can be handled
