@@ -72,3 +72,11 @@ def test_the_entry_freezes_the_collector_before_the_process_ends(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("mlvc ")
     assert int(r.stderr.split("frozen=")[1]) > 1000
+
+
+def test_the_global_options_take_no_value():
+    """app_for takes the first word that is not an option for the command: a global option
+    that took a value (``-C DIR``) would need it to skip that value too."""
+    group = typer.main.get_command(app)
+    options = [p for p in group.params if p.name != "help"]
+    assert options and all(p.is_flag for p in options), [p.name for p in options if not p.is_flag]
