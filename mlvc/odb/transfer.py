@@ -529,8 +529,21 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
     except Exception as exc:
         raise transfer_error(exc, remote, "fetch from", 0, 0) from None
     order = [t for t in _post_order(tops, kids) if t in fetched_trees]
+    # one pass over the files: their bytes, and which go in batches of small files
+    # (``get_small_local``: the least Python a file)
+    limit = SMALL_OBJECT if getattr(remote, "local", False) and hasattr(remote, "get_small_local") else 0
+    small: list[tuple[str, int]] = []
+    rest: list[str] = []
+    file_bytes = 0
+    for o in file_list:
+        n = sizes.get(o, 0)
+        file_bytes += n
+        if 0 < n <= limit:
+            small.append((o, n))
+        else:
+            rest.append(o)
     total = len(file_list) + len(order)
-    nbytes = sum(sizes.get(o, 0) for o in file_list) + sum(len(fetched_trees[t]) for t in order)
+    nbytes = file_bytes + sum(len(fetched_trees[t]) for t in order)
     task = (progress.transfer(f"Fetching from {remote.name}", total, nbytes) if progress else None) or _NoTask()
     moved: list[int] = []
     ahead = _SyncAhead(getattr(cache, "root", ""), getattr(cache, "fsync", "never") == "batch")
@@ -549,12 +562,7 @@ def fetch(cache, remote, roots: list[Root], jobs: int | None = None, progress=No
         moved.append(n)
         ahead.wrote(n, objects=objects)
 
-    rest, batches = file_list, []
-    if getattr(remote, "local", False) and hasattr(remote, "get_small_local"):  # in batches: the least Python a file
-        small = [(o, sizes[o]) for o in file_list if 0 < sizes.get(o, 0) <= SMALL_OBJECT]
-        if small:
-            rest = [o for o in file_list if not 0 < sizes.get(o, 0) <= SMALL_OBJECT]
-            batches = _batches(small)
+    batches = _batches(small)
     try:
         try:
             result.transferred += _run(down, rest, jobs, task)
