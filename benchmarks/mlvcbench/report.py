@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -282,7 +283,7 @@ def ceiling_table(agg, w: str, v: dict) -> list[str]:
     def row(label: str, put: str, get: str) -> str:
         return f"| {label} | {rate(put)} | {rate(get)} | {cpu(put)} | {cpu(get)} |"
 
-    return [f"### The server's ceiling, and the tools' files per second", "",
+    return ["### The server's ceiling, and the tools' files per second", "",
             f"A tight loop of {count:,} PUTs, then {count:,} GETs, of distinct 4 KiB objects against "
             f"the same server, {jobs} requests in flight (mlvc's default `-j`), with s3fs "
             f"(aiobotocore, DVC's client and the one of mlvc's larger files) and with mlvc's own client "
@@ -447,7 +448,7 @@ def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "",
         out += [f"- Floors: {versions.get('floor', '?')}"]
     out += [f"- Python {m['python']} (runner)",
             "- Command(s):", ""]
-    out += [f"      {c}" for c in meta["commands"]]
+    out += [f"      {shown_command(c)}" for c in meta["commands"]]
     out += [""]
     out += ["## Where we stand against the goals", ""]
     out += goals_table(agg, workloads, companions)
@@ -494,3 +495,18 @@ def render(data: dict, plot_name: str | None, notes: list[str], extra: str = "",
     out += ["## How it is measured", ""] + how_measured(ran) + [""]
     out += notes
     return "\n".join(out).rstrip() + "\n"
+
+
+def shown_command(command: str) -> str:
+    """A run's command as the page shows it: without ``--output PATH``, where that run wrote
+    its own copy of the page (a scratch file), so that the command shown remakes this page."""
+    words = shlex.split(command)
+    kept, skip = [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif w == "--output":
+            skip = True
+        elif not w.startswith("--output="):
+            kept.append(w)
+    return shlex.join(kept)
