@@ -60,10 +60,19 @@ def helper_ok(python: str) -> str | None:
     return None if r.returncode == 0 else f"{python} cannot import s3fs (pip install 'mlvc[s3]')"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: each socket stays bound until all are chosen (chosen one after
+    the other they can repeat, and weed then dies with "address already in use")."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class Seaweed:
@@ -72,7 +81,7 @@ class Seaweed:
         self.dir = root / f"weed-{uuid.uuid4().hex[:8]}"
         self.dir.mkdir(parents=True)
         (self.dir / "aws-config").write_text("")
-        self.ports = {k: _free_port() for k in PORTS}
+        self.ports = dict(zip(PORTS, _free_ports(len(PORTS))))
         self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
         self.version = _version(binary)
         self.log = open(self.dir / "weed.log", "wb")

