@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -61,18 +60,14 @@ def helper_ok(python: str) -> str | None:
 
 
 def _free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports: each socket stays bound until all are chosen (chosen one after
-    the other they can repeat, and weed then dies with "address already in use")."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            socks.append(s)
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """``n`` distinct free ports, chosen as the tests choose a weed server's
+    (``tests/func/s3server.py``: chosen one after the other they can repeat)."""
+    tests = str(HELPER.parents[2] / "tests" / "func")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    from s3server import free_ports
+
+    return free_ports(n)
 
 
 class Seaweed:
